@@ -1,0 +1,39 @@
+# Quick start:  make demo   (the embedded demo, ends with reports/index.html)
+#               make test   (the test suite)
+# Both create .venv with the pinned dependencies on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+STAMP := $(VENV)/.installed-stamp
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install demo test test-all paper-dry-run lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	snakemake --cores $(CORES) --resources gpu=1
+	@echo
+	@echo "Report: $(abspath reports/index.html)"
+
+test: $(STAMP)
+	python -m pytest
+
+test-all: $(STAMP)
+	python -m pytest -m ''
+
+paper-dry-run: $(STAMP)
+	snakemake -n --configfile params/paper.yaml
+
+lint: $(STAMP)
+	snakemake --lint
+
+clean:
+	rm -rf data models results reports/index.html reports/figures logs benchmarks .snakemake

@@ -1,0 +1,232 @@
+"""The one door: ``hgbench <stage>`` (also ``python -m hgbench <stage>``).
+
+Every stage takes explicit input and output paths; Snakemake rules and DVC stages call these
+commands and nothing else. Run ``hgbench <stage> --help`` for each stage's arguments.
+
+    hgbench describe --params params/paper.yaml
+    hgbench fetch    --params params/demo.yaml --dataset synthetic --out data/raw/synthetic
+    hgbench prepare  --params params/demo.yaml --dataset synthetic --raw data/raw/synthetic --out data/processed/synthetic
+    hgbench train    --params params/demo.yaml --dataset synthetic --variant hg2x2 --seed 0 \
+                     --data data/processed/synthetic --out models/synthetic/hg2x2/s0
+    hgbench predict  --params params/demo.yaml --checkpoint models/synthetic/hg2x2/s0/model.pt \
+                     --data data/processed/synthetic/valid.h5 --out results/synthetic/hg2x2/s0/predictions.h5
+    hgbench evaluate --ground-truth data/processed/synthetic/valid.h5 \
+                     --predictions results/synthetic/hg2x2/s0/predictions.h5 --out results/synthetic/hg2x2/s0/metrics.json
+    hgbench summarize --params params/demo.yaml --dataset synthetic --results results --models models \
+                     --out results/summary/synthetic
+    hgbench report   --params params/demo.yaml --results results --out reports/index.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ParamsError, load_params
+
+
+def _params(path: str):
+    return load_params(path)
+
+
+def _dataset(params, name: str):
+    if name not in params.datasets:
+        raise ParamsError(f"dataset {name!r} is not in profile {params.profile!r}; allowed values: "
+                          + ", ".join(sorted(params.datasets)))
+    return params.datasets[name]
+
+
+def cmd_describe(args) -> int:
+    from .describe import describe
+
+    rows = describe(_params(args.params))
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ("variant", "dataset", "params", "macs", "input_res")} for r in rows], indent=2))
+        return 0
+    print(f"{'dataset':<10} {'variant':<12} {'label':<22} {'stacks':>6} {'modules':>7} {'feat':>5} {'depth':>5} "
+          f"{'supervision':<11} {'input':>5} {'params (M)':>10} {'GMACs':>7}")
+    for r in rows:
+        print(f"{r['dataset']:<10} {r['variant']:<12} {r['label']:<22} {r['stacks']:>6} {r['modules']:>7} {r['features']:>5} "
+              f"{r['depth']:>5} {r['supervision']:<11} {r['input_res']:>5} {r['params'] / 1e6:>10.2f} "
+              f"{r['macs'] / 1e9:>7.2f}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from .data import fetch
+
+    params = _params(args.params)
+    ds = _dataset(params, args.dataset)
+    out = Path(args.out)
+    if ds.source == "synthetic":
+        fetch.fetch_synthetic(out, ds.synthetic)
+    else:
+        fetch.check_manual_mpii(out)
+    print(f"{args.dataset}: raw data ready in {out}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .data.prepare import prepare_dataset
+
+    params = _params(args.params)
+    ds = _dataset(params, args.dataset)
+    counts = prepare_dataset(
+        Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
+        crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty(),
+    )
+    print(f"{args.dataset}: prepared {counts} into {args.out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    params = _params(args.params)
+    ds = _dataset(params, args.dataset)
+    if args.variant not in params.variants:
+        raise ParamsError(f"variant {args.variant!r} is not in profile {params.profile!r}; allowed values: "
+                          + ", ".join(sorted(params.variants)))
+    data = Path(args.data)
+    path = train(
+        dataset=ds, variant=params.variants[args.variant], cfg=params.train, seed=args.seed,
+        train_file=data / "train.h5", valid_file=data / "valid.h5", out_dir=Path(args.out),
+        device=args.device or params.device,
+    )
+    print(f"model written to {path}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import torch
+
+    from .predict import predict
+
+    params = _params(args.params)
+    meta = torch.load(args.checkpoint, map_location="cpu", weights_only=True) if Path(args.checkpoint).is_file() else None
+    if meta is None:
+        raise FileNotFoundError(f"checkpoint {args.checkpoint} not found; run `hgbench train` first")
+    run = {"dataset": meta["dataset"], "variant": meta["variant"], "seed": int(meta["seed"])}
+    predict(checkpoint=Path(args.checkpoint), data_file=Path(args.data), out=Path(args.out),
+            flip_test=params.predict.flip_test, batch_size=params.predict.batch_size,
+            device=args.device or params.device, threads=params.train.threads, run=run)
+    print(f"predictions written to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_files, write_metrics
+
+    metrics = evaluate_files(Path(args.ground_truth), Path(args.predictions), protocol=args.protocol)
+    write_metrics(metrics, Path(args.out))
+    m = metrics["pckh@0.5"]
+    print(f"PCKh@0.5 ({metrics['protocol']}): " + "  ".join(f"{k} {v:.1f}" for k, v in m.items())
+          + f"  | PCKh@0.1 Mean {metrics['pckh@0.1']['Mean']:.1f}  AUC {metrics['auc']:.1f}")
+    return 0
+
+
+def cmd_summarize(args) -> int:
+    from .summarize import summarize
+
+    params = _params(args.params)
+    _dataset(params, args.dataset)
+    summarize(params, args.dataset, Path(args.results), Path(args.models), Path(args.out))
+    print(f"summary written to {args.out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report.build import build_report
+
+    path = build_report(_params(args.params), Path(args.results), Path(args.out))
+    print(f"report written to {path.resolve()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hgbench", description="Stacked hourglass benchmark: one subcommand per pipeline stage.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[-1],
+    )
+    parser.add_argument("--version", action="version", version=f"hgbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    def params_arg(p):
+        p.add_argument("--params", required=True, metavar="YAML", help="params profile, e.g. params/demo.yaml")
+
+    p = add("describe", cmd_describe, "List a profile's variants with parameter count and forward MACs.")
+    params_arg(p)
+    p.add_argument("--json", action="store_true", help="print a JSON list of {variant, dataset, params, macs, input_res}")
+
+    p = add("fetch", cmd_fetch, "Get a dataset's raw files (the synthetic dataset is generated).")
+    params_arg(p)
+    p.add_argument("--dataset", required=True, help="dataset name in the profile")
+    p.add_argument("--out", required=True, metavar="DIR", help="raw data directory, e.g. data/raw/synthetic")
+
+    p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 in the processed schema.")
+    params_arg(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--raw", required=True, metavar="DIR", help="output of fetch")
+    p.add_argument("--out", required=True, metavar="DIR", help="e.g. data/processed/synthetic")
+    p.add_argument("--workers", type=int, default=1, help="image decoding processes (default 1)")
+
+    p = add("train", cmd_train, "Train one variant with one seed.")
+    params_arg(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with train.h5 and valid.h5")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes model.pt, last.pt, log.csv here")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides the profile's device")
+
+    p = add("predict", cmd_predict, "Predict a split with flip test; write predictions.h5 (native pixels).")
+    params_arg(p)
+    p.add_argument("--checkpoint", required=True, metavar="PT", help="model.pt written by train")
+    p.add_argument("--data", required=True, metavar="H5", help="processed split, e.g. data/processed/synthetic/valid.h5")
+    p.add_argument("--out", required=True, metavar="H5")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+
+    p = add("evaluate", cmd_evaluate, "Score predictions with PCKh; write metrics.json.")
+    p.add_argument("--ground-truth", required=True, metavar="FILE",
+                   help="processed split .h5, gt_valid.mat layout, or hourglass annotation .h5")
+    p.add_argument("--predictions", required=True, metavar="FILE", help=".h5 or .mat with preds (N, J, 2)")
+    p.add_argument("--protocol", default="official", help="official (MPII toolkit, default) or bearpaw")
+    p.add_argument("--out", required=True, metavar="JSON")
+
+    p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables.")
+    params_arg(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--results", required=True, metavar="DIR", help="results root (results/)")
+    p.add_argument("--models", required=True, metavar="DIR", help="models root (models/), for training logs")
+    p.add_argument("--out", required=True, metavar="DIR", help="e.g. results/summary/synthetic")
+
+    p = add("report", cmd_report, "Build reports/index.html and its figures from results/summary.")
+    params_arg(p)
+    p.add_argument("--results", required=True, metavar="DIR", help="results root (results/)")
+    p.add_argument("--out", required=True, metavar="HTML", help="e.g. reports/index.html")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParamsError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+        # Expected failures (bad params, missing or corrupt files) end with one clear line, no traceback.
+        print(f"hgbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hgbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

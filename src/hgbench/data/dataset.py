@@ -1,0 +1,121 @@
+"""The torch data path: processed HDF5 crops → augmented input batches and heatmap targets.
+
+Rows are read from the HDF5 file (whole split in memory when it is small, else lazily per row in
+loader workers); augmentation (rotation, scale, flip with left/right swap) runs batched on the
+training device with ``affine_grid``/``grid_sample``, so a GPU is not starved by per-image CPU
+warps. Frames: crop pixels and input pixels are 0-based continuous (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .schema import open_split
+
+IN_MEMORY_LIMIT = 2 * 1024**3
+"""Splits whose crops take fewer bytes than this are loaded whole (fast epochs on small data)."""
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Rows of a processed split: ``(crop uint8 [C, C, 3], joints float32 [J, 2] crop px, missing bool [J])``."""
+
+    def __init__(self, path: str | Path, limit: int | None = None):
+        self.path = Path(path)
+        split = open_split(self.path)  # validates the schema, names the file on error
+        self.n = split.n if limit is None else min(limit, split.n)
+        self.crop_size = split.crop_size
+        self.flip_permutation = split.flip_permutation
+        with h5py.File(self.path, "r") as f:
+            self.joints = f["joints"][: self.n].astype(np.float32)
+            self.missing = f["missing"][: self.n].astype(bool)
+            self.visible = f["visible"][: self.n].astype(bool)
+            self.normalizer = f["normalizer"][: self.n].astype(np.float64)
+            self.crop_to_image = f["crop_to_image"][: self.n].astype(np.float64)
+            nbytes = self.n * int(np.prod(f["images"].shape[1:]))
+            self.images = f["images"][: self.n] if nbytes <= IN_MEMORY_LIMIT else None
+        self._file = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        if self.images is not None:
+            image = self.images[i]
+        else:
+            if self._file is None:  # opened lazily so that each loader worker has its own handle
+                self._file = h5py.File(self.path, "r")
+            image = self._file["images"][i]
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(self.joints[i]), torch.from_numpy(self.missing[i])
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Ranges of the random affine augmentation (uniform, like the official PyTorch code)."""
+
+    rotation: float = 0.0  # ± degrees
+    scale: float = 0.0  # zoom factor in [1 - scale, 1 + scale]
+    flip: bool = False
+
+
+def sample_transforms(batch: int, aug: Augmentation, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random (angle radians [B], scale [B], flip bool [B]) drawn from ``generator``."""
+    u = torch.rand(batch, 3, generator=generator, dtype=torch.float64)
+    angle = (2 * u[:, 0] - 1) * math.radians(aug.rotation)
+    scale = 1 + (2 * u[:, 1] - 1) * aug.scale
+    flip = (u[:, 2] < 0.5) & aug.flip
+    return angle, scale, flip
+
+
+def warp_batch(
+    crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor, input_res: int,
+    angle: torch.Tensor, scale: torch.Tensor, flip: torch.Tensor, flip_permutation: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Warp stored crops to network inputs and move the joints with them.
+
+    crops: uint8 [B, C, C, 3] on the target device; joints: [B, J, 2] crop px; missing: [B, J].
+    The input pixel p_i samples crop pixel ``c_c + s · R(angle) · M · (p_i − c_i)`` where c are
+    the image centres ((size − 1)/2) and M mirrors x when ``flip``. Returns images float [B, 3,
+    R, R] in [0, 1], joints [B, J, 2] in input px and missing [B, J], both with left/right
+    channels swapped for flipped samples.
+    """
+    b, c = crops.shape[0], crops.shape[1]
+    device = crops.device
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    mirror = torch.where(flip, -1.0, 1.0).to(torch.float64)
+    # A = s · R · M, the input→crop linear map in pixels.
+    a = torch.stack([
+        torch.stack([cos * mirror, -sin], dim=1),
+        torch.stack([sin * mirror, cos], dim=1),
+    ], dim=1) * scale[:, None, None]
+    theta = torch.zeros(b, 2, 3, dtype=torch.float64)
+    theta[:, :, :2] = a * (input_res / c)
+    grid = F.affine_grid(theta.to(device=device, dtype=torch.float32), [b, 3, input_res, input_res], align_corners=False)
+    images = crops.permute(0, 3, 1, 2).float().div_(255)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    centre_c, centre_i = (c - 1) / 2, (input_res - 1) / 2
+    inv = torch.linalg.inv(a).to(device=device, dtype=torch.float32)
+    out = torch.einsum("bij,bkj->bki", inv, joints.to(device) - centre_c) + centre_i
+    perm = flip_permutation.to(device)
+    flip = flip.to(device)
+    out = torch.where(flip[:, None, None], out[:, perm], out)
+    missing = torch.where(flip[:, None], missing.to(device)[:, perm], missing.to(device))
+    return images, out, missing
+
+
+def centre_inputs(crops: torch.Tensor, input_res: int) -> torch.Tensor:
+    """Evaluation inputs: the central ``input_res``² window of each crop, float [B, 3, R, R] in [0, 1].
+
+    No resampling happens: the stored crop has the network's pixel scale. Requires even margins
+    (crop_size − input_res even), which ``prepare`` guarantees.
+    """
+    c = crops.shape[1]
+    o = (c - input_res) // 2
+    return crops[:, o : o + input_res, o : o + input_res].permute(0, 3, 1, 2).float().div_(255)

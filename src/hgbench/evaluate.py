@@ -1,0 +1,242 @@
+"""Load ground-truth and prediction files and score them (see docs/architecture.md).
+
+Everything here returns data; the CLI prints or writes it. All coordinates stay in the native
+frame (MPII: MATLAB 1-based pixels), so predictions are compared with ground truth as stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.io
+
+from hgbench.metrics import pckh
+from hgbench.joints import MPII_JOINTS
+
+N_JOINTS = len(MPII_JOINTS)
+SC_BIAS = 0.6
+"""PCKh head size = SC_BIAS × head-box diagonal (util_get_head_size.m)."""
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Ground truth of one split, native frame.
+
+    joints: (N, 16, 2) float64 px, NaN where missing; missing: (N, 16) bool; normalizer: (N,)
+    float64 px (PCKh head size); visible: (N, 16) bool or None when the file has no flag;
+    layout: which file layout was read; frame: description of the coordinate frame.
+    """
+
+    joints: np.ndarray
+    missing: np.ndarray
+    normalizer: np.ndarray
+    visible: np.ndarray | None
+    layout: str
+    frame: str
+
+
+def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
+    """All top-level arrays of an HDF5 or MATLAB v5 file, its HDF5 attributes, and is-HDF5.
+
+    MATLAB v7.3 files are HDF5; their arrays come back with the axes reversed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            arrays = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+            attrs = dict(f.attrs)
+        return arrays, attrs, True
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as err:  # scipy raises several types for non-MAT input
+        raise ValueError(f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err})") from None
+    return {k: v for k, v in mat.items() if not k.startswith("__")}, {}, False
+
+
+def load_ground_truth(path) -> GroundTruth:
+    """Read ground truth from one of three layouts, chosen by the keys present.
+
+    - processed split HDF5 (``joints_image``, ``missing``, ``normalizer``, ``visible``);
+    - official ``gt_valid.mat`` (``pos_gt_src`` (16,2,N), ``jnt_missing`` (16,N),
+      ``headboxes_src`` (2,2,N)); normalizer = 0.6 × ‖corner2 − corner1‖; no visibility;
+    - hourglass annotation HDF5 (``part`` (N,16,2), ``visible``, ``normalize``); (0, 0) = missing.
+    """
+    path = Path(path)
+    a, attrs, is_h5 = _read_arrays(path)
+    if {"joints_image", "missing", "normalizer"} <= a.keys():
+        joints = np.asarray(a["joints_image"], dtype=np.float64)
+        missing = np.asarray(a["missing"], dtype=bool)
+        normalizer = np.asarray(a["normalizer"], dtype=np.float64)
+        visible = np.asarray(a["visible"], dtype=bool) if "visible" in a else None
+        offset = attrs.get("frame_offset", 1)
+        layout, frame = "processed", f"native frame (frame_offset = {offset})"
+    elif {"pos_gt_src", "jnt_missing", "headboxes_src"} <= a.keys():
+        # h5py sees MATLAB v7.3 arrays with reversed axes; .T restores the MATLAB shapes.
+        pos, miss, box = (a[k].T if is_h5 else a[k]
+                          for k in ("pos_gt_src", "jnt_missing", "headboxes_src"))
+        joints = np.asarray(pos, dtype=np.float64).transpose(2, 0, 1)
+        missing = np.asarray(miss).T.astype(bool)
+        box = np.asarray(box, dtype=np.float64)
+        normalizer = SC_BIAS * np.linalg.norm(box[1] - box[0], axis=0)
+        visible = None
+        layout, frame = "gt_valid", "native frame (MATLAB 1-based pixels)"
+    elif {"part", "normalize"} <= a.keys():
+        joints = np.asarray(a["part"], dtype=np.float64)
+        missing = (joints == 0).all(axis=-1)
+        normalizer = np.asarray(a["normalize"], dtype=np.float64)
+        visible = np.asarray(a["visible"]) > 0 if "visible" in a else None
+        layout, frame = "hourglass", "native frame (MATLAB 1-based pixels, integer-truncated)"
+    else:
+        raise ValueError(
+            f"{path}: unknown ground-truth layout; found keys {sorted(a)}, expected "
+            "{joints_image, missing, normalizer} (processed), "
+            "{pos_gt_src, jnt_missing, headboxes_src} (gt_valid.mat) or "
+            "{part, normalize} (hourglass annot .h5)")
+
+    n = joints.shape[0] if joints.ndim == 3 else -1
+    expected = {"joints": (n, N_JOINTS, 2), "missing": (n, N_JOINTS), "normalizer": (n,)}
+    for name, arr in (("joints", joints), ("missing", missing), ("normalizer", normalizer)):
+        shape = expected[name]
+        if arr.shape != shape:
+            raise ValueError(f"{path} ({layout} layout): {name} has shape {arr.shape}; "
+                             f"expected {shape}")
+    joints = joints.copy()
+    joints[missing] = np.nan
+    return GroundTruth(joints, missing, normalizer, visible, layout, frame)
+
+
+def _orient_predictions(arr: np.ndarray, n_rows: int | None) -> np.ndarray | None:
+    """(N, 16, 2) view of ``arr`` stored as (N,16,2), (2,16,N) or (16,2,N); None if none fits."""
+    if arr.ndim != 3:
+        return None
+    candidates = (arr, arr.transpose(2, 1, 0), arr.transpose(2, 0, 1))
+    for cand in candidates:  # (N,16,2) first: it wins when N is 2 or 16
+        if cand.shape[1:] == (N_JOINTS, 2) and (n_rows is None or cand.shape[0] == n_rows):
+            return cand
+    return None
+
+
+def load_predictions(path, n_rows: int | None = None) -> np.ndarray:
+    """``preds`` of an HDF5 or .mat file as (N, 16, 2) float64, native-frame px.
+
+    Accepts (N,16,2), (2,16,N) and (16,2,N) storage. ``n_rows`` (the ground-truth row count) is
+    checked when given. Raises ValueError naming the file, what was found and what is expected.
+    """
+    path = Path(path)
+    a, _, _ = _read_arrays(path)
+    if "preds" not in a:
+        raise ValueError(f"{path}: no 'preds' array; found keys {sorted(a)}")
+    raw = np.asarray(a["preds"])
+    rows = f"N = {n_rows}" if n_rows is not None else "any N"
+    preds = _orient_predictions(raw, n_rows)
+    if preds is None:
+        any_rows = _orient_predictions(raw, None)
+        if any_rows is not None:
+            found = any_rows.shape[0]
+            raise ValueError(f"{path}: 'preds' has {found} rows (stored shape {raw.shape}) but the "
+                             f"ground truth has {n_rows}; predictions must be for the same split")
+        raise ValueError(f"{path}: 'preds' has shape {raw.shape}; expected (N, {N_JOINTS}, 2), "
+                         f"(2, {N_JOINTS}, N) or ({N_JOINTS}, 2, N) with {rows}")
+    return np.ascontiguousarray(preds, dtype=np.float64)
+
+
+def load_prediction_stacks(path) -> np.ndarray | None:
+    """``preds_stack`` (N, S, 16, 2) float64 of a predictions HDF5, or None if absent."""
+    path = Path(path)
+    if not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        if "preds_stack" not in f:
+            return None
+        stack = np.asarray(f["preds_stack"][()], dtype=np.float64)
+    if stack.ndim != 4 or stack.shape[2:] != (N_JOINTS, 2):
+        raise ValueError(f"{path}: 'preds_stack' has shape {stack.shape}; "
+                         f"expected (N, S, {N_JOINTS}, 2)")
+    return stack
+
+
+def _run_attrs(path: Path) -> dict | None:
+    """``{dataset, variant, seed}`` from a predictions HDF5's attributes, None if not all there."""
+    if not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        attrs = {k: f.attrs[k] for k in ("dataset", "variant", "seed") if k in f.attrs}
+    if len(attrs) < 3:
+        return None
+
+    def plain(v):  # numpy scalars / bytes -> JSON-friendly values
+        v = v.decode() if isinstance(v, bytes) else v
+        return v.item() if isinstance(v, np.generic) else v
+
+    return {k: plain(v) for k, v in attrs.items()}
+
+
+def evaluate_files(ground_truth, predictions, protocol: str = "official") -> dict:
+    """Score a predictions file against a ground-truth file.
+
+    Returns :func:`hgbench.metrics.pckh`'s dict plus ``ground_truth`` and ``predictions`` (the
+    paths as given), ``run`` ({dataset, variant, seed}, when the predictions HDF5 has those
+    attributes) and ``per_stack`` (list of {stack (1-based), mean@0.5, ablation@0.5} in %, when it
+    has ``preds_stack``).
+    """
+    gt_path, pred_path = Path(ground_truth), Path(predictions)
+    gt = load_ground_truth(gt_path)
+    n = gt.joints.shape[0]
+    preds = load_predictions(pred_path, n)
+    result = pckh(preds, gt.joints, gt.missing, gt.normalizer, protocol=protocol,
+                          visible=gt.visible)
+    out = {"protocol": result.pop("protocol")}
+    run = _run_attrs(pred_path)
+    if run is not None:
+        out["run"] = run
+    out.update(ground_truth=str(ground_truth), predictions=str(predictions))
+    out.update(result)
+
+    stacks = load_prediction_stacks(pred_path)
+    if stacks is not None:
+        if stacks.shape[0] != n:
+            raise ValueError(f"{pred_path}: 'preds_stack' has {stacks.shape[0]} rows; "
+                             f"the ground truth has {n}")
+        out["per_stack"] = []
+        for k in range(stacks.shape[1]):
+            s = pckh(stacks[:, k], gt.joints, gt.missing, gt.normalizer,
+                             thresholds=[0.5], protocol=protocol)
+            out["per_stack"].append({"stack": k + 1, "mean@0.5": s["pckh@0.5"]["Mean"],
+                                     "ablation@0.5": s["ablation@0.5"]})
+    return out
+
+
+def _json_safe(obj):
+    """Replace NaN/inf floats by None so the file is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_metrics(metrics: dict, out) -> Path:
+    """Write ``metrics`` as JSON to ``out`` atomically (temp file + os.replace)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(metrics), f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

@@ -1,0 +1,242 @@
+"""Metrics and training logs of one dataset of a profile → CSV tables (``hgbench summarize``).
+
+Inputs (formats in docs/architecture.md): for every experiment of the dataset,
+``results_dir/<dataset>/<variant>/s<seed>/metrics.json`` and
+``models_dir/<dataset>/<variant>/s<seed>/log.csv``. A missing or unreadable file never stops the
+summary: the run is recorded with a ``status`` that says what is missing.
+
+Outputs (``out_dir``, normally ``results/summary/<dataset>/``, each written atomically):
+
+- ``per_joint.csv``: one row per run × metric (pckh@0.5, pckh@0.1): the group scores Head…Ankle,
+  Mean, the paper's §4.2 ablation metric (pckh@0.5 rows only), AUC and ``status``.
+- ``curves.csv``: long table of the PCKh curves, one row per run × group × threshold.
+- ``ablations.csv``: one row per run × stack: every stack's mean@0.5 and ablation@0.5.
+- ``training.csv``: all runs' ``log.csv`` rows with dataset/variant/seed columns in front.
+- ``variants.csv``: one row per variant of the dataset's experiments, with parameter and MAC counts.
+
+``status`` is ``ok`` (metrics and log read), ``no-log`` (metrics read; the training log is missing
+or unreadable) or ``missing`` (metrics.json missing or unreadable; the scores are empty).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hgbench.config import DatasetConfig, Experiment, Params, VariantConfig
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
+METRICS = ("pckh@0.5", "pckh@0.1")
+
+PER_JOINT_COLUMNS = ["dataset", "variant", "label", "seed", "protocol", "metric", *GROUPS,
+                     "ablation", "auc", "status"]
+CURVE_COLUMNS = ["dataset", "variant", "seed", "protocol", "group", "threshold", "pckh"]
+ABLATION_COLUMNS = ["dataset", "variant", "label", "seed", "stacks", "modules", "features", "depth",
+                    "supervision", "params", "macs", "stack", "mean@0.5", "ablation@0.5",
+                    "is_final", "status"]
+TRAINING_KEYS = ["dataset", "variant", "seed"]
+VARIANT_COLUMNS = ["variant", "label", "stacks", "modules", "features", "depth", "supervision",
+                   "params", "macs", "input_res"]
+
+STATUS_OK, STATUS_NO_LOG, STATUS_MISSING = "ok", "no-log", "missing"
+
+
+def run_dir(root: Path, exp: Experiment) -> Path:
+    """``root/<dataset>/<variant>/s<seed>``: the folder of one run under results/ or models/."""
+    return Path(root) / exp.dataset / exp.variant / f"s{exp.seed}"
+
+
+def _describe_variant(variant: VariantConfig, dataset: DatasetConfig) -> dict:
+    """Parameter and MAC counts (imported lazily: it needs torch)."""
+    from hgbench.describe import describe_variant
+
+    return describe_variant(variant, dataset)
+
+
+def _number(value: Any) -> float:
+    """A JSON score as float; null (written for NaN) becomes NaN. TypeError if not a number."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def read_metrics(path: Path, exp: Experiment) -> dict | None:
+    """The parsed and checked ``metrics.json`` of a run, or None when missing or unreadable.
+
+    Returns ``{"protocol", "pckh@0.5", "pckh@0.1", "auc", "ablation", "curve", "per_stack"}`` with
+    plain floats; a file whose ``run`` names another run counts as unreadable.
+    """
+    try:
+        raw = json.loads(Path(path).read_text())
+        run = raw.get("run")
+        if run is not None:
+            found = (str(run.get("dataset")), str(run.get("variant")), str(run.get("seed")))
+            if found != (exp.dataset, exp.variant, str(exp.seed)):
+                raise ValueError(f"'run' is {found}, expected {(exp.dataset, exp.variant, exp.seed)}")
+        out = {
+            "protocol": str(raw["protocol"]),
+            "auc": _number(raw.get("auc")),
+            "ablation": _number(raw.get("ablation@0.5")),
+        }
+        for metric in METRICS:
+            out[metric] = {g: _number(raw[metric].get(g)) for g in GROUPS}
+        curve = raw.get("curve") or {}
+        thresholds = [_number(t) for t in curve.get("thresholds", [])]
+        out["curve"] = {}
+        for group, values in curve.items():
+            if group == "thresholds":
+                continue
+            if len(values) != len(thresholds):
+                raise ValueError(f"curve '{group}' has {len(values)} points, thresholds {len(thresholds)}")
+            out["curve"][group] = (thresholds, [_number(v) for v in values])
+        out["per_stack"] = [
+            {"stack": int(s["stack"]), "mean@0.5": _number(s.get("mean@0.5")),
+             "ablation@0.5": _number(s.get("ablation@0.5"))}
+            for s in raw.get("per_stack") or []
+        ]
+        return out
+    except FileNotFoundError:
+        log.warning("%s: missing; run %s/%s/s%s recorded as missing", path, exp.dataset, exp.variant, exp.seed)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        log.warning("%s: unreadable (%s); run recorded as missing", path, err)
+    return None
+
+
+def read_log(path: Path) -> pd.DataFrame | None:
+    """A run's ``log.csv`` as a DataFrame, or None when missing, empty or unreadable."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        log.warning("%s: missing training log", path)
+        return None
+    except (OSError, ValueError) as err:  # pandas' EmptyDataError and ParserError are ValueErrors
+        log.warning("%s: unreadable training log (%s)", path, err)
+        return None
+    if frame.empty or not {"iteration", "train_loss"} <= set(frame.columns):
+        log.warning("%s: training log without rows or without iteration/train_loss columns", path)
+        return None
+    return frame
+
+
+def _variant_row(variant: VariantConfig, dataset: DatasetConfig) -> dict:
+    counts = _describe_variant(variant, dataset)
+    return {
+        "variant": variant.name, "label": variant.label or variant.name, "stacks": variant.stacks,
+        "modules": variant.modules, "features": variant.features, "depth": variant.depth,
+        "supervision": variant.supervision, "params": counts["params"], "macs": counts["macs"],
+        "input_res": dataset.input_res,
+    }
+
+
+def _per_joint_rows(exp: Experiment, label: str, metrics: dict | None, status: str) -> list[dict]:
+    rows = []
+    for metric in METRICS:
+        row = {"dataset": exp.dataset, "variant": exp.variant, "label": label, "seed": exp.seed,
+               "protocol": metrics["protocol"] if metrics else "", "metric": metric}
+        row.update(metrics[metric] if metrics else {g: math.nan for g in GROUPS})
+        row["ablation"] = metrics["ablation"] if metrics and metric == "pckh@0.5" else math.nan
+        row["auc"] = metrics["auc"] if metrics else math.nan
+        row["status"] = status
+        rows.append(row)
+    return rows
+
+
+def _curve_rows(exp: Experiment, metrics: dict) -> list[dict]:
+    return [
+        {"dataset": exp.dataset, "variant": exp.variant, "seed": exp.seed,
+         "protocol": metrics["protocol"], "group": group, "threshold": t, "pckh": v}
+        for group, (thresholds, values) in metrics["curve"].items()
+        for t, v in zip(thresholds, values)
+    ]
+
+
+def _ablation_rows(exp: Experiment, vrow: dict, metrics: dict | None, status: str) -> list[dict]:
+    base = {"dataset": exp.dataset, "variant": exp.variant, "label": vrow["label"], "seed": exp.seed,
+            **{k: vrow[k] for k in ("stacks", "modules", "features", "depth", "supervision",
+                                    "params", "macs")}}
+    per_stack = metrics["per_stack"] if metrics else []
+    if not per_stack:
+        # No per-stack scores: one final-stack row (from the overall metrics when there are any).
+        per_stack = [{"stack": vrow["stacks"],
+                      "mean@0.5": metrics["pckh@0.5"]["Mean"] if metrics else math.nan,
+                      "ablation@0.5": metrics["ablation"] if metrics else math.nan}]
+    last = max(s["stack"] for s in per_stack)
+    return [{**base, **s, "is_final": s["stack"] == last, "status": status} for s in per_stack]
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` (no index) to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the umask's permissions
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
+              out_dir: Path) -> dict[str, pd.DataFrame]:
+    """Summarise every experiment of ``dataset`` into CSV tables in ``out_dir``.
+
+    Returns the tables as DataFrames keyed by file stem (``per_joint``, ``curves``, ``ablations``,
+    ``training``, ``variants``); the same tables are written as ``out_dir/<stem>.csv``.
+    """
+    if dataset not in params.datasets:
+        raise ValueError(f"dataset {dataset!r} is not in profile {params.profile!r}; "
+                         f"allowed: {', '.join(sorted(params.datasets))}")
+    ds = params.datasets[dataset]
+    experiments = params.experiments_for(dataset)
+
+    variant_rows: dict[str, dict] = {}
+    for exp in experiments:
+        if exp.variant not in variant_rows:
+            variant_rows[exp.variant] = _variant_row(params.variants[exp.variant], ds)
+
+    per_joint, curves, ablations, logs = [], [], [], []
+    for exp in experiments:
+        vrow = variant_rows[exp.variant]
+        metrics = read_metrics(run_dir(results_dir, exp) / "metrics.json", exp)
+        train_log = read_log(run_dir(models_dir, exp) / "log.csv")
+        if metrics is None:
+            status = STATUS_MISSING
+        else:
+            status = STATUS_OK if train_log is not None else STATUS_NO_LOG
+        per_joint += _per_joint_rows(exp, vrow["label"], metrics, status)
+        ablations += _ablation_rows(exp, vrow, metrics, status)
+        if metrics is not None:
+            curves += _curve_rows(exp, metrics)
+        if train_log is not None:
+            train_log.insert(0, "seed", exp.seed)
+            train_log.insert(0, "variant", exp.variant)
+            train_log.insert(0, "dataset", exp.dataset)
+            logs.append(train_log)
+
+    tables = {
+        "per_joint": pd.DataFrame(per_joint, columns=PER_JOINT_COLUMNS),
+        "curves": pd.DataFrame(curves, columns=CURVE_COLUMNS),
+        "ablations": pd.DataFrame(ablations, columns=ABLATION_COLUMNS),
+        "training": (pd.concat(logs, ignore_index=True) if logs
+                     else pd.DataFrame(columns=[*TRAINING_KEYS, "epoch", "iteration", "train_loss",
+                                                "valid_acc"])),
+        "variants": pd.DataFrame(list(variant_rows.values()), columns=VARIANT_COLUMNS),
+    }
+    out_dir = Path(out_dir)
+    for stem, frame in tables.items():
+        write_csv_atomic(frame, out_dir / f"{stem}.csv")
+    n_missing = sum(1 for r in per_joint if r["metric"] == METRICS[0] and r["status"] == STATUS_MISSING)
+    log.info("summarized %d runs of %s (%d missing) into %s", len(experiments), dataset, n_missing, out_dir)
+    return tables

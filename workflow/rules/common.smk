@@ -1,0 +1,69 @@
+# The profile: exactly one params file, validated before any job runs.
+#
+# Snakemake merges a --configfile into a workflow `configfile:` recursively, which would mix the
+# demo's variants into another profile. So there is no `configfile:` directive: the profile is the
+# one file given with --configfile, or params/demo.yaml when none is given.
+import json
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+from hgbench.config import ParamsError, as_dict, params_from_dict
+
+DEFAULT_PARAMS = "params/demo.yaml"
+
+_given = [str(p) for p in (workflow.overwrite_configfiles or [])]
+if len(_given) > 1:
+    raise ValueError(
+        f"give one params profile with --configfile, not {len(_given)} ({', '.join(_given)}): "
+        "profiles are complete experiments and are not merged"
+    )
+PARAMS_FILE = _given[0] if _given else DEFAULT_PARAMS
+_file_config = yaml.safe_load(Path(PARAMS_FILE).read_text())
+if not _given:
+    config.update(_file_config)
+if config != _file_config:
+    raise ValueError(
+        f"--config overrides are not passed to the hgbench commands, which read {PARAMS_FILE}; "
+        "copy the profile to params/<name>.yaml, edit it, and pass it with --configfile"
+    )
+
+validate(config, "../schemas/params.schema.yaml")
+try:
+    PARAMS = params_from_dict(config, PARAMS_FILE)
+except ParamsError as exc:
+    raise ValueError(str(exc)) from None
+
+RUNS = [(e.dataset, e.variant, e.seed) for e in PARAMS.experiments]
+
+
+wildcard_constraints:
+    dataset=r"[a-z0-9][a-z0-9_-]*",
+    variant=r"[a-z0-9][a-z0-9_.-]*",
+    seed=r"\d+",
+
+
+def run_dir(root, dataset, variant, seed):
+    return f"{root}/{dataset}/{variant}/s{seed}"
+
+
+def runs_of(dataset, root, name):
+    """Paths of one per-run file for every experiment of a dataset."""
+    return [run_dir(root, d, v, s) + "/" + name for d, v, s in RUNS if d == dataset]
+
+
+def section(*keys):
+    """A JSON string of params sections: a rule's `params:` entry, so Snakemake reruns the rule
+    when its part of the profile changes (rerun trigger `params`)."""
+
+    def get(wildcards):
+        out = {}
+        for key in keys:
+            node = as_dict(PARAMS)
+            for part in key.format(**wildcards).split("."):
+                node = node[part]
+            out[key.format(**wildcards)] = node
+        return json.dumps(out, sort_keys=True)
+
+    return get

@@ -1,0 +1,11 @@
+rule fetch:
+    output:
+        manifest="data/raw/{dataset}/MANIFEST.json",
+    params:
+        profile=PARAMS_FILE,
+        section=section("datasets.{dataset}"),
+    log:
+        "logs/fetch/{dataset}.log",
+    shell:
+        "hgbench fetch --params {params.profile} --dataset {wildcards.dataset} "
+        "--out data/raw/{wildcards.dataset} > {log} 2>&1"

@@ -1,0 +1,12 @@
+rule report:
+    input:
+        expand("results/summary/{dataset}/{table}", dataset=sorted(PARAMS.datasets), table=SUMMARY_TABLES),
+    output:
+        html="reports/index.html",
+        figures=directory("reports/figures"),
+    params:
+        profile=PARAMS_FILE,
+    log:
+        "logs/report.log",
+    shell:
+        "hgbench report --params {params.profile} --results results --out {output.html} > {log} 2>&1"
