@@ -114,3 +114,18 @@ def test_report_without_any_summary(tmp_path):
     html = out.read_text(encoding="utf-8")
     assert html.count("Summary missing") == 2
     assert "<img" not in html
+
+
+def test_unreadable_table_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(summarize_module, "_describe_variant", fake.fake_describe)
+    params = fake.make_params()
+    results, models = fake.write_fake_tree(tmp_path, params)
+    summarize(params, "mpii", results, models, results / "summary" / "mpii")
+    (results / "summary" / "mpii" / "per_joint.csv").write_text("garbage\n1\n")
+    (results / "summary" / "mpii" / "curves.csv").unlink()
+    html = build_report(params, results, tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    section = html.split('id="ds-mpii"')[1]
+    assert "Missing or unreadable summary tables" in section and "per_joint.csv" in section
+    assert "curves.csv" in section
+    assert "0 of 1" in section  # no scores without per_joint.csv
+    assert "figures/mpii_training.png" in section  # the training log is still shown

@@ -91,7 +91,7 @@ def fake_metrics(dataset: str, variant: str, seed: int, stacks: int, n: int = 40
     return out
 
 
-def write_log(path: Path, stacks: int, epochs: int = 4, seed: int = 0) -> None:
+def write_log(path: Path, stacks: int, epochs: int = 4, seed: int = 0, skill: float = 1.0) -> None:
     """A log.csv in the documented column layout (one row per epoch)."""
     cols = (["epoch", "iteration", "lr", "train_loss"] + [f"train_loss_s{k}" for k in range(1, stacks + 1)]
             + ["valid_acc"] + [f"valid_acc_s{k}" for k in range(1, stacks + 1)]
@@ -101,8 +101,8 @@ def write_log(path: Path, stacks: int, epochs: int = 4, seed: int = 0) -> None:
         w = csv.writer(f)
         w.writerow(cols)
         for e in range(1, epochs + 1):
-            losses = [0.01 / e * (1 + 0.2 * (stacks - k)) + 0.0001 * seed for k in range(1, stacks + 1)]
-            accs = [min(95.0, 20 + 15 * e - 5 * (stacks - k) + seed) for k in range(1, stacks + 1)]
+            losses = [0.01 / (skill * e) * (1 + 0.2 * (stacks - k)) + 0.0001 * seed for k in range(1, stacks + 1)]
+            accs = [min(95.0, 20 + 15 * skill * e - 5 * (stacks - k) + seed) for k in range(1, stacks + 1)]
             w.writerow([e, 50 * e, 2.5e-4, sum(losses), *losses, accs[-1], *accs, 120.5, 0.1, 3.2 * e])
 
 
@@ -119,7 +119,7 @@ def write_fake_tree(root: Path, params, skip_metrics=MISSING_METRICS, skip_logs=
             text = json.dumps(metrics, indent=2).replace("NaN", "null")
             (results / rel / "metrics.json").write_text(text)
         if key not in skip_logs:
-            write_log(models / rel / "log.csv", stacks, seed=e.seed)
+            write_log(models / rel / "log.csv", stacks, seed=e.seed, skill=0.1 / QUALITY[e.variant])
     return results, models
 
 

@@ -4,6 +4,7 @@
 # demo's variants into another profile. So there is no `configfile:` directive: the profile is the
 # one file given with --configfile, or params/demo.yaml when none is given.
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,9 @@ from snakemake.utils import validate
 from hgbench.config import ParamsError, as_dict, params_from_dict
 
 DEFAULT_PARAMS = "params/demo.yaml"
+# With --sw-deployment-method conda every rule runs in the named environment that
+# environment.yml creates (`conda env create -f environment.yml`).
+CONDA_ENV = "hgbench"
 
 _given = [str(p) for p in (workflow.overwrite_configfiles or [])]
 if len(_given) > 1:
@@ -19,15 +23,16 @@ if len(_given) > 1:
         f"give one params profile with --configfile, not {len(_given)} ({', '.join(_given)}): "
         "profiles are complete experiments and are not merged"
     )
-PARAMS_FILE = _given[0] if _given else DEFAULT_PARAMS
+# Relative, so that the commands (and DVC's, which read params.yaml) do not depend on the checkout path.
+PARAMS_FILE = os.path.relpath(_given[0]) if _given else DEFAULT_PARAMS
 _file_config = yaml.safe_load(Path(PARAMS_FILE).read_text())
-if not _given:
-    config.update(_file_config)
-if config != _file_config:
+_overridden = bool(config) if not _given else config != _file_config
+if _overridden:
     raise ValueError(
         f"--config overrides are not passed to the hgbench commands, which read {PARAMS_FILE}; "
         "copy the profile to params/<name>.yaml, edit it, and pass it with --configfile"
     )
+config.update(_file_config)
 
 validate(config, "../schemas/params.schema.yaml")
 try:
@@ -50,7 +55,7 @@ def run_dir(root, dataset, variant, seed):
 
 def runs_of(dataset, root, name):
     """Paths of one per-run file for every experiment of a dataset."""
-    return [run_dir(root, d, v, s) + "/" + name for d, v, s in RUNS if d == dataset]
+    return [f"{run_dir(root, d, v, s)}/{name}" for d, v, s in RUNS if d == dataset]
 
 
 def section(*keys):

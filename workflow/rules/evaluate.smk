@@ -6,6 +6,8 @@ rule evaluate:
         "results/{dataset}/{variant}/s{seed}/metrics.json",
     params:
         protocol=PARAMS.evaluate.protocol,
+    conda:
+        CONDA_ENV
     log:
         "logs/evaluate/{dataset}/{variant}/s{seed}.log",
     shell:

@@ -4,6 +4,8 @@ rule fetch:
     params:
         profile=PARAMS_FILE,
         section=section("datasets.{dataset}"),
+    conda:
+        CONDA_ENV
     log:
         "logs/fetch/{dataset}.log",
     shell:

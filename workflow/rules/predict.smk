@@ -10,6 +10,8 @@ rule predict:
     threads: PARAMS.train.threads
     resources:
         gpu=1,
+    conda:
+        CONDA_ENV
     log:
         "logs/predict/{dataset}/{variant}/s{seed}.log",
     benchmark:

@@ -8,6 +8,8 @@ rule prepare:
         profile=PARAMS_FILE,
         section=section("datasets.{dataset}"),
     threads: 2
+    conda:
+        CONDA_ENV
     log:
         "logs/prepare/{dataset}.log",
     shell:

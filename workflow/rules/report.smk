@@ -6,6 +6,8 @@ rule report:
         figures=directory("reports/figures"),
     params:
         profile=PARAMS_FILE,
+    conda:
+        CONDA_ENV
     log:
         "logs/report.log",
     shell:

@@ -10,6 +10,8 @@ rule summarize:
     params:
         profile=PARAMS_FILE,
         section=section("experiments", "variants"),
+    conda:
+        CONDA_ENV
     log:
         "logs/summarize/{dataset}.log",
     shell:

@@ -13,6 +13,8 @@ rule train:
     threads: PARAMS.train.threads
     resources:
         gpu=1,
+    conda:
+        CONDA_ENV
     log:
         "logs/train/{dataset}/{variant}/s{seed}.log",
     benchmark:

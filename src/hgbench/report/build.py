@@ -171,35 +171,45 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
 
     heat = pd.DataFrame({r["label"]: r["groups"] for r in section["scores"] if r["n"]},
                         index=list(GROUPS), dtype=float).T
-    made = [
-        (figures.pckh_curve(curves, names, fig_dir / f"{dataset}_pckh_curve.png", section["protocol"]),
+    stacks = {v: params.variants[v].stacks for v in variants}
+    plan = [  # (file stem, drawing function, alt text, caption)
+        ("pckh_curve", lambda p: figures.pckh_curve(curves, names, p, section["protocol"]),
          "PCKh curve: Mean PCKh against the normalised distance threshold, per variant",
          "PCKh curve (Mean, 14 joints) against the distance threshold as a fraction of the head size."),
-        (figures.training_curves(training, names, fig_dir / f"{dataset}_training.png"),
+        ("training", lambda p: figures.training_curves(training, names, p),
          "Training loss and validation accuracy against training iteration, per variant",
          "Training loss and final-stack validation accuracy during training (cf. the paper's Fig. 8). "
          "Training-time accuracy uses the ablation joints, without flip test."),
-        (figures.stack_training_curves(training, names, {v: params.variants[v].stacks for v in variants},
-                                       fig_dir / f"{dataset}_stack_training.png"),
+        ("stack_training", lambda p: figures.stack_training_curves(training, names, stacks, p),
          "Validation accuracy of every stack against training iteration, per multi-stack variant",
          "Validation accuracy of every intermediate stack during training (cf. the paper's Fig. 9, right)."),
-        (figures.ablation_chart(ablations, names, fig_dir / f"{dataset}_ablation.png"),
+        ("ablation", lambda p: figures.ablation_chart(ablations, names, p),
          "Ablation chart: final-stack accuracy on wrists, elbows, knees and ankles per variant, and "
          "accuracy at each stack",
          "The paper's ablation metric (PCKh@0.5 over wrists, elbows, knees and ankles): final stack "
          "per variant, seeds as points, and the accuracy at every stack."),
-        (figures.per_joint_heat(heat, fig_dir / f"{dataset}_per_joint.png", section["protocol"]),
+        ("per_joint", lambda p: figures.per_joint_heat(heat, p, section["protocol"]),
          "Heat table of PCKh@0.5 per joint group and variant",
          "PCKh@0.5 per joint group, mean over seeds."),
     ]
-    section["figures"] = [{"src": f"figures/{p.name}", "alt": alt, "caption": cap}
-                          for p, alt, cap in made if p is not None]
+    section["figures"] = []
+    for stem, draw, alt, caption in plan:
+        path = fig_dir / f"{dataset}_{stem}.png"
+        if draw(path) is None:
+            path.unlink(missing_ok=True)  # no stale figure from an earlier build
+        else:
+            section["figures"].append({"src": f"figures/{path.name}", "alt": alt, "caption": caption})
     return section
 
 
 def _fmt(x, digits: int = 1, scale: float = 1.0) -> str:
-    """Number for the page; a dash for a missing value."""
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x / scale:.{digits}f}"
+    """Number for the page with ``digits`` decimals; a dash for a missing value."""
+    return "—" if _value(x) is None else f"{x / scale:.{digits}f}"
+
+
+def _sig(x, scale: float = 1.0) -> str:
+    """Three significant digits (parameter and MAC counts span 0.001 to 100 M); a dash if missing."""
+    return "—" if _value(x) is None else f"{x / scale:#.3g}".rstrip(".")
 
 
 def build_report(params: Params, results_dir: Path, out_html: Path) -> Path:
@@ -213,6 +223,7 @@ def build_report(params: Params, results_dir: Path, out_html: Path) -> Path:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
+    env.filters["sig"] = _sig
     html = env.get_template("index.html.j2").render(
         title=params.report_title or f"Stacked Hourglass benchmark: profile {params.profile}",
         profile=params.profile, description=params.description, sections=sections, groups=GROUPS,

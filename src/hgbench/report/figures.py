@@ -123,6 +123,9 @@ def pckh_curve(curves: pd.DataFrame, names: dict[str, str], path: Path, protocol
 def _log_scale_if_positive(ax, values: pd.Series) -> None:
     if len(values) and (values > 0).all():
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%.2g"))
+        ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
 def training_curves(training: pd.DataFrame, names: dict[str, str], path: Path) -> Path | None:
@@ -138,14 +141,14 @@ def training_curves(training: pd.DataFrame, names: dict[str, str], path: Path) -
         sns.lineplot(data=loss, x="iteration", y="train_loss", hue="name", hue_order=order,
                      palette=palette, errorbar=SEED_BAND, ax=ax_loss)
         _log_scale_if_positive(ax_loss, loss["train_loss"])
-        ax_loss.set(xlabel="training iteration", ylabel="train loss (MSE, all supervised heads)",
+        ax_loss.set(xlabel="training iteration", ylabel="train loss (heatmap MSE)",
                     title="Training loss")
         if "valid_acc" in data and data["valid_acc"].notna().any():
             sns.lineplot(data=data.dropna(subset=["valid_acc"]), x="iteration", y="valid_acc", hue="name",
                          hue_order=order, palette=palette, errorbar=SEED_BAND, marker="o",
                          markersize=4, legend=False, ax=ax_acc)
         ax_acc.set(xlabel="training iteration",
-                   ylabel="validation PCKh@0.5 (%), wrists/elbows/knees/ankles",
+                   ylabel="validation PCKh@0.5 (%)\nwrists, elbows, knees, ankles",
                    title="Validation accuracy, final stack (no flip test)")
         _legend_below(fig, ax_loss, len(order))
         fig.tight_layout(rect=(0, 0.12, 1, 1))
@@ -163,7 +166,7 @@ def stack_training_curves(training: pd.DataFrame, names: dict[str, str], stacks:
     ncols = min(len(variants), 3)
     nrows = -(-len(variants) // ncols)
     with theme():
-        fig = Figure(figsize=(4.2 * ncols, 3.6 * nrows + 0.4))
+        fig = Figure(figsize=(max(4.2 * ncols, 7.0), 3.6 * nrows + 0.4))
         axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
         for ax, v in zip(axes, variants):
             run = data[data["variant"] == v]
@@ -180,7 +183,8 @@ def stack_training_curves(training: pd.DataFrame, names: dict[str, str], stacks:
             ax.legend(fontsize="small", loc="lower right")
         for ax in axes[len(variants):]:
             ax.set_visible(False)
-        axes[0].set_ylabel("validation PCKh@0.5 (%)\nwrists/elbows/knees/ankles")
+        for ax in axes[::ncols]:
+            ax.set_ylabel("validation PCKh@0.5 (%)\nwrists, elbows, knees, ankles")
         fig.suptitle("Validation accuracy at every stack (mean over seeds; no flip test)")
         fig.tight_layout()
         return _save(fig, path)
@@ -207,7 +211,7 @@ def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path) -
                              linewidth=0.6, s=36, zorder=3)
         ax_final.set_yticks(y, order)
         ax_final.invert_yaxis()
-        ax_final.set(xlabel="PCKh@0.5 (%), wrists/elbows/knees/ankles", xlim=(0, 100),
+        ax_final.set(xlabel="PCKh@0.5 (%), wrists, elbows, knees, ankles", xlim=(0, 100),
                      title="Final stack (bar: mean; points: seeds)")
         multi = data[data["stacks"] > 1]
         if multi.empty:
@@ -219,7 +223,7 @@ def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path) -
             sns.lineplot(data=multi, x="stack", y="ablation@0.5", hue="name", hue_order=m_order,
                          palette=palette, errorbar=SEED_BAND, marker="o", ax=ax_stack)
             ax_stack.set_xticks(range(1, int(multi["stack"].max()) + 1))
-            ax_stack.set(xlabel="stack (1 = first hourglass)", ylabel="PCKh@0.5 (%), ablation joints",
+            ax_stack.set(xlabel="stack (1 = first hourglass)", ylabel="PCKh@0.5 (%)\nwrists, elbows, knees, ankles",
                          title="Accuracy at every stack")
             ax_stack.legend(title=None, fontsize="small", loc="lower right")
         fig.tight_layout()
