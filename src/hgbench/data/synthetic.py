@@ -329,8 +329,8 @@ def _person_palette(rng: np.random.Generator, lr_cue: float) -> dict:
 
 
 def _rgb(col: np.ndarray, shade: float = 1.0) -> tuple[int, int, int]:
-    c = np.clip(col * shade, 0, 255)
-    return int(c[0]), int(c[1]), int(c[2])
+    r, g, b = (min(255, max(0, int(v * shade))) for v in col)
+    return r, g, b
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
     th = geo["thick"] * height
 
     def shade(dep: float) -> float:
-        return 1.0 - 0.9 * float(np.clip(dep - d_pelv, -0.2, 0.2))
+        return 1.0 - 0.9 * min(0.2, max(-0.2, dep - d_pelv))
 
     parts = []
 
@@ -393,18 +393,15 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
     ops = [("poly", _ellipse_poly(hc, u, a, b, 22), _rgb(pal["skin"], shade(dep_h))),
            ("poly", _ellipse_poly(hc, u, a * 1.04, b * 1.06, 12, -1.25, 1.25), _rgb(pal["hair"], shade(dep_h)))]
     face_n = cam @ (r_h @ _FWD)
-    if face_n[2] > 0.25:
-        feats, _ = proj(np.stack([
-            p3["head_c"] + r_h @ np.array([0.021, 0.004, 0.05]),
-            p3["head_c"] + r_h @ np.array([-0.021, 0.004, 0.05]),
-            p3["head_c"] + r_h @ np.array([0.0, -0.014, 0.058]),
-            p3["head_c"] + r_h @ np.array([0.0, -0.034, 0.05]),
-        ]))
-        er = max(0.75, 0.011 * height)
+    if face_n[2] > 0.35:  # facing the camera: eyes, nose, mouth
+        hc3 = p3["head_c"]
+        feats, _ = proj(np.stack([hc3 + r_h @ np.array(v) for v in (
+            (0.019, 0.004, 0.04), (-0.019, 0.004, 0.04), (0.0, -0.012, 0.045), (0.0, -0.032, 0.04))]))
+        er = max(0.7, 0.008 * height)
+        perp = np.array([-u[1], u[0]]) * er * 1.4
         ops += [("circle", feats[0], er, (25, 20, 18)), ("circle", feats[1], er, (25, 20, 18)),
                 ("circle", feats[2], er * 0.8, _rgb(pal["skin"], 0.7)),
-                ("seg", feats[3] - u[::-1] * [1, -1] * er * 1.3, feats[3] + u[::-1] * [1, -1] * er * 1.3,
-                 er * 0.9, er * 0.9, (120, 40, 40))]
+                ("seg", feats[3] - perp, feats[3] + perp, er * 0.8, er * 0.8, (120, 40, 40))]
     parts.append((dep_h - 0.02, P_HEAD, ops))
     for s in ("l", "r"):
         left = s == "l"
@@ -468,22 +465,26 @@ class _Canvas:
                 self.op(o, offset, tag)
 
 
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
-    n = size * _SS
+def _textured(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """A colour gradient plus low-frequency texture: a small random grid, upsampled bilinearly."""
+    k = int(rng.integers(3, 10))
     c1 = _hsv(rng, (0.0, 0.6), (0.15, 0.95))
     c2 = _hsv(rng, (0.0, 0.6), (0.15, 0.95))
     ang = rng.uniform(0, 2 * math.pi)
-    t = np.linspace(-0.5, 0.5, n, dtype=np.float32)
+    t = np.linspace(-0.5, 0.5, k)
     ramp = (math.cos(ang) * t[None, :] + math.sin(ang) * t[:, None]) + 0.5
-    img = c1[None, None, :] * (1 - ramp[..., None]) + c2[None, None, :] * ramp[..., None]
-    k = int(rng.integers(3, 10))
-    grid = np.clip(128 + rng.normal(0, rng.uniform(10, 45), (k, k, 3)), 0, 255).astype(np.uint8)
-    tex = np.asarray(Image.fromarray(grid).resize((n, n), Image.BILINEAR), dtype=np.float32) - 128
-    img = img + tex
+    grid = c1 * (1 - ramp[..., None]) + c2 * ramp[..., None] + rng.normal(0, rng.uniform(10, 45), (k, k, 3))
+    small = Image.fromarray(np.clip(grid, 0, 255).astype(np.uint8))
+    return small.resize((w, h), Image.BILINEAR)
+
+
+def _background(rng: np.random.Generator, size: int) -> Image.Image:
+    n = size * _SS
+    img = _textured(rng, n, n)
     if rng.random() < 0.5:  # a floor / horizon
         h = int(rng.uniform(0.45, 0.85) * n)
-        img[h:] = img[h:] * rng.uniform(0.5, 0.9) + _hsv(rng, (0, 0.5), (0.2, 0.8)) * 0.3
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+        img.paste(_textured(rng, n, n - h), (0, h))
+    return img
 
 
 def _clutter(rng: np.random.Generator, canvas: _Canvas, size: int, count: int, height: float) -> None:

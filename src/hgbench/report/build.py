@@ -130,7 +130,21 @@ def _ablation_rows(ablations: pd.DataFrame, variants: list[str], names: dict[str
     return rows
 
 
+def _run_notes(per_joint: pd.DataFrame, experiments, names: dict[str, str]) -> list[str]:
+    """One line for every run of the profile that is not complete in the summary."""
+    at05 = per_joint[per_joint["metric"] == "pckh@0.5"]
+    status = {(str(r.variant), int(r.seed)): str(r.status) for r in at05.itertuples()}
+    notes = []
+    for e in experiments:
+        state = status.get((e.variant, e.seed), "missing")
+        if state != "ok":
+            what = "training log missing (scores present)" if state == "no-log" else "no metrics (run missing)"
+            notes.append(f"{names[e.variant]} ({e.variant}), seed {e.seed}: {what}")
+    return notes
+
+
 def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) -> dict:
+    """Everything the page shows for one dataset, from its summary folder (figures drawn here)."""
     cfg = params.datasets[dataset]
     experiments = params.experiments_for(dataset)
     variants = list(dict.fromkeys(e.variant for e in experiments))
@@ -148,17 +162,8 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     curves = _expected_runs(tables, "curves", runs)
     training = _expected_runs(tables, "training", runs)
 
-    status = {}
-    if not per_joint.empty:
-        for r in per_joint[per_joint["metric"] == "pckh@0.5"].itertuples():
-            status[(r.variant, int(r.seed))] = str(r.status)
-    section["run_notes"] = [
-        f"{names[e.variant]} ({e.variant}), seed {e.seed}: "
-        + {"no-log": "training log missing (scores present)"}.get(status.get((e.variant, e.seed)),
-                                                                    "no metrics (run missing)")
-        for e in experiments if status.get((e.variant, e.seed)) != "ok"
-    ]
-    protocols = sorted({str(p) for p in per_joint.get("protocol", pd.Series(dtype=str)).dropna() if str(p)})
+    section["run_notes"] = _run_notes(per_joint, experiments, names)
+    protocols = sorted({str(p) for p in per_joint["protocol"].dropna() if str(p)})
     section["protocol"] = ", ".join(protocols) or params.evaluate.protocol
     section["protocol_notes"] = [describe_protocol(p) for p in (protocols or [params.evaluate.protocol])]
 
@@ -169,9 +174,17 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
                            [{**r, "label": names.get(r["variant"], r["label"])}
                             for r in vt[vt["variant"].isin(variants)].to_dict("records")])
 
+    section["figures"] = _draw_figures(params, dataset, section, names, fig_dir, curves=curves,
+                                       training=training, ablations=ablations)
+    return section
+
+
+def _draw_figures(params: Params, dataset: str, section: dict, names: dict[str, str], fig_dir: Path,
+                  curves: pd.DataFrame, training: pd.DataFrame, ablations: pd.DataFrame) -> list[dict]:
+    """Draw a dataset's figures; return ``{src, alt, caption}`` for each one that has data."""
     heat = pd.DataFrame({r["label"]: r["groups"] for r in section["scores"] if r["n"]},
                         index=list(GROUPS), dtype=float).T
-    stacks = {v: params.variants[v].stacks for v in variants}
+    stacks = {v: params.variants[v].stacks for v in names}
     plan = [  # (file stem, drawing function, alt text, caption)
         ("pckh_curve", lambda p: figures.pckh_curve(curves, names, p, section["protocol"]),
          "PCKh curve: Mean PCKh against the normalised distance threshold, per variant",
@@ -192,14 +205,14 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
          "Heat table of PCKh@0.5 per joint group and variant",
          "PCKh@0.5 per joint group, mean over seeds."),
     ]
-    section["figures"] = []
+    drawn = []
     for stem, draw, alt, caption in plan:
         path = fig_dir / f"{dataset}_{stem}.png"
         if draw(path) is None:
             path.unlink(missing_ok=True)  # no stale figure from an earlier build
         else:
-            section["figures"].append({"src": f"figures/{path.name}", "alt": alt, "caption": caption})
-    return section
+            drawn.append({"src": f"figures/{path.name}", "alt": alt, "caption": caption})
+    return drawn
 
 
 def _fmt(x, digits: int = 1, scale: float = 1.0) -> str:
