@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data.dataset import CropDataset, centre_inputs
-from .heatmaps import cells_to_pixels, decode_heatmaps
+from .heatmaps import decode_heatmaps
 from .iofiles import atomic_path
 from .train import load_model, resolve_device
 
@@ -34,6 +34,21 @@ def predict_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_permutat
     return hm
 
 
+def cells_to_native(uv: np.ndarray, crop_to_image: np.ndarray, crop_size: int, input_res: int,
+                    output_res: int) -> np.ndarray:
+    """Heatmap cells of centre-crop inputs → native image pixels.
+
+    uv: [N, ..., J, 2] cells (0-based); crop_to_image: [N, 2, 3] (native = A · [x, y, 1]).
+    The network input is the central ``input_res``² window of the stored crop, so crop px =
+    input px + (crop_size − input_res)/2. Returns [N, ..., J, 2] float64.
+    """
+    stride = input_res / output_res
+    crop_px = (np.asarray(uv, np.float64) + 0.5) * stride - 0.5 + (crop_size - input_res) / 2
+    a = np.asarray(crop_to_image, np.float64)
+    lead = (slice(None),) + (None,) * (crop_px.ndim - 2)
+    return np.einsum("nij,n...j->n...i", a[:, :, :2], crop_px) + a[lead + (slice(None),)][..., 2]
+
+
 def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, batch_size: int,
             device: str = "auto", threads: int | None = None, run: dict | None = None) -> np.ndarray:
     """Predict every row of a processed split; writes ``out`` and returns ``preds`` [N, J, 2]."""
@@ -45,19 +60,14 @@ def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, ba
     input_res, output_res = meta["input_res"], meta["output_res"]
     if data.crop_size < input_res:
         raise ValueError(f"{data_file}: crops of {data.crop_size} px are smaller than the model's input {input_res} px")
-    stride = input_res / output_res
-    offset = (data.crop_size - input_res) / 2
     perm = torch.as_tensor(data.flip_permutation, device=dev)
-    crop_px = []
+    cells = []
     for start in range(0, len(data), batch_size):
         idx = range(start, min(start + batch_size, len(data)))
         crops = torch.stack([data[i][0] for i in idx]).to(dev)
         hm = predict_heatmaps(model, centre_inputs(crops, input_res), perm, flip_test)
-        uv, _ = decode_heatmaps(hm)
-        crop_px.append((cells_to_pixels(uv.double(), stride) + offset).cpu().numpy())
-    crop_px = np.concatenate(crop_px)  # [N, O, J, 2]
-    a = data.crop_to_image  # [N, 2, 3]
-    native = np.einsum("nij,nokj->noki", a[:, :, :2], crop_px) + a[:, None, None, :, 2]
+        cells.append(decode_heatmaps(hm)[0].double().cpu().numpy())
+    native = cells_to_native(np.concatenate(cells), data.crop_to_image, data.crop_size, input_res, output_res)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f["preds"] = native[:, -1]
         f["preds_stack"] = native

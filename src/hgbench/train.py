@@ -112,7 +112,8 @@ def train(
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
     mconf = model_config(variant, len(joints_of(dataset.source)))
-    model = StackedHourglass(mconf).to(dev)
+    # channels-last is ~40 % faster for these convolutions on CPU (and on tensor cores).
+    model = StackedHourglass(mconf).to(dev, memory_format=torch.channels_last)
     optimizer = make_optimizer(cfg, model)
     supervised = supervised_outputs(variant, mconf)
     names = output_names(mconf)
@@ -155,7 +156,7 @@ def train(
                 crops.to(dev), joints, missing, dataset.input_res, angle, scale, flip, flip_perm
             )
             targets = heatmap_targets(pixels_to_cells(joints_px, stride), ~missing, dataset.output_res, cfg.sigma)
-            out = model(images)
+            out = model(images.contiguous(memory_format=torch.channels_last))
             per_output = ((out - targets[:, None]) ** 2).mean(dim=(0, 2, 3, 4))
             loss = per_output[supervised].sum()
             if not torch.isfinite(loss):

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,23 +23,27 @@ IN_MEMORY_LIMIT = 2 * 1024**3
 
 
 class CropDataset(torch.utils.data.Dataset):
-    """Rows of a processed split: ``(crop uint8 [C, C, 3], joints float32 [J, 2] crop px, missing bool [J])``."""
+    """Rows of a processed split: ``(crop uint8 [C, C, 3], joints float32 [J, 2] crop px, missing bool [J])``.
+
+    The file is validated on open (:class:`~hgbench.data.schema.DataFileError` names it and the fix).
+    ``limit`` keeps the first rows only (quick profiles).
+    """
 
     def __init__(self, path: str | Path, limit: int | None = None):
         self.path = Path(path)
-        split = open_split(self.path)  # validates the schema, names the file on error
-        self.n = split.n if limit is None else min(limit, split.n)
-        self.crop_size = split.crop_size
-        self.flip_permutation = split.flip_permutation
-        with h5py.File(self.path, "r") as f:
-            self.joints = f["joints"][: self.n].astype(np.float32)
-            self.missing = f["missing"][: self.n].astype(bool)
-            self.visible = f["visible"][: self.n].astype(bool)
-            self.normalizer = f["normalizer"][: self.n].astype(np.float64)
-            self.crop_to_image = f["crop_to_image"][: self.n].astype(np.float64)
-            nbytes = self.n * int(np.prod(f["images"].shape[1:]))
-            self.images = f["images"][: self.n] if nbytes <= IN_MEMORY_LIMIT else None
-        self._file = None
+        with open_split(self.path) as split:
+            self.n = len(split) if limit is None else min(limit, len(split))
+            self.crop_size = split.crop_size
+            self.flip_permutation = list(split.attrs["flip_permutation"])
+            fields = split.read(["joints", "missing", "visible", "normalizer", "crop_to_image"])
+            in_memory = self.n * 3 * self.crop_size**2 <= IN_MEMORY_LIMIT
+            self.images = split.images(range(self.n)) if in_memory else None
+        self.joints = fields["joints"][: self.n].astype(np.float32)
+        self.missing = fields["missing"][: self.n].astype(bool)
+        self.visible = fields["visible"][: self.n].astype(bool)
+        self.normalizer = fields["normalizer"][: self.n].astype(np.float64)
+        self.crop_to_image = fields["crop_to_image"][: self.n].astype(np.float64)
+        self._split = None
 
     def __len__(self) -> int:
         return self.n
@@ -49,9 +52,9 @@ class CropDataset(torch.utils.data.Dataset):
         if self.images is not None:
             image = self.images[i]
         else:
-            if self._file is None:  # opened lazily so that each loader worker has its own handle
-                self._file = h5py.File(self.path, "r")
-            image = self._file["images"][i]
+            if self._split is None:  # opened lazily so that each loader worker has its own handle
+                self._split = open_split(self.path)
+            image = self._split.image(i)
         return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(self.joints[i]), torch.from_numpy(self.missing[i])
 
 

@@ -1,0 +1,298 @@
+"""Person records + raw images → processed split files (``train.h5``, ``valid.h5``).
+
+One code path for every dataset in the MPII layout (the synthetic set and real MPII). For each
+person (see docs/architecture.md, "Coordinate frames"):
+
+* the hourglass adjustment is applied here, exactly once (REFERENCE.md pitfall 5):
+  ``c = objpos; c.y += 15·scale; scale *= 1.25``;
+* the square box of side ``200·scale`` native px centred on ``c`` maps to ``input_res`` crop px;
+  the stored crop has side ``C = 2·round(input_res·crop_margin/2)`` (room for augmentation) and
+  its centre ``(C−1)/2`` is ``c``;
+* the crop is cut with Pillow ``Image.transform(..., Image.AFFINE, ..., resample=BILINEAR)``,
+  zero (black) outside the image. When the box is more than twice the crop resolution the image
+  is first box-filtered by an integer factor ``k = floor(200·scale / input_res)`` with
+  ``Image.reduce`` (anti-aliasing for large real-MPII people); the affine map accounts for it,
+  so coordinates are unaffected;
+* ``joints`` are stored in crop px (0-based continuous, pixel centres at integers), and
+  ``crop_to_image`` is the affine A with ``native = A · [x_crop, y_crop, 1]``: it already
+  includes the 1-based frame offset, so it maps crop px straight to the dataset's native frame
+  (the frame of ``joints_image`` and of the official evaluation files).
+
+Files are written to ``<out>.tmp`` (images streamed into a preallocated, per-person-chunked
+dataset, decoded by a process pool in deterministic order), validated with
+:func:`hgbench.data.schema.open_split`, and only then renamed to ``<out>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+from itertools import groupby
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from hgbench.data import mpii
+from hgbench.data.mpii import PersonRecord
+from hgbench.data.schema import (FRAME_OFFSET, NORMALIZER_DEFINITION, SCHEMA_VERSION, open_split)
+from hgbench.joints import MPII_FLIP, MPII_JOINTS
+
+RELEASE_RELPATH = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
+SPLIT_FILENAME = "valid_split.csv"
+MANIFEST_FILENAME = "MANIFEST.json"
+J = len(MPII_JOINTS)
+
+
+class PrepareError(ValueError):
+    """Raw inputs of ``prepare`` are missing or unreadable; the message names the file and fix."""
+
+
+def crop_size(input_res: int, crop_margin: float) -> int:
+    """Side of the stored crop (same formula as ``DatasetConfig.crop_size``)."""
+    return 2 * round(input_res * crop_margin / 2)
+
+
+def code_version() -> str:
+    try:
+        from hgbench import __version__
+        return str(__version__)
+    except Exception:
+        return "0"
+
+
+def crop_transform(objpos: np.ndarray, scale: float, input_res: int, crop: int
+                   ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Hourglass-adjusted centre (native), adjusted scale and ``crop_to_image`` A (2×3).
+
+    ``objpos`` is in the native 1-based frame; the returned centre too.
+    """
+    center = np.array([objpos[0], objpos[1] + 15.0 * scale], dtype=float)
+    s = 1.25 * float(scale)
+    inv = 200.0 * s / input_res           # native px per crop px
+    half = (crop - 1) / 2.0
+    a = np.array([[inv, 0.0, center[0] - half * inv],
+                  [0.0, inv, center[1] - half * inv]])
+    return center, s, a
+
+
+def image_to_crop(points: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Native points (…, 2) → crop px with the inverse of ``crop_to_image`` A (NaN stays NaN)."""
+    lin = a[:, :2]
+    return (np.asarray(points, float) - a[:, 2]) @ np.linalg.inv(lin).T
+
+
+def crop_to_image_points(points: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Crop px (…, 2) → native frame."""
+    return np.asarray(points, float) @ a[:, :2].T + a[:, 2]
+
+
+def _pillow_affine(a: np.ndarray, k: int) -> tuple[float, ...]:
+    """Pillow AFFINE data for an image reduced by ``k`` (Pillow puts pixel edges at integers)."""
+    # Pillow: input edge coords X_in = d · (X_out) where X = centre coords + 0.5, and
+    # centre coords of the 0-based image are native - FRAME_OFFSET.
+    lin = a[:, :2]
+    t = a[:, 2] - FRAME_OFFSET + 0.5 - lin @ np.array([0.5, 0.5])
+    return tuple((np.concatenate([lin, t[:, None]], axis=1) / k).reshape(-1).tolist())
+
+
+def _reduction(a: np.ndarray) -> int:
+    return max(1, int(math.floor(abs(a[0, 0]) + 1e-9)))
+
+
+def _crop_image_task(task: tuple[str, list[tuple[tuple[float, ...], int]], int]) -> list[np.ndarray]:
+    """Worker: decode one image and cut the crops of its people (in order)."""
+    path, specs, size = task
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgb = im.convert("RGB")
+    except FileNotFoundError:
+        raise PrepareError(f"image file {path} not found; the raw dataset is incomplete — "
+                           f"re-fetch it (hgbench fetch ...) or restore the file") from None
+    except Exception as exc:  # PIL raises OSError/UnidentifiedImageError/SyntaxError/ValueError
+        raise PrepareError(f"image file {path} cannot be decoded ({type(exc).__name__}: {exc}); "
+                           f"the file is corrupt — re-download it") from None
+    reduced: dict[int, Image.Image] = {1: rgb}
+    out = []
+    for data, k in specs:
+        if k not in reduced:
+            reduced[k] = rgb.reduce(k)
+        crop = reduced[k].transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR, fillcolor=(0, 0, 0))
+        out.append(np.asarray(crop, dtype=np.uint8))
+    return out
+
+
+def _mp_context():
+    """``fork`` where available (no re-import of ``__main__``, fast start), else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, *, dataset: str, split: str,
+                  input_res: int, crop_margin: float, source_checksums: dict, workers: int = 1,
+                  progress: bool = False) -> None:
+    """Write one processed split file for ``people`` (in that order). See the module docstring."""
+    images_dir, out_path = Path(images_dir), Path(out_path)
+    n = len(people)
+    c = crop_size(input_res, crop_margin)
+    joints_image = np.full((n, J, 2), np.nan)
+    visible = np.zeros((n, J), bool)
+    a_all = np.zeros((n, 2, 3))
+    headbox = np.full((n, 2, 2), np.nan)
+    center = np.zeros((n, 2))
+    scale = np.zeros(n)
+    for i, p in enumerate(people):
+        if not (np.isfinite(p.scale) and p.scale > 0 and np.isfinite(p.objpos).all()):
+            raise PrepareError(f"person {p.image_name} (image {p.image_index}, person {p.person_index}) has no "
+                               f"usable objpos/scale ({p.objpos}, {p.scale})")
+        center[i], scale[i], a_all[i] = crop_transform(p.objpos, p.scale, input_res, c)
+        joints_image[i] = p.joints
+        visible[i] = p.visible
+        headbox[i] = p.headbox
+    missing = np.isnan(joints_image).any(axis=2)
+    joints_image[missing] = np.nan
+    visible &= ~missing
+    joints = np.stack([image_to_crop(joints_image[i], a_all[i]) for i in range(n)]) if n else np.zeros((0, J, 2))
+    normalizer = 0.6 * np.linalg.norm(headbox[:, 1] - headbox[:, 0], axis=1)
+
+    tasks = []
+    for name, grp in groupby(range(n), key=lambda i: people[i].image_name):
+        idx = list(grp)
+        specs = []
+        for i in idx:
+            k = _reduction(a_all[i])
+            specs.append((_pillow_affine(a_all[i], k), k))
+        tasks.append((str(images_dir / name), specs, c))
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    pool = None
+    try:
+        if workers > 1 and len(tasks) > 1:
+            # the pool starts before the HDF5 file is opened, so no child inherits an open handle
+            pool = _mp_context().Pool(min(workers, len(tasks)))
+        with h5py.File(tmp, "w") as h5:
+            h5.create_dataset("images", shape=(n, c, c, 3), dtype=np.uint8, chunks=(1, c, c, 3),
+                              maxshape=(None, c, c, 3))
+            h5.create_dataset("joints", data=joints.astype(np.float32))
+            h5.create_dataset("joints_image", data=joints_image)
+            h5.create_dataset("visible", data=visible)
+            h5.create_dataset("missing", data=missing)
+            h5.create_dataset("crop_to_image", data=a_all)
+            h5.create_dataset("normalizer", data=normalizer)
+            h5.create_dataset("headbox", data=headbox)
+            h5.create_dataset("center", data=center)
+            h5.create_dataset("scale", data=scale)
+            h5.create_dataset("image_name", data=np.array([p.image_name for p in people], dtype=object),
+                              dtype=h5py.string_dtype("utf-8"), shape=(n,))
+            h5.create_dataset("image_index", data=np.array([p.image_index for p in people], dtype=np.int64),
+                              shape=(n,), dtype=np.int64)
+            h5.create_dataset("person_index", data=np.array([p.person_index for p in people], dtype=np.int64),
+                              shape=(n,), dtype=np.int64)
+            attrs = {
+                "schema_version": SCHEMA_VERSION, "dataset": dataset, "split": split,
+                "joint_names": list(MPII_JOINTS), "flip_permutation": np.array(MPII_FLIP, dtype=np.int64),
+                "input_res": int(input_res), "crop_size": int(c), "crop_margin": float(crop_margin),
+                "frame_offset": FRAME_OFFSET, "normalizer_definition": NORMALIZER_DEFINITION,
+                "source_checksums": json.dumps(dict(sorted(source_checksums.items()))),
+                "code_version": code_version(),
+            }
+            for k, v in attrs.items():
+                h5.attrs[k] = v
+
+            if pool is not None:
+                results = pool.imap(_crop_image_task, tasks, chunksize=max(1, min(16, len(tasks) // (8 * workers))))
+            else:
+                results = map(_crop_image_task, tasks)
+            bar = None
+            if progress:
+                from tqdm import tqdm
+                bar = tqdm(total=n, desc=f"{dataset}/{split}", unit="person")
+            row = 0
+            images = h5["images"]
+            for crops in results:
+                for crop in crops:
+                    images[row] = crop
+                    row += 1
+                if bar is not None:
+                    bar.update(len(crops))
+            if bar is not None:
+                bar.close()
+            if row != n:
+                raise RuntimeError(f"internal error: wrote {row} crops for {n} people")
+        if pool is not None:
+            pool.close()
+            pool.join()
+            pool = None
+        open_split(tmp).close()  # the file we are about to publish follows the schema
+        os.replace(tmp, out_path)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
+                    workers: int = 1, progress: bool = False, split_csv: Path | None = None) -> dict:
+    """Raw MPII-layout dataset → ``out_dir/train.h5`` and ``out_dir/valid.h5``.
+
+    valid = the people listed in ``raw_dir/valid_split.csv`` (else ``split_csv``; for real MPII
+    pass :data:`hgbench.data.mpii.MPII_VALID_SPLIT`), in that order; train = every annotated
+    person of the ``img_train == 1`` images that hold no validation person. Returns counts.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    mat = raw_dir / RELEASE_RELPATH
+    if not mat.is_file():
+        raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
+                           f"first (real MPII: see hgbench.data.fetch.check_manual_mpii)")
+    split_path = raw_dir / SPLIT_FILENAME
+    if not split_path.is_file():
+        if split_csv is None:
+            raise PrepareError(f"no split list: {split_path} does not exist and no split_csv was given "
+                               f"(real MPII: use {mpii.MPII_VALID_SPLIT})")
+        split_path = Path(split_csv)
+    images_dir = raw_dir / "images"
+    if not images_dir.is_dir():
+        raise PrepareError(f"image folder {images_dir} not found; run `hgbench fetch ...` for dataset {dataset!r}")
+
+    release = mpii.load_release(mat)
+    split = mpii.load_split(split_path)
+    valid = mpii.people(release, split)
+    valid_images = {i for i, _ in split}
+    train = [p for p in mpii.people(release, train_only=True) if p.image_index not in valid_images]
+
+    def key(path: Path) -> str:
+        try:
+            return path.resolve().relative_to(raw_dir.resolve()).as_posix()
+        except ValueError:
+            return path.name
+
+    checksums = {key(mat): _sha256(mat), key(split_path): _sha256(split_path)}
+    manifest = raw_dir / MANIFEST_FILENAME
+    if manifest.is_file():  # the synthetic manifest lists the sha256 of every image
+        checksums[key(manifest)] = _sha256(manifest)
+    common = dict(dataset=dataset, input_res=input_res, crop_margin=crop_margin, source_checksums=checksums,
+                  workers=workers, progress=progress)
+    prepare_split(train, images_dir, out_dir / "train.h5", split="train", **common)
+    prepare_split(valid, images_dir, out_dir / "valid.h5", split="valid", **common)
+    return {
+        "train": len(train), "valid": len(valid),
+        "train_images": len({p.image_index for p in train}), "valid_images": len(valid_images),
+        "crop_size": crop_size(input_res, crop_margin),
+    }
