@@ -63,20 +63,31 @@ def cmd_fetch(args) -> int:
     out = Path(args.out)
     if ds.source == "synthetic":
         fetch.fetch_synthetic(out, ds.synthetic)
-    else:
+    elif ds.source == "mpii":
         fetch.check_manual_mpii(out)
+    else:
+        raise RuntimeError(
+            f"dataset {args.dataset!r}: FLIC is not supported yet (parsing examples.mat comes with the real-data "
+            "work); the official file is http://vision.grasp.upenn.edu/video/FLIC.zip"
+        )
     print(f"{args.dataset}: raw data ready in {out}")
     return 0
 
 
 def cmd_prepare(args) -> int:
+    from .data import mpii
     from .data.prepare import prepare_dataset
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
+    if ds.source == "flic":
+        raise RuntimeError(f"dataset {args.dataset!r}: FLIC preparation is not supported yet")
+    # Real MPII uses the standard validation split shipped with the package (Tompson et al.);
+    # the synthetic dataset writes its own valid_split.csv next to its annotations.
+    split_csv = mpii.MPII_VALID_SPLIT if ds.source == "mpii" else None
     counts = prepare_dataset(
         Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
-        crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty(),
+        crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty(), split_csv=split_csv,
     )
     print(f"{args.dataset}: prepared {counts} into {args.out}")
     return 0

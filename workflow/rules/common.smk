@@ -13,9 +13,6 @@ from snakemake.utils import validate
 from hgbench.config import ParamsError, as_dict, params_from_dict
 
 DEFAULT_PARAMS = "params/demo.yaml"
-# With --sw-deployment-method conda every rule runs in the named environment that
-# environment.yml creates (`conda env create -f environment.yml`).
-CONDA_ENV = "hgbench"
 
 _given = [str(p) for p in (workflow.overwrite_configfiles or [])]
 if len(_given) > 1:

@@ -7,7 +7,7 @@ rule evaluate:
     params:
         protocol=PARAMS.evaluate.protocol,
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/evaluate/{dataset}/{variant}/s{seed}.log",
     shell:

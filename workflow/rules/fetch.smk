@@ -5,7 +5,7 @@ rule fetch:
         profile=PARAMS_FILE,
         section=section("datasets.{dataset}"),
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/fetch/{dataset}.log",
     shell:

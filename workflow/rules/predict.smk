@@ -11,7 +11,7 @@ rule predict:
     resources:
         gpu=1,
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/predict/{dataset}/{variant}/s{seed}.log",
     benchmark:

@@ -9,7 +9,7 @@ rule prepare:
         section=section("datasets.{dataset}"),
     threads: 2
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/prepare/{dataset}.log",
     shell:

@@ -7,7 +7,7 @@ rule report:
     params:
         profile=PARAMS_FILE,
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/report.log",
     shell:

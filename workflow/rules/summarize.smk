@@ -11,7 +11,7 @@ rule summarize:
         profile=PARAMS_FILE,
         section=section("experiments", "variants"),
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/summarize/{dataset}.log",
     shell:

@@ -14,7 +14,7 @@ rule train:
     resources:
         gpu=1,
     conda:
-        CONDA_ENV
+        "../envs/hgbench.yaml"
     log:
         "logs/train/{dataset}/{variant}/s{seed}.log",
     benchmark:

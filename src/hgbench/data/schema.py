@@ -165,6 +165,8 @@ class SplitFile:
     def images(self, indices: Iterable[int]) -> np.ndarray:
         """Crops of ``indices`` (any order, repeats allowed) as (k, C, C, 3) uint8."""
         idx = [int(i) for i in indices]
+        if idx and idx == list(range(idx[0], idx[0] + len(idx))) and 0 <= idx[0] and idx[-1] < self.n:
+            return self._guard(f"images[{idx[0]}:{idx[-1] + 1}]", lambda: self._h5["images"][idx[0]: idx[-1] + 1])
         out = np.empty((len(idx), self.crop_size, self.crop_size, 3), np.uint8)
         for k, i in enumerate(idx):
             out[k] = self.image(i)
