@@ -40,6 +40,19 @@ except ParamsError as exc:
 RUNS = [(e.dataset, e.variant, e.seed) for e in PARAMS.experiments]
 
 
+def _uses_gpu(device):
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return device == "cuda"
+
+
+# Training and prediction hold the `gpu` resource only when they will run on a GPU, so that
+# `--resources gpu=1` serialises GPU jobs but lets CPU-only runs (the demo) use every core.
+GPUS_PER_JOB = 1 if _uses_gpu(PARAMS.device) else 0
+
+
 wildcard_constraints:
     dataset=r"[a-z0-9][a-z0-9_-]*",
     variant=r"[a-z0-9][a-z0-9_.-]*",

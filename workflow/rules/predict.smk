@@ -9,7 +9,7 @@ rule predict:
         section=section("predict"),
     threads: PARAMS.train.threads
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     conda:
         "../envs/hgbench.yaml"
     log:

@@ -12,7 +12,7 @@ rule train:
         section=section("train", "variants.{variant}", "datasets.{dataset}"),
     threads: PARAMS.train.threads
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
     conda:
         "../envs/hgbench.yaml"
     log:
