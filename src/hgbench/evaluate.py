@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from hgbench.iofiles import atomic_path
 from hgbench.metrics import pckh
 from hgbench.joints import MPII_JOINTS
 
@@ -229,14 +228,7 @@ def _json_safe(obj):
 def write_metrics(metrics: dict, out) -> Path:
     """Write ``metrics`` as JSON to ``out`` atomically (temp file + os.replace)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(metrics), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, open(tmp, "w") as f:
+        json.dump(_json_safe(metrics), f, indent=2, allow_nan=False)
+        f.write("\n")
     return out

@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from hgbench.config import DatasetConfig, Experiment, Params, VariantConfig
+from hgbench.iofiles import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +177,8 @@ def _ablation_rows(exp: Experiment, vrow: dict, metrics: dict | None, status: st
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` (no index) to ``path`` through a temporary file and ``os.replace``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the umask's permissions
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -14,6 +14,7 @@ import jinja2
 import pandas as pd
 
 from hgbench.config import Params
+from hgbench.iofiles import atomic_path
 from hgbench.metrics import PROTOCOLS
 from hgbench.report import figures
 
@@ -243,6 +244,6 @@ def build_report(params: Params, results_dir: Path, out_html: Path) -> Path:
         paper_mpii=[PAPER_MPII_TEST[g] for g in GROUPS], paper_stacks=PAPER_STACKS, paper_flic=PAPER_FLIC,
         flip_test=params.predict.flip_test,
     )
-    with figures.atomic_path(out_html) as tmp:
+    with atomic_path(out_html) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return out_html

@@ -10,7 +10,6 @@ backend is involved, and written atomically.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import matplotlib as mpl
@@ -18,6 +17,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+
+from hgbench.iofiles import atomic_path
 
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
 PALETTE = "colorblind"
@@ -48,20 +49,6 @@ def variant_colours(variants: list[str]) -> dict[str, tuple]:
     """One fixed colour per variant, in display order (the same in every figure)."""
     colours = sns.color_palette(PALETTE, max(len(variants), 1))
     return {v: colours[i % len(colours)] for i, v in enumerate(variants)}
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` (os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _save(fig: Figure, path: Path) -> Path:
