@@ -21,9 +21,10 @@ def move(preds, joint, dx, rows=slice(None)):
 
 
 def test_protocol_registry():
-    assert {"official", "bearpaw"} <= PROTOCOLS.keys()
-    assert all(isinstance(p, Protocol) and p.source for p in PROTOCOLS.values())
-    with pytest.raises(ValueError, match="bearpaw, official"):
+    assert set(PROTOCOLS) == {"official", "bearpaw", "hrnet", "mmpose", "pytorch-stacked-hourglass",
+                              "pose-hg-train", "flic"}
+    assert all(isinstance(p, Protocol) and p.source and p.name == k for k, p in PROTOCOLS.items())
+    with pytest.raises(ValueError, match="allowed: bearpaw, flic, hrnet, mmpose, official"):
         pckh(*perfect(), protocol="hrnet-typo")
 
 

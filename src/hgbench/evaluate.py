@@ -16,10 +16,13 @@ import numpy as np
 import scipy.io
 
 from hgbench.iofiles import atomic_path
-from hgbench.metrics import pckh
-from hgbench.joints import MPII_JOINTS
+from hgbench.joints import FLIC_JOINTS, MPII_JOINTS
+from hgbench.metrics import Protocol, decode_correct, get_protocol, pck
+from hgbench.stats import bootstrap_ci
 
 N_JOINTS = len(MPII_JOINTS)
+N_BOOT = 1000
+"""Bootstrap replicates for the 95 % CIs written into metrics.json (seeded, so reproducible)."""
 SC_BIAS = 0.6
 """PCKh head size = SC_BIAS × head-box diagonal (util_get_head_size.m)."""
 
@@ -28,9 +31,10 @@ SC_BIAS = 0.6
 class GroundTruth:
     """Ground truth of one split, native frame.
 
-    joints: (N, 16, 2) float64 px, NaN where missing; missing: (N, 16) bool; normalizer: (N,)
-    float64 px (PCKh head size); visible: (N, 16) bool or None when the file has no flag;
-    layout: which file layout was read; frame: description of the coordinate frame.
+    joints: (N, J, 2) float64 px, NaN where missing; missing: (N, J) bool; normalizer: (N,)
+    float64 px (MPII: PCKh head size; FLIC: torso diagonal); visible: (N, J) bool or None when
+    the file has no flag; layout: which file layout was read; frame: description of the
+    coordinate frame; dataset: "mpii" (J = 16) or "flic" (J = 11), which decides the PCK flavour.
     """
 
     joints: np.ndarray
@@ -39,6 +43,7 @@ class GroundTruth:
     visible: np.ndarray | None
     layout: str
     frame: str
+    dataset: str = "mpii"
 
 
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
@@ -61,13 +66,24 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     return {k: v for k, v in mat.items() if not k.startswith("__")}, {}, False
 
 
+def _dataset_of(n_joints: int, names) -> str:
+    """"flic" for the 11 FLIC joints, else "mpii" (the synthetic dataset uses the MPII layout)."""
+    if names is not None:
+        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(names))
+        return "flic" if names == FLIC_JOINTS else "mpii"
+    return "flic" if n_joints == len(FLIC_JOINTS) else "mpii"
+
+
 def load_ground_truth(path) -> GroundTruth:
     """Read ground truth from one of three layouts, chosen by the keys present.
 
-    - processed split HDF5 (``joints_image``, ``missing``, ``normalizer``, ``visible``);
+    - processed split HDF5 (``joints_image``, ``missing``, ``normalizer``, ``visible``); the
+      ``joint_names`` attribute says MPII (16) or FLIC (11);
     - official ``gt_valid.mat`` (``pos_gt_src`` (16,2,N), ``jnt_missing`` (16,N),
       ``headboxes_src`` (2,2,N)); normalizer = 0.6 × ‖corner2 − corner1‖; no visibility;
-    - hourglass annotation HDF5 (``part`` (N,16,2), ``visible``, ``normalize``); (0, 0) = missing.
+    - hourglass annotation HDF5 (``part`` (N,J,2), ``visible``, ``normalize``); (0, 0) = missing;
+      J = 16 (MPII, ``normalize`` = head size) or 11 (pose-hg-train FLIC files, ``normalize`` =
+      torso diagonal).
     """
     path = Path(path)
     a, attrs, is_h5 = _read_arrays(path)
@@ -78,6 +94,7 @@ def load_ground_truth(path) -> GroundTruth:
         visible = np.asarray(a["visible"], dtype=bool) if "visible" in a else None
         offset = attrs.get("frame_offset", 1)
         layout, frame = "processed", f"native frame (frame_offset = {offset})"
+        dataset = _dataset_of(joints.shape[1] if joints.ndim == 3 else 0, attrs.get("joint_names"))
     elif {"pos_gt_src", "jnt_missing", "headboxes_src"} <= a.keys():
         # h5py sees MATLAB v7.3 arrays with reversed axes; .T restores the MATLAB shapes.
         pos, miss, box = (a[k].T if is_h5 else a[k]
@@ -87,13 +104,14 @@ def load_ground_truth(path) -> GroundTruth:
         box = np.asarray(box, dtype=np.float64)
         normalizer = SC_BIAS * np.linalg.norm(box[1] - box[0], axis=0)
         visible = None
-        layout, frame = "gt_valid", "native frame (MATLAB 1-based pixels)"
+        layout, frame, dataset = "gt_valid", "native frame (MATLAB 1-based pixels)", "mpii"
     elif {"part", "normalize"} <= a.keys():
         joints = np.asarray(a["part"], dtype=np.float64)
         missing = (joints == 0).all(axis=-1)
         normalizer = np.asarray(a["normalize"], dtype=np.float64)
         visible = np.asarray(a["visible"]) > 0 if "visible" in a else None
         layout, frame = "hourglass", "native frame (MATLAB 1-based pixels, integer-truncated)"
+        dataset = _dataset_of(joints.shape[1] if joints.ndim == 3 else 0, None)
     else:
         raise ValueError(
             f"{path}: unknown ground-truth layout; found keys {sorted(a)}, expected "
@@ -102,54 +120,70 @@ def load_ground_truth(path) -> GroundTruth:
             "{part, normalize} (hourglass annot .h5)")
 
     n = joints.shape[0] if joints.ndim == 3 else -1
-    expected = {"joints": (n, N_JOINTS, 2), "missing": (n, N_JOINTS), "normalizer": (n,)}
+    n_joints = len(FLIC_JOINTS) if dataset == "flic" else N_JOINTS
+    expected = {"joints": (n, n_joints, 2), "missing": (n, n_joints), "normalizer": (n,)}
     for name, arr in (("joints", joints), ("missing", missing), ("normalizer", normalizer)):
         shape = expected[name]
         if arr.shape != shape:
             raise ValueError(f"{path} ({layout} layout): {name} has shape {arr.shape}; "
                              f"expected {shape}")
+    if visible is not None and visible.shape != missing.shape:
+        raise ValueError(f"{path} ({layout} layout): visible has shape {visible.shape}; "
+                         f"expected {missing.shape}")
     joints = joints.copy()
     joints[missing] = np.nan
-    return GroundTruth(joints, missing, normalizer, visible, layout, frame)
+    return GroundTruth(joints, missing, normalizer, visible, layout, frame, dataset)
 
 
-def _orient_predictions(arr: np.ndarray, n_rows: int | None) -> np.ndarray | None:
-    """(N, 16, 2) view of ``arr`` stored as (N,16,2), (2,16,N) or (16,2,N); None if none fits."""
+def _orient_predictions(arr: np.ndarray, n_rows: int | None, n_joints: int) -> np.ndarray | None:
+    """(N, J, 2) view of ``arr`` stored as (N,J,2), (2,J,N) or (J,2,N); None if none fits."""
     if arr.ndim != 3:
         return None
     candidates = (arr, arr.transpose(2, 1, 0), arr.transpose(2, 0, 1))
-    for cand in candidates:  # (N,16,2) first: it wins when N is 2 or 16
-        if cand.shape[1:] == (N_JOINTS, 2) and (n_rows is None or cand.shape[0] == n_rows):
+    for cand in candidates:  # (N,J,2) first: it wins when N is 2 or J
+        if cand.shape[1:] == (n_joints, 2) and (n_rows is None or cand.shape[0] == n_rows):
             return cand
     return None
 
 
-def load_predictions(path, n_rows: int | None = None) -> np.ndarray:
-    """``preds`` of an HDF5 or .mat file as (N, 16, 2) float64, native-frame px.
+def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS,
+                     allow_nan: bool = False) -> np.ndarray:
+    """``preds`` of an HDF5 or .mat file as (N, J, 2) float64, native-frame px.
 
-    Accepts (N,16,2), (2,16,N) and (16,2,N) storage. ``n_rows`` (the ground-truth row count) is
-    checked when given. Raises ValueError naming the file, what was found and what is expected.
+    Accepts (N,J,2), (2,J,N) and (J,2,N) storage (J = 16 for MPII, 11 for FLIC). ``n_rows`` (the
+    ground-truth row count) is checked when given. NaN coordinates are an error unless
+    ``allow_nan`` (then they score as wrong, as in the MATLAB toolkit): a NaN in a predictions
+    file almost always means a broken run, and must not turn silently into a lower score.
+    Raises ValueError naming the file, what was found and what is expected.
     """
     path = Path(path)
     a, _, _ = _read_arrays(path)
     if "preds" not in a:
         raise ValueError(f"{path}: no 'preds' array; found keys {sorted(a)}")
     raw = np.asarray(a["preds"])
+    if not np.issubdtype(raw.dtype, np.number):
+        raise ValueError(f"{path}: 'preds' has dtype {raw.dtype}; expected numbers")
     rows = f"N = {n_rows}" if n_rows is not None else "any N"
-    preds = _orient_predictions(raw, n_rows)
+    preds = _orient_predictions(raw, n_rows, n_joints)
     if preds is None:
-        any_rows = _orient_predictions(raw, None)
+        any_rows = _orient_predictions(raw, None, n_joints)
         if any_rows is not None:
             found = any_rows.shape[0]
             raise ValueError(f"{path}: 'preds' has {found} rows (stored shape {raw.shape}) but the "
                              f"ground truth has {n_rows}; predictions must be for the same split")
-        raise ValueError(f"{path}: 'preds' has shape {raw.shape}; expected (N, {N_JOINTS}, 2), "
-                         f"(2, {N_JOINTS}, N) or ({N_JOINTS}, 2, N) with {rows}")
-    return np.ascontiguousarray(preds, dtype=np.float64)
+        raise ValueError(f"{path}: 'preds' has shape {raw.shape}; expected (N, {n_joints}, 2), "
+                         f"(2, {n_joints}, N) or ({n_joints}, 2, N) with {rows}")
+    preds = np.ascontiguousarray(preds, dtype=np.float64)
+    bad = ~np.isfinite(preds).all(axis=-1)
+    if bad.any() and not allow_nan:
+        r, j = np.argwhere(bad)[0]
+        raise ValueError(f"{path}: 'preds' has {int(bad.sum())} non-finite joints (first: row {r}, "
+                         f"joint {j}); fix the run, or pass --allow-nan to score them as wrong")
+    return preds
 
 
-def load_prediction_stacks(path) -> np.ndarray | None:
-    """``preds_stack`` (N, S, 16, 2) float64 of a predictions HDF5, or None if absent."""
+def load_prediction_stacks(path, n_joints: int = N_JOINTS) -> np.ndarray | None:
+    """``preds_stack`` (N, S, J, 2) float64 of a predictions HDF5, or None if absent."""
     path = Path(path)
     if not h5py.is_hdf5(path):
         return None
@@ -157,9 +191,9 @@ def load_prediction_stacks(path) -> np.ndarray | None:
         if "preds_stack" not in f:
             return None
         stack = np.asarray(f["preds_stack"][()], dtype=np.float64)
-    if stack.ndim != 4 or stack.shape[2:] != (N_JOINTS, 2):
+    if stack.ndim != 4 or stack.shape[2:] != (n_joints, 2):
         raise ValueError(f"{path}: 'preds_stack' has shape {stack.shape}; "
-                         f"expected (N, S, {N_JOINTS}, 2)")
+                         f"expected (N, S, {n_joints}, 2)")
     return stack
 
 
@@ -179,38 +213,84 @@ def _run_attrs(path: Path) -> dict | None:
     return {k: plain(v) for k, v in attrs.items()}
 
 
-def evaluate_files(ground_truth, predictions, protocol: str = "official") -> dict:
+def resolve_protocol(name: str, gt: GroundTruth) -> Protocol:
+    """The protocol to score ``gt`` with: the PCK flavour follows the dataset.
+
+    FLIC ground truth is scored with the ``flic`` protocol (PCK, torso-normalised); ``official``
+    (the pipeline's default for every dataset) means ``flic`` there. An MPII-only protocol on
+    FLIC ground truth, or ``flic`` on MPII ground truth, is an error.
+    """
+    proto = get_protocol(name)
+    if gt.dataset == "flic":
+        if proto.name in ("official", "flic"):
+            return get_protocol("flic")
+        raise ValueError(f"protocol {name!r} is an MPII PCKh protocol; FLIC ground truth (11 "
+                         "joints) is scored with 'flic' (or 'official', which means 'flic' here)")
+    if proto.dataset != "mpii":
+        raise ValueError(f"protocol {name!r} needs {proto.dataset.upper()} ground truth; this "
+                         f"ground truth has {gt.joints.shape[1]} MPII-layout joints")
+    return proto
+
+
+def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_BOOT,
+                         seed: int = 0) -> dict:
+    """95 % bootstrap CIs over people of Mean (and, for MPII, the ablation metric).
+
+    per_person: the ``per_person`` entry of :func:`hgbench.metrics.pck`'s result. Returns
+    {"Mean": {value, low, high, level, n_boot, seed}, "ablation@0.5": {...}} in %.
+    """
+    from hgbench.metrics import statistic_for
+
+    correct, scored = decode_correct(per_person["correct"])
+    out = {"Mean": bootstrap_ci(correct, scored, statistic_for(protocol, "Mean"), n_boot, seed)}
+    if protocol.dataset == "mpii":
+        out["ablation@0.5"] = bootstrap_ci(correct, scored, statistic_for(protocol, "ablation"),
+                                           n_boot, seed)
+    return out
+
+
+def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot: int = N_BOOT,
+                   allow_nan: bool = False) -> dict:
     """Score a predictions file against a ground-truth file.
 
-    Returns :func:`hgbench.metrics.pckh`'s dict plus ``ground_truth`` and ``predictions`` (the
-    paths as given), ``run`` ({dataset, variant, seed}, when the predictions HDF5 has those
-    attributes) and ``per_stack`` (list of {stack (1-based), mean@0.5, ablation@0.5} in %, when it
-    has ``preds_stack``).
+    Returns :func:`hgbench.metrics.pck`'s dict plus ``ground_truth`` and ``predictions`` (the
+    paths as given), ``ground_truth_layout``, ``dataset``, ``run`` ({dataset, variant, seed},
+    when the predictions HDF5 has those attributes), ``ci95`` (bootstrap over people, see
+    :func:`confidence_intervals`; omitted when ``n_boot`` is 0) and ``per_stack`` (list of
+    {stack (1-based), mean@<thr>, ablation@0.5 (MPII)} in %, when it has ``preds_stack``).
     """
     gt_path, pred_path = Path(ground_truth), Path(predictions)
     gt = load_ground_truth(gt_path)
-    n = gt.joints.shape[0]
-    preds = load_predictions(pred_path, n)
-    result = pckh(preds, gt.joints, gt.missing, gt.normalizer, protocol=protocol,
-                          visible=gt.visible)
+    proto = resolve_protocol(protocol, gt)
+    n, n_joints = gt.joints.shape[:2]
+    preds = load_predictions(pred_path, n, n_joints, allow_nan=allow_nan)
+    result = pck(preds, gt.joints, gt.missing, gt.normalizer, protocol=proto, visible=gt.visible)
     out = {"protocol": result.pop("protocol")}
     run = _run_attrs(pred_path)
     if run is not None:
         out["run"] = run
-    out.update(ground_truth=str(ground_truth), predictions=str(predictions))
+    out.update(ground_truth=str(ground_truth), predictions=str(predictions),
+               ground_truth_layout=gt.layout, dataset=gt.dataset)
     out.update(result)
+    if n_boot:
+        out["ci95"] = confidence_intervals(result["per_person"], proto, n_boot)
 
-    stacks = load_prediction_stacks(pred_path)
+    stacks = load_prediction_stacks(pred_path, n_joints)
     if stacks is not None:
         if stacks.shape[0] != n:
             raise ValueError(f"{pred_path}: 'preds_stack' has {stacks.shape[0]} rows; "
                              f"the ground truth has {n}")
+        if not allow_nan and not np.isfinite(stacks).all():
+            raise ValueError(f"{pred_path}: 'preds_stack' has non-finite coordinates")
+        key, thr = proto.headline
         out["per_stack"] = []
         for k in range(stacks.shape[1]):
-            s = pckh(stacks[:, k], gt.joints, gt.missing, gt.normalizer,
-                             thresholds=[0.5], protocol=protocol)
-            out["per_stack"].append({"stack": k + 1, "mean@0.5": s["pckh@0.5"]["Mean"],
-                                     "ablation@0.5": s["ablation@0.5"]})
+            s = pck(stacks[:, k], gt.joints, gt.missing, gt.normalizer, protocol=proto,
+                    thresholds=[thr])
+            row = {"stack": k + 1, f"mean@{thr:g}": s[key]["Mean"]}
+            if "ablation@0.5" in s:
+                row["ablation@0.5"] = s["ablation@0.5"]
+            out["per_stack"].append(row)
     return out
 
 

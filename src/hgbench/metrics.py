@@ -1,11 +1,13 @@
-"""PCKh metrics for MPII-style 16-joint predictions (numpy only).
+"""PCK metrics (numpy only): MPII PCKh under several published protocols, and FLIC PCK.
 
-Every array has a person axis N and a joint axis of the 16 MPII joints (:data:`MPII_JOINTS`
-order). Coordinates may be in any frame as long as predictions, ground truth and normaliser
-share it (the project uses the native MATLAB 1-based frame). Scores are percentages.
+Every array has a person axis N and a joint axis J in the order of the protocol's dataset
+(:data:`hgbench.joints.MPII_JOINTS`, 16 joints, or :data:`hgbench.joints.FLIC_JOINTS`, 11).
+Coordinates may be in any frame as long as predictions, ground truth and normaliser share it (the
+project uses the native MATLAB 1-based frame). Scores are percentages.
 
 A protocol is one small :class:`Protocol` record in :data:`PROTOCOLS`; the computation below is
-shared, so a new protocol is a new entry there.
+shared, so a protocol is only data. ``docs/evaluation.md`` has the table of protocols and the
+source of every field.
 """
 
 from __future__ import annotations
@@ -15,24 +17,51 @@ from typing import Literal
 
 import numpy as np
 
-from hgbench.joints import ABLATION_JOINTS, MPII_GROUPS, MPII_JOINTS, joint_index
+from hgbench.joints import ABLATION_JOINTS, FLIC_JOINTS, MPII_GROUPS, MPII_JOINTS, joint_index
 
 N_JOINTS = len(MPII_JOINTS)
 UNSCORED_JOINTS = ("pelv", "thrx")
-"""Never scored by any MPII protocol (annolist2matrix keeps 14 of the 16 joints)."""
+"""Never scored by the MPII toolkit (annolist2matrix keeps 14 of the 16 joints)."""
 SCORED_JOINTS = tuple(j for j in MPII_JOINTS if j not in UNSCORED_JOINTS)
 CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.5, 51), 2)
 """MATLAB ``0:0.01:0.5``; rounded so that e.g. 0.07 is exactly the float literal 0.07."""
+FLIC_CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.2, 21), 2)
+"""FLIC PCK curve 0:0.01:0.2 (the paper's Fig. 6 x axis)."""
+
+FLIC_GROUPS = {
+    "Head": ("leye", "reye", "nose"),
+    "Shoulder": ("lsho", "rsho"),
+    "Elbow": ("lelb", "relb"),
+    "Wrist": ("lwri", "rwri"),
+    "Hip": ("lhip", "rhip"),
+}
+"""FLIC report groups; the paper's Table 1 shows Elbow and Wrist (mean of left and right)."""
+
+# HRNet and mmpose read their "@0.1" value off a curve built with np.arange(0, 0.51, 0.01);
+# HRNet takes row 11 of it, i.e. 0.11000000000000001, not 0.1 (HRNet issue #167).
+_ARANGE_CURVE = np.arange(0, 0.5 + 0.01, 0.01)
+HRNET_AT_01 = float(_ARANGE_CURVE[11])
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """One PCKh scoring convention.
+    """One PCK scoring convention (every field is documented in docs/evaluation.md).
 
     inclusive: a joint is correct iff ``dist <= thr`` (True) or ``dist < thr`` (False).
-    head: the Head group is the mean of neck and head-top PCK ("neck+head") or head top only.
+    head: MPII Head group = mean of neck and head top ("neck+head") or head top only ("head").
     mean: "pooled" = correct / scored over every scored joint instance; "per_joint" = unweighted
-        mean of the 14 per-joint PCKs.
+        mean of the per-joint PCKs.
+    source: the file(s) of the reference code this protocol reproduces.
+    groups: "mean" = a group is the mean of its joints' PCKs (left/right); "pooled" = correct /
+        scored over the group's instances (pytorch_stacked_hourglass).
+    unscored: joints never scored (MPII pelvis and thorax; none for PSH and FLIC).
+    gt_rule: which ground-truth joints count: "annotated" (not missing), "x_nonzero" (PSH:
+        ``g[j, 0] != 0``) or "coords_gt_1" (pose-hg-train ``calcDists``: x > 1 and y > 1).
+    key_thresholds: ((key, threshold), ...): the tables written to the output; the first is the
+        headline (used for per_joint, ablation, visibility, stacks and the bootstrap).
+    curve: thresholds of the curve whose Mean is integrated into ``auc``.
+    dataset: "mpii" (16 joints, head-size normaliser) or "flic" (11 joints, torso diagonal).
+    ground_truth: the ground-truth file the reference code scores against.
     """
 
     name: str
@@ -40,15 +69,60 @@ class Protocol:
     head: Literal["neck+head", "head"]
     mean: Literal["pooled", "per_joint"]
     source: str
+    groups: Literal["mean", "pooled"] = "mean"
+    unscored: tuple[str, ...] = UNSCORED_JOINTS
+    gt_rule: Literal["annotated", "x_nonzero", "coords_gt_1"] = "annotated"
+    key_thresholds: tuple[tuple[str, float], ...] = (("pckh@0.5", 0.5), ("pckh@0.1", 0.1))
+    curve: tuple[float, ...] = tuple(CURVE_THRESHOLDS)
+    dataset: Literal["mpii", "flic"] = "mpii"
+    ground_truth: str = "gt_valid.mat (pos_gt_src, jnt_missing, headboxes_src)"
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return FLIC_JOINTS if self.dataset == "flic" else MPII_JOINTS
+
+    @property
+    def headline(self) -> tuple[str, float]:
+        return self.key_thresholds[0]
+
+    def group_joints(self) -> dict[str, tuple[str, ...]]:
+        """Group name → joint names, in report order."""
+        if self.dataset == "flic":
+            return dict(FLIC_GROUPS)
+        groups = dict(MPII_GROUPS)
+        if self.head == "head":
+            groups["Head"] = ("head",)
+        return groups
 
 
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         Protocol("official", inclusive=True, head="neck+head", mean="pooled",
-                 source="MPII MATLAB toolkit (evalMPII: computePCK.m, genTablePCK.m)"),
+                 source="MPII MATLAB toolkit evalMPII (computePCK.m, genTablePCK.m, "
+                        "util_get_head_size.m)"),
         Protocol("bearpaw", inclusive=False, head="head", mean="per_joint",
                  source="bearpaw/pytorch-pose evaluation/eval_PCKh.py and eval_PCKh.m"),
+        Protocol("hrnet", inclusive=True, head="head", mean="pooled",
+                 key_thresholds=(("pckh@0.5", 0.5), ("pckh@0.1", HRNET_AT_01)),
+                 source="leoxiaobin/deep-high-resolution-net.pytorch lib/dataset/mpii.py "
+                        "(MPIIDataset.evaluate)"),
+        Protocol("mmpose", inclusive=False, head="head", mean="pooled",
+                 source="open-mmlab/mmpose mmpose/evaluation/metrics/keypoint_2d_metrics.py "
+                        "(MpiiPCKAccuracy) with functional/keypoint_eval.py (_distance_acc)"),
+        Protocol("pytorch-stacked-hourglass", inclusive=False, head="head", mean="pooled",
+                 groups="pooled", unscored=(), gt_rule="x_nonzero",
+                 ground_truth="valid.h5 (part, normalize)",
+                 source="princeton-vl/pytorch_stacked_hourglass test.py (mpii_eval)"),
+        Protocol("pose-hg-train", inclusive=True, head="neck+head", mean="pooled",
+                 gt_rule="coords_gt_1", ground_truth="valid.h5 (part, normalize)",
+                 source="princeton-vl/pose-hg-train src/util/eval.lua (calcDists, distAccuracy, "
+                        "displayPCK); pose-hg-demo main.lua eval"),
+        Protocol("flic", inclusive=True, head="head", mean="pooled", unscored=(),
+                 key_thresholds=(("pck@0.2", 0.2),), curve=tuple(FLIC_CURVE_THRESHOLDS),
+                 dataset="flic", ground_truth="FLIC valid.h5 (part, normalize = torso diagonal)",
+                 source="Newell et al. 2016 §4 (PCK@0.2, torso-normalised); normaliser and "
+                        "joints from princeton-vl/pose-hg-train data/flic/annot/*.h5"),
     )
 }
 
@@ -59,7 +133,7 @@ def get_protocol(name: str) -> Protocol:
         return PROTOCOLS[name]
     except KeyError:
         raise ValueError(
-            f"unknown PCKh protocol {name!r}; allowed: {', '.join(sorted(PROTOCOLS))}") from None
+            f"unknown PCK protocol {name!r}; allowed: {', '.join(sorted(PROTOCOLS))}") from None
 
 
 def _check_shape(name: str, arr: np.ndarray, expected: tuple, n: int | None) -> None:
@@ -74,10 +148,12 @@ def _check_shape(name: str, arr: np.ndarray, expected: tuple, n: int | None) -> 
         raise ValueError(f"{name} has shape {arr.shape}; expected {shown}{rows}")
 
 
-def _validate(preds, gt, missing, normalizer, visible=None):
+def _validate(preds, gt, missing, normalizer, visible, proto: Protocol):
+    """Arrays as float64/bool with checked shapes; ValueError naming the bad array otherwise."""
+    n_joints = len(proto.joint_names)
     preds = np.asarray(preds, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
-    _check_shape("preds", preds, (None, N_JOINTS, 2), None)
+    _check_shape("preds", preds, (None, n_joints, 2), None)
     n = preds.shape[0]
     # Row-count mismatches get their own message: they usually mean a wrong split file.
     for name, arr in (("gt", gt), ("missing", missing), ("normalizer", normalizer),
@@ -86,24 +162,24 @@ def _validate(preds, gt, missing, normalizer, visible=None):
         if arr is not None and arr.ndim >= 1 and arr.shape[0] != n:
             raise ValueError(f"{name} has {arr.shape[0]} rows but preds has {n} rows "
                              f"(shape {arr.shape} vs preds {preds.shape})")
-    _check_shape("gt", gt, (None, N_JOINTS, 2), n)
+    _check_shape("gt", gt, (None, n_joints, 2), n)
     missing = np.asarray(missing)
-    _check_shape("missing", missing, (None, N_JOINTS), n)
+    _check_shape("missing", missing, (None, n_joints), n)
     missing = missing.astype(bool)
     normalizer = np.asarray(normalizer, dtype=np.float64)
     _check_shape("normalizer", normalizer, (None,), n)
     if visible is not None:
         visible = np.asarray(visible)
-        _check_shape("visible", visible, (None, N_JOINTS), n)
+        _check_shape("visible", visible, (None, n_joints), n)
         visible = visible.astype(bool)
 
-    scored = _scored_mask(missing)
-    bad_gt = scored & ~np.isfinite(gt).all(axis=-1)
+    annotated = ~missing
+    bad_gt = annotated & ~np.isfinite(gt).all(axis=-1)
     if bad_gt.any():
         r, j = np.argwhere(bad_gt)[0]
         raise ValueError(f"gt has {int(bad_gt.sum())} non-finite coordinates at joints not marked "
-                         f"missing (first: row {r}, joint {MPII_JOINTS[j]})")
-    bad_norm = scored.any(axis=1) & ~(np.isfinite(normalizer) & (normalizer > 0))
+                         f"missing (first: row {r}, joint {proto.joint_names[j]})")
+    bad_norm = annotated.any(axis=1) & ~(np.isfinite(normalizer) & (normalizer > 0))
     if bad_norm.any():
         rows = np.flatnonzero(bad_norm)
         raise ValueError(f"normalizer must be finite and > 0 for rows with scored joints; "
@@ -111,9 +187,27 @@ def _validate(preds, gt, missing, normalizer, visible=None):
     return preds, gt, missing, normalizer, visible
 
 
+def scored_mask(gt: np.ndarray, missing: np.ndarray, protocol: Protocol | str) -> np.ndarray:
+    """(N, J) bool: the joints a protocol scores.
+
+    gt: (N, J, 2) px (NaN allowed where missing); missing: (N, J) bool. Applies the protocol's
+    ground-truth rule, then drops its unscored joints (MPII pelvis and thorax).
+    """
+    proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    scored = ~np.asarray(missing, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if proto.gt_rule == "x_nonzero":
+            scored &= gt[..., 0] != 0
+        elif proto.gt_rule == "coords_gt_1":
+            scored &= (gt > 1).all(axis=-1)
+    for name in proto.unscored:
+        scored[:, proto.joint_names.index(name)] = False
+    return scored
+
+
 def _scored_mask(missing: np.ndarray) -> np.ndarray:
-    """(N, 16) bool: joints that count (annotated and not pelvis/thorax)."""
-    scored = ~missing.astype(bool)
+    """(N, 16) bool: official MPII scored joints (annotated, not pelvis/thorax)."""
+    scored = ~np.asarray(missing, dtype=bool).copy()
     scored[:, [joint_index(j) for j in UNSCORED_JOINTS]] = False
     return scored
 
@@ -121,98 +215,198 @@ def _scored_mask(missing: np.ndarray) -> np.ndarray:
 def pckh_distances(preds, gt, missing, normalizer) -> np.ndarray:
     """Normalised joint errors.
 
-    preds, gt: (N, 16, 2) coordinates, same frame (px). missing: (N, 16) bool, True = not
-    annotated. normalizer: (N,) head size in px (0.6 × head-box diagonal for MPII).
-    Returns (N, 16) float64: ``||pred - gt|| / normalizer``, unitless; NaN where the ground
-    truth is missing; +inf where the prediction is NaN (so it counts as wrong at every threshold).
+    preds, gt: (N, J, 2) coordinates, same frame (px). missing: (N, J) bool, True = not
+    annotated. normalizer: (N,) px (MPII head size = 0.6 × head-box diagonal; FLIC torso
+    diagonal). Returns (N, J) float64: ``||pred - gt|| / normalizer``, unitless; NaN where the
+    ground truth is missing; +inf where the prediction is NaN (wrong at every threshold, as in
+    the MATLAB toolkit).
     """
-    preds, gt, missing, normalizer, _ = _validate(preds, gt, missing, normalizer)
+    n_joints = np.shape(preds)[1] if np.ndim(preds) == 3 else N_JOINTS
+    proto = PROTOCOLS["flic" if n_joints == len(FLIC_JOINTS) else "official"]
+    preds, gt, missing, normalizer, _ = _validate(preds, gt, missing, normalizer, None, proto)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dist = np.linalg.norm(preds - gt, axis=-1) / normalizer[:, None]
+        dist = np.sqrt(((preds - gt) ** 2).sum(axis=-1)) / normalizer[:, None]
     dist[np.isnan(preds).any(axis=-1)] = np.inf
     dist[missing] = np.nan
     return dist
 
 
-def _rate(correct: np.ndarray, mask: np.ndarray, axis=None) -> np.ndarray | float:
-    """100 · (correct & mask).sum / mask.sum along ``axis``; NaN where nothing is counted."""
-    hits = (correct & mask).sum(axis=axis)
-    count = mask.sum(axis=axis)
+def correct_at(dist: np.ndarray, thresholds, inclusive: bool) -> np.ndarray:
+    """(T, N, J) bool: ``dist <= thr`` (inclusive) or ``dist < thr`` for every threshold.
+
+    NaN distances (missing joints) compare False; callers mask them out anyway.
+    """
+    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1, 1, 1)
+    with np.errstate(invalid="ignore"):
+        return dist[None] <= thr if inclusive else dist[None] < thr
+
+
+def table_from_counts(hits: np.ndarray, counts: np.ndarray, protocol: Protocol | str
+                      ) -> dict[str, np.ndarray]:
+    """Group scores and Mean (%) from per-joint hit and scored counts.
+
+    hits, counts: (..., J) numbers of correct and of scored instances per joint, any leading
+    shape (thresholds, bootstrap replicates). Returns {group: (...), "Mean": (...)} in %, NaN
+    where nothing is counted. This is the one place that turns counts into a table, so the
+    bootstrap (:mod:`hgbench.stats`) resamples exactly the published statistic.
+    """
+    proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    names = proto.joint_names
+    hits = np.asarray(hits, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 100.0 * hits / count
+        rate = 100.0 * hits / counts
+        out = {}
+        for group, joints in proto.group_joints().items():
+            idx = [names.index(j) for j in joints]
+            if proto.groups == "pooled":
+                out[group] = 100.0 * hits[..., idx].sum(-1) / counts[..., idx].sum(-1)
+            else:
+                out[group] = rate[..., idx].mean(-1)
+        scored = [i for i, j in enumerate(names) if j not in proto.unscored]
+        if proto.mean == "pooled":
+            out["Mean"] = 100.0 * hits[..., scored].sum(-1) / counts[..., scored].sum(-1)
+        else:
+            out["Mean"] = rate[..., scored].mean(-1)
+    return out
 
 
-def _group_joints(protocol: Protocol) -> dict[str, tuple[str, ...]]:
-    groups = dict(MPII_GROUPS)
-    if protocol.head == "head":
-        groups["Head"] = ("head",)
-    return groups
+def ablation_from_counts(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Paper §4.2 metric (%): pooled over wrists, elbows, knees and ankles. hits, counts (..., 16)."""
+    idx = [joint_index(j) for j in ABLATION_JOINTS]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * np.asarray(hits)[..., idx].sum(-1) / np.asarray(counts)[..., idx].sum(-1)
 
 
-def pckh(preds, gt, missing, normalizer, thresholds=CURVE_THRESHOLDS, protocol="official",
-         visible=None) -> dict:
-    """PCKh scores of one prediction set.
+def _auc(thresholds: np.ndarray, mean_curve: np.ndarray) -> float:
+    """Area under the Mean curve with x scaled to [0, 1] (evalMPII area_under_curve/scale01), %."""
+    if thresholds.size < 2:
+        return float("nan")
+    x = (thresholds - thresholds.min()) / (thresholds.max() - thresholds.min())
+    return float(np.sum(np.diff(x) * (mean_curve[1:] + mean_curve[:-1]) / 2))
 
-    preds, gt: (N, 16, 2) px; missing: (N, 16) bool; normalizer: (N,) head size in px;
-    thresholds: 1-D fractions of the head size for the curve (default 0:0.01:0.5; the AUC is
-    the area under the Mean curve over these thresholds with x scaled to [0, 1]);
-    protocol: a name in :data:`PROTOCOLS`; visible: optional (N, 16) bool, True = annotated
-    visible (joints neither missing nor visible count as occluded).
+
+def encode_correct(correct: np.ndarray, scored: np.ndarray) -> list[str]:
+    """Per-person correctness as one string per person: '1' correct, '0' wrong, '-' not scored.
+
+    correct, scored: (N, J) bool. Compact enough for metrics.json (2958 × 16 characters) and
+    everything a paired bootstrap needs (:func:`decode_correct` inverts it).
+    """
+    codes = np.where(scored, np.where(correct, ord("1"), ord("0")), ord("-")).astype(np.uint8)
+    return [row.tobytes().decode("ascii") for row in codes]
+
+
+def decode_correct(rows: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`encode_correct`: (correct, scored), each (N, J) bool."""
+    if not rows:
+        return np.zeros((0, 0), dtype=bool), np.zeros((0, 0), dtype=bool)
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ValueError("per-person correctness strings have different lengths")
+    arr = np.frombuffer("".join(rows).encode("ascii"), dtype=np.uint8).reshape(len(rows), width)
+    return arr == ord("1"), arr != ord("-")
+
+
+def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
+        visible=None) -> dict:
+    """PCK scores of one prediction set under one protocol.
+
+    preds, gt: (N, J, 2) px, J = 16 (MPII) or 11 (FLIC) as the protocol says; missing: (N, J)
+    bool; normalizer: (N,) px (MPII head size, FLIC torso diagonal); protocol: a name in
+    :data:`PROTOCOLS` or a :class:`Protocol`; thresholds: curve thresholds (default: the
+    protocol's, 0:0.01:0.5 for MPII, 0:0.01:0.2 for FLIC); visible: optional (N, J) bool, True =
+    annotated visible (annotated joints that are not visible count as occluded).
 
     Returns a dict (values in %, full precision, NaN where no joint is counted):
-    ``protocol``, ``n_people``, ``pckh@0.5`` and ``pckh@0.1`` ({Head..Ankle, Mean}), ``auc``,
-    ``per_joint`` (14 scored joints at 0.5), ``ablation@0.5`` (pooled over the 8
-    :data:`ABLATION_JOINTS`, paper §4.2), ``curve`` ({"thresholds", Head..Ankle, Mean} lists) and,
-    with ``visible``, ``visibility`` ({"visible", "occluded"} pooled at 0.5).
+
+    - ``protocol``, ``n_people``, ``thresholds`` ({key: threshold actually used});
+    - one table per key threshold (``pckh@0.5``, ``pckh@0.1`` for MPII; ``pck@0.2`` for FLIC):
+      {group…, Mean};
+    - ``auc`` (area under the Mean curve, x scaled to [0, 1]);
+    - ``per_joint``: scored joint → % at the headline threshold;
+    - MPII only: ``ablation@0.5`` (pooled over the 8 :data:`ABLATION_JOINTS`, paper §4.2);
+    - ``curve`` ({"thresholds", group…, Mean} lists) and ``curve_per_joint`` (joint → list);
+    - with ``visible``: ``visibility`` = {"visible", "occluded"} pooled at the headline
+      threshold and ``visibility_groups`` = {group: {"all", "visible", "occluded"}};
+    - ``per_person``: {"metric", "joints", "correct"}: per-person correctness strings at the
+      headline threshold (:func:`encode_correct`), for bootstraps and paired comparisons.
     """
-    proto = get_protocol(protocol)
-    preds, gt, missing, normalizer, visible = _validate(preds, gt, missing, normalizer, visible)
-    dist = pckh_distances(preds, gt, missing, normalizer)
-    scored = _scored_mask(missing)
-    groups = _group_joints(proto)
-    thresholds = np.asarray(thresholds, dtype=np.float64).ravel()
+    proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    preds, gt, missing, normalizer, visible = _validate(preds, gt, missing, normalizer, visible,
+                                                        proto)
+    names = proto.joint_names
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dist = np.sqrt(((preds - gt) ** 2).sum(axis=-1)) / normalizer[:, None]
+    dist[np.isnan(preds).any(axis=-1)] = np.inf  # NaN prediction: wrong at every threshold
+    scored = scored_mask(gt, missing, proto)
+    curve_thr = np.asarray(proto.curve if thresholds is None else thresholds,
+                           dtype=np.float64).ravel()
+    key_thr = np.array([t for _, t in proto.key_thresholds])
 
-    def correct(thr):
-        # NaN distances (missing joints) compare False; they are masked out anyway.
-        return dist <= thr if proto.inclusive else dist < thr
+    # Every threshold in one vectorised pass: (T, N, J) booleans, T ≈ 53.
+    correct = correct_at(dist, np.concatenate([key_thr, curve_thr]), proto.inclusive)
+    hits = (correct & scored).sum(axis=1)  # (T, J)
+    counts = scored.sum(axis=0)  # (J,)
+    tables = table_from_counts(hits, counts, proto)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = 100.0 * hits / counts  # (T, J), NaN for joints never scored
 
-    def table(thr) -> tuple[dict[str, float], np.ndarray]:
-        ok = correct(thr)
-        per_joint = _rate(ok, scored, axis=0)  # (16,), NaN for pelvis/thorax
-        row = {g: float(np.mean([per_joint[joint_index(j)] for j in js]))
-               for g, js in groups.items()}
-        if proto.mean == "pooled":
-            row["Mean"] = float(_rate(ok, scored))
-        else:
-            row["Mean"] = float(np.mean([per_joint[joint_index(j)] for j in SCORED_JOINTS]))
-        return row, per_joint
+    def row(t: int) -> dict[str, float]:
+        return {g: float(v[t]) for g, v in tables.items()}
 
-    at_05, per_joint_05 = table(0.5)
-    rows = [table(t)[0] for t in thresholds]
-    curve = {"thresholds": [float(t) for t in thresholds]}
-    curve.update({k: [r[k] for r in rows] for k in at_05})
-
-    mean_curve = np.array(curve["Mean"])
-    if thresholds.size > 1:
-        x = (thresholds - thresholds.min()) / (thresholds.max() - thresholds.min())
-        auc = float(np.sum(np.diff(x) * (mean_curve[1:] + mean_curve[:-1]) / 2))
-    else:
-        auc = float("nan")
-
-    ablation = np.zeros(N_JOINTS, dtype=bool)
-    ablation[[joint_index(j) for j in ABLATION_JOINTS]] = True
-    ok_05 = correct(0.5)
-    out = {
-        "protocol": proto.name,
-        "n_people": int(preds.shape[0]),
-        "pckh@0.5": at_05,
-        "pckh@0.1": table(0.1)[0],
-        "auc": auc,
-        "per_joint": {j: float(per_joint_05[joint_index(j)]) for j in SCORED_JOINTS},
-        "ablation@0.5": float(_rate(ok_05, scored & ablation)),
-        "curve": curve,
-    }
+    nk = len(key_thr)
+    head_key = proto.headline[0]
+    out = {"protocol": proto.name, "n_people": int(preds.shape[0]),
+           "thresholds": {k: float(t) for k, t in proto.key_thresholds}}
+    for i, (key, _) in enumerate(proto.key_thresholds):
+        out[key] = row(i)
+    out["auc"] = _auc(curve_thr, tables["Mean"][nk:])
+    out["per_joint"] = {j: float(rates[0, k]) for k, j in enumerate(names)
+                        if j not in proto.unscored}
+    if proto.dataset == "mpii":
+        out["ablation@0.5"] = float(ablation_from_counts(hits[0], counts))
+    out["curve"] = {"thresholds": [float(t) for t in curve_thr],
+                    **{g: [float(x) for x in v[nk:]] for g, v in tables.items()}}
+    out["curve_per_joint"] = {j: [float(x) for x in rates[nk:, k]] for k, j in enumerate(names)
+                              if j not in proto.unscored}
+    ok = correct[0]
     if visible is not None:
-        out["visibility"] = {"visible": float(_rate(ok_05, scored & visible)),
-                             "occluded": float(_rate(ok_05, scored & ~visible))}
+        def pooled(mask):
+            n = mask.sum()
+            return float(100.0 * (ok & mask).sum() / n) if n else float("nan")
+
+        out["visibility"] = {"visible": pooled(scored & visible),
+                             "occluded": pooled(scored & ~visible)}
+        out["visibility_groups"] = {}
+        for group, joints in proto.group_joints().items():
+            cols = np.zeros(len(names), dtype=bool)
+            cols[[names.index(j) for j in joints]] = True
+            out["visibility_groups"][group] = {
+                "all": pooled(scored & cols), "visible": pooled(scored & visible & cols),
+                "occluded": pooled(scored & ~visible & cols)}
+    out["per_person"] = {"metric": head_key, "joints": list(names),
+                         "correct": encode_correct(ok, scored)}
     return out
+
+
+def pckh(preds, gt, missing, normalizer, thresholds=None, protocol="official",
+         visible=None) -> dict:
+    """MPII PCKh: :func:`pck` with the official protocol by default (same arguments)."""
+    return pck(preds, gt, missing, normalizer, protocol=protocol, thresholds=thresholds,
+               visible=visible)
+
+
+def statistic_for(protocol: Protocol | str, quantity: str = "Mean"):
+    """A callable (hits (..., J), counts (..., J)) → (...,) % for the bootstrap.
+
+    quantity: "Mean" or a group name of the protocol (the published table value), or "ablation"
+    (paper §4.2, MPII only).
+    """
+    proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    if quantity == "ablation":
+        if proto.dataset != "mpii":
+            raise ValueError(f"the ablation metric is defined for MPII, not {proto.dataset}")
+        return ablation_from_counts
+    if quantity != "Mean" and quantity not in proto.group_joints():
+        raise ValueError(f"unknown quantity {quantity!r} for protocol {proto.name!r}")
+    return lambda hits, counts: table_from_counts(hits, counts, proto)[quantity]
