@@ -19,7 +19,8 @@ import pytest
 from hgbench import summarize as summarize_module
 from hgbench.config import params_from_dict
 from hgbench.joints import MPII_JOINTS
-from hgbench.metrics import pckh
+from hgbench.evaluate import confidence_intervals
+from hgbench.metrics import PROTOCOLS, pckh
 from hgbench.summarize import GROUPS, summarize
 
 EVIL_LABEL = "<script>alert('x')</script> $HG$"
@@ -83,6 +84,7 @@ def fake_metrics(dataset: str, variant: str, seed: int, stacks: int, n: int = 40
     out = {"protocol": "official", "run": {"dataset": dataset, "variant": variant, "seed": seed},
            "ground_truth": "gt.h5", "predictions": "predictions.h5"}
     out.update(pckh(stack_preds[-1], gt, missing, norm, visible=visible))
+    out["ci95"] = confidence_intervals(out["per_person"], PROTOCOLS["official"], n_boot=200)
     out["per_stack"] = []
     for k, p in enumerate(stack_preds):
         s = pckh(p, gt, missing, norm, thresholds=[0.5])
@@ -145,7 +147,7 @@ def tree(tmp_path, stub_describe):
 
 def test_writes_every_table(tree):
     _, _, _, out, tables = tree
-    assert set(tables) == {"per_joint", "curves", "ablations", "training", "variants"}
+    assert set(tables) == {"per_joint", "curves", "ablations", "training", "variants", "seeds", "paired"}
     for stem, frame in tables.items():
         on_disk = pd.read_csv(out / f"{stem}.csv")
         assert list(on_disk.columns) == list(frame.columns)
@@ -156,8 +158,11 @@ def test_writes_every_table(tree):
 def test_per_joint_rows_values_and_status(tree):
     _, results, _, out, _ = tree
     pj = pd.read_csv(out / "per_joint.csv")
+    # The report reads the first 16 columns; the uncertainty columns are appended after them.
     assert list(pj.columns) == ["dataset", "variant", "label", "seed", "protocol", "metric", *GROUPS,
-                                "ablation", "auc", "status"]
+                                "ablation", "auc", "status", "Mean_ci_low", "Mean_ci_high",
+                                "ablation_ci_low", "ablation_ci_high", "n_people", "visible",
+                                "occluded"]
     assert len(pj) == 5 * 2  # 5 synth runs × 2 metrics
     assert set(pj["metric"]) == {"pckh@0.5", "pckh@0.1"}
     status = {(r.variant, r.seed): r.status for r in pj.itertuples()}
@@ -176,6 +181,12 @@ def test_per_joint_rows_values_and_status(tree):
     assert math.isnan(row01["ablation"])
     assert row05["auc"] == pytest.approx(metrics["auc"])
     assert row05["protocol"] == "official" and row05["label"] == "HG"
+    # CIs only on the headline row, bracketing the value; visibility split from metrics.json.
+    assert row05["Mean_ci_low"] == pytest.approx(metrics["ci95"]["Mean"]["low"])
+    assert row05["Mean_ci_low"] < row05["Mean"] < row05["Mean_ci_high"]
+    assert row05["ablation_ci_low"] < row05["ablation"] < row05["ablation_ci_high"]
+    assert math.isnan(row01["Mean_ci_low"]) and row05["n_people"] == 40
+    assert row05["visible"] == pytest.approx(metrics["visibility"]["visible"])
     assert set(pj[pj["variant"] == "evil"]["label"]) == {EVIL_LABEL}
 
 
@@ -263,3 +274,34 @@ def test_real_describe_variant_counts(tmp_path):
     tables = summarize(params, "mpii", tmp_path / "r", tmp_path / "m", tmp_path / "out")
     row = tables["variants"].iloc[0]
     assert row["variant"] == "hg2" and row["params"] > 0 and row["macs"] > 0
+
+
+def test_seeds_table_mean_and_std_across_seeds(tree):
+    _, _, _, out, _ = tree
+    seeds = pd.read_csv(out / "seeds.csv")
+    assert list(seeds.columns) == ["dataset", "variant", "label", "protocol", "metric", "quantity",
+                                   "mean", "std", "n_seeds"]
+    pj = pd.read_csv(out / "per_joint.csv")
+    hg1 = pj[(pj["variant"] == "hg1") & (pj["metric"] == "pckh@0.5")]["Mean"]
+    row = seeds[(seeds["variant"] == "hg1") & (seeds["metric"] == "pckh@0.5")
+                & (seeds["quantity"] == "Mean")].iloc[0]
+    assert row["n_seeds"] == 2
+    assert row["mean"] == pytest.approx(hg1.mean()) and row["std"] == pytest.approx(hg1.std(ddof=1))
+    hg2 = seeds[(seeds["variant"] == "hg2") & (seeds["quantity"] == "Mean")]
+    assert (hg2["n_seeds"] == 1).all() and hg2["std"].isna().all()  # seed 1 is missing
+
+
+def test_paired_table(tree):
+    _, _, _, out, _ = tree
+    paired = pd.read_csv(out / "paired.csv")
+    # seed 0: hg1, hg2, evil → 3 pairs; seed 1: only hg1 scored → none; × (Mean, ablation).
+    assert len(paired) == 3 * 2
+    assert set(zip(paired["variant_a"], paired["variant_b"])) == {("hg1", "hg2"), ("hg1", "evil"),
+                                                                    ("hg2", "evil")}
+    pj = pd.read_csv(out / "per_joint.csv").query("metric == 'pckh@0.5' and seed == 0")
+    means = dict(zip(pj["variant"], pj["Mean"]))
+    row = paired[(paired["variant_a"] == "hg1") & (paired["variant_b"] == "hg2")
+                 & (paired["quantity"] == "Mean")].iloc[0]
+    assert row["diff"] == pytest.approx(means["hg1"] - means["hg2"])
+    assert row["ci_low"] <= row["diff"] <= row["ci_high"] and 0 <= row["p"] <= 1
+    assert row["n_people"] == 40 and row["n_boot"] == summarize_module.N_BOOT

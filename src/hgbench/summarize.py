@@ -13,6 +13,16 @@ Outputs (``out_dir``, normally ``results/summary/<dataset>/``, each written atom
 - ``ablations.csv``: one row per run × stack: every stack's mean@0.5 and ablation@0.5.
 - ``training.csv``: all runs' ``log.csv`` rows with dataset/variant/seed columns in front.
 - ``variants.csv``: one row per variant of the dataset's experiments, with parameter and MAC counts.
+- ``seeds.csv``: one row per variant × metric × quantity (groups, Mean, ablation, auc): mean ± std
+  across the variant's seeds (``n_seeds``).
+- ``paired.csv``: one row per pair of variants × seed × quantity (Mean, ablation) scored on the same
+  people: the difference A − B with its paired-bootstrap 95 % CI and two-sided p
+  (:func:`hgbench.stats.paired_bootstrap`, resampling people).
+
+``per_joint.csv`` also carries, on the headline rows (pckh@0.5, FLIC pck@0.2), the bootstrap 95 % CIs
+over people of Mean and of the ablation metric (``Mean_ci_low`` … ``ablation_ci_high``), ``n_people``
+and PCK of visible and occluded joints (``visible``, ``occluded``). FLIC runs have ``metric`` =
+``pck@0.2`` and NaN for the groups FLIC lacks (Knee, Ankle).
 
 ``status`` is ``ok`` (metrics and log read), ``no-log`` (metrics read; the training log is missing
 or unreadable) or ``missing`` (metrics.json missing or unreadable; the scores are empty).
@@ -30,14 +40,24 @@ import pandas as pd
 
 from hgbench.config import DatasetConfig, Experiment, Params, VariantConfig
 from hgbench.iofiles import atomic_path
+from hgbench.metrics import PROTOCOLS, decode_correct, statistic_for
+from hgbench.stats import paired_bootstrap, seed_summary
 
 log = logging.getLogger(__name__)
 
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
 METRICS = ("pckh@0.5", "pckh@0.1")
+"""MPII tables; a metrics.json names its own in ``thresholds`` (FLIC: ``pck@0.2``)."""
+N_BOOT = 1000
+"""Paired-bootstrap replicates (seeded: the summary is reproducible)."""
 
+CI_COLUMNS = ["Mean_ci_low", "Mean_ci_high", "ablation_ci_low", "ablation_ci_high"]
 PER_JOINT_COLUMNS = ["dataset", "variant", "label", "seed", "protocol", "metric", *GROUPS,
-                     "ablation", "auc", "status"]
+                     "ablation", "auc", "status", *CI_COLUMNS, "n_people", "visible", "occluded"]
+SEED_COLUMNS = ["dataset", "variant", "label", "protocol", "metric", "quantity", "mean", "std",
+                "n_seeds"]
+PAIRED_COLUMNS = ["dataset", "variant_a", "variant_b", "seed", "protocol", "metric", "quantity",
+                  "diff", "ci_low", "ci_high", "p", "n_boot", "n_people"]
 CURVE_COLUMNS = ["dataset", "variant", "seed", "protocol", "group", "threshold", "pckh"]
 ABLATION_COLUMNS = ["dataset", "variant", "label", "seed", "stacks", "modules", "features", "depth",
                     "supervision", "params", "macs", "stack", "mean@0.5", "ablation@0.5",
@@ -73,8 +93,10 @@ def _number(value: Any) -> float:
 def read_metrics(path: Path, exp: Experiment) -> dict | None:
     """The parsed and checked ``metrics.json`` of a run, or None when missing or unreadable.
 
-    Returns ``{"protocol", "pckh@0.5", "pckh@0.1", "auc", "ablation", "curve", "per_stack"}`` with
-    plain floats; a file whose ``run`` names another run counts as unreadable.
+    Returns ``{"protocol", "metrics" (table keys, headline first), <key>: {group: %} for each,
+    "auc", "ablation", "curve", "per_stack", "ci95", "n_people", "visibility", "per_person"}``
+    with plain floats (``per_person`` = (correct, scored) (N, J) bool arrays, or None when the
+    file predates it); a file whose ``run`` names another run counts as unreadable.
     """
     try:
         raw = json.loads(Path(path).read_text())
@@ -83,12 +105,15 @@ def read_metrics(path: Path, exp: Experiment) -> dict | None:
             found = (str(run.get("dataset")), str(run.get("variant")), str(run.get("seed")))
             if found != (exp.dataset, exp.variant, str(exp.seed)):
                 raise ValueError(f"'run' is {found}, expected {(exp.dataset, exp.variant, exp.seed)}")
+        keys = tuple(raw.get("thresholds") or METRICS)
         out = {
             "protocol": str(raw["protocol"]),
+            "metrics": keys,
             "auc": _number(raw.get("auc")),
             "ablation": _number(raw.get("ablation@0.5")),
+            "n_people": _number(raw.get("n_people")),
         }
-        for metric in METRICS:
+        for metric in keys:
             out[metric] = {g: _number(raw[metric].get(g)) for g in GROUPS}
         curve = raw.get("curve") or {}
         thresholds = [_number(t) for t in curve.get("thresholds", [])]
@@ -99,11 +124,20 @@ def read_metrics(path: Path, exp: Experiment) -> dict | None:
             if len(values) != len(thresholds):
                 raise ValueError(f"curve '{group}' has {len(values)} points, thresholds {len(thresholds)}")
             out["curve"][group] = (thresholds, [_number(v) for v in values])
+        # Older files and MPII write mean@0.5; FLIC writes mean@0.2 (the headline threshold).
         out["per_stack"] = [
-            {"stack": int(s["stack"]), "mean@0.5": _number(s.get("mean@0.5")),
+            {"stack": int(s["stack"]),
+             "mean@0.5": _number(next((v for k, v in s.items() if k.startswith("mean@")), None)),
              "ablation@0.5": _number(s.get("ablation@0.5"))}
             for s in raw.get("per_stack") or []
         ]
+        ci = raw.get("ci95") or {}
+        out["ci95"] = {q: (_number(ci[q].get("low")), _number(ci[q].get("high")))
+                       for q in ("Mean", "ablation@0.5") if q in ci}
+        vis = raw.get("visibility") or {}
+        out["visibility"] = {k: _number(vis.get(k)) for k in ("visible", "occluded")}
+        pp = raw.get("per_person")
+        out["per_person"] = decode_correct(pp["correct"]) if pp else None
         return out
     except FileNotFoundError:
         log.warning("%s: missing; run %s/%s/s%s recorded as missing", path, exp.dataset, exp.variant, exp.seed)
@@ -140,14 +174,63 @@ def _variant_row(variant: VariantConfig, dataset: DatasetConfig) -> dict:
 
 def _per_joint_rows(exp: Experiment, label: str, metrics: dict | None, status: str) -> list[dict]:
     rows = []
-    for metric in METRICS:
+    keys = metrics["metrics"] if metrics else METRICS
+    for i, metric in enumerate(keys):
+        headline = i == 0
         row = {"dataset": exp.dataset, "variant": exp.variant, "label": label, "seed": exp.seed,
                "protocol": metrics["protocol"] if metrics else "", "metric": metric}
         row.update(metrics[metric] if metrics else {g: math.nan for g in GROUPS})
-        row["ablation"] = metrics["ablation"] if metrics and metric == "pckh@0.5" else math.nan
+        row["ablation"] = metrics["ablation"] if metrics and headline else math.nan
         row["auc"] = metrics["auc"] if metrics else math.nan
         row["status"] = status
+        ci = metrics["ci95"] if metrics and headline else {}
+        row["Mean_ci_low"], row["Mean_ci_high"] = ci.get("Mean", (math.nan, math.nan))
+        row["ablation_ci_low"], row["ablation_ci_high"] = ci.get("ablation@0.5", (math.nan, math.nan))
+        row["n_people"] = metrics["n_people"] if metrics else math.nan
+        vis = metrics["visibility"] if metrics and headline else {}
+        row["visible"], row["occluded"] = vis.get("visible", math.nan), vis.get("occluded", math.nan)
         rows.append(row)
+    return rows
+
+
+def _seed_rows(dataset: str, per_joint: list[dict]) -> list[dict]:
+    """Mean ± std across seeds of every score column, per variant × metric (scored runs only)."""
+    frame = pd.DataFrame(per_joint, columns=PER_JOINT_COLUMNS)
+    frame = frame[frame["status"] != STATUS_MISSING]
+    rows = []
+    for (variant, metric), runs in frame.groupby(["variant", "metric"], sort=False):
+        for quantity in (*GROUPS, "ablation", "auc"):
+            summary = seed_summary(runs[quantity].to_numpy(dtype=float))
+            if summary["n"] == 0:
+                continue
+            rows.append({"dataset": dataset, "variant": variant, "label": runs["label"].iloc[0],
+                         "protocol": runs["protocol"].iloc[0], "metric": metric,
+                         "quantity": quantity, "mean": summary["mean"], "std": summary["std"],
+                         "n_seeds": summary["n"]})
+    return rows
+
+
+def _paired_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> list[dict]:
+    """Paired bootstrap A − B for every pair of variants run with the same seed on the same people."""
+    rows = []
+    for i, (exp_a, ma) in enumerate(scored_runs):
+        for exp_b, mb in scored_runs[i + 1:]:
+            if (exp_a.seed != exp_b.seed or exp_a.variant == exp_b.variant
+                    or ma["per_person"] is None or mb["per_person"] is None
+                    or ma["protocol"] != mb["protocol"] or ma["protocol"] not in PROTOCOLS
+                    or ma["per_person"][0].shape != mb["per_person"][0].shape):
+                continue
+            proto = PROTOCOLS[ma["protocol"]]
+            quantities = ("Mean", "ablation") if proto.dataset == "mpii" else ("Mean",)
+            for quantity in quantities:
+                res = paired_bootstrap(*ma["per_person"], *mb["per_person"],
+                                       statistic_for(proto, quantity), n_boot=N_BOOT, seed=exp_a.seed)
+                rows.append({"dataset": dataset, "variant_a": exp_a.variant,
+                             "variant_b": exp_b.variant, "seed": exp_a.seed,
+                             "protocol": proto.name, "metric": ma["metrics"][0],
+                             "quantity": quantity, "diff": res["diff"], "ci_low": res["low"],
+                             "ci_high": res["high"], "p": res["p"], "n_boot": res["n_boot"],
+                             "n_people": int(ma["per_person"][0].shape[0])})
     return rows
 
 
@@ -187,7 +270,8 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
     """Summarise every experiment of ``dataset`` into CSV tables in ``out_dir``.
 
     Returns the tables as DataFrames keyed by file stem (``per_joint``, ``curves``, ``ablations``,
-    ``training``, ``variants``); the same tables are written as ``out_dir/<stem>.csv``.
+    ``training``, ``variants``, ``seeds``, ``paired``); the same tables are written as
+    ``out_dir/<stem>.csv``.
     """
     if dataset not in params.datasets:
         raise ValueError(f"dataset {dataset!r} is not in profile {params.profile!r}; "
@@ -200,7 +284,7 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
         if exp.variant not in variant_rows:
             variant_rows[exp.variant] = _variant_row(params.variants[exp.variant], ds)
 
-    per_joint, curves, ablations, logs = [], [], [], []
+    per_joint, curves, ablations, logs, scored_runs = [], [], [], [], []
     for exp in experiments:
         vrow = variant_rows[exp.variant]
         metrics = read_metrics(run_dir(results_dir, exp) / "metrics.json", exp)
@@ -213,6 +297,7 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
         ablations += _ablation_rows(exp, vrow, metrics, status)
         if metrics is not None:
             curves += _curve_rows(exp, metrics)
+            scored_runs.append((exp, metrics))
         if train_log is not None:
             train_log.insert(0, "seed", exp.seed)
             train_log.insert(0, "variant", exp.variant)
@@ -227,10 +312,13 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
                      else pd.DataFrame(columns=[*TRAINING_KEYS, "epoch", "iteration", "train_loss",
                                                 "valid_acc"])),
         "variants": pd.DataFrame(list(variant_rows.values()), columns=VARIANT_COLUMNS),
+        "seeds": pd.DataFrame(_seed_rows(dataset, per_joint), columns=SEED_COLUMNS),
+        "paired": pd.DataFrame(_paired_rows(dataset, scored_runs), columns=PAIRED_COLUMNS),
     }
     out_dir = Path(out_dir)
     for stem, frame in tables.items():
         write_csv_atomic(frame, out_dir / f"{stem}.csv")
+    # A missing run always gets the MPII metric rows, so counting pckh@0.5 rows counts runs.
     n_missing = sum(1 for r in per_joint if r["metric"] == METRICS[0] and r["status"] == STATUS_MISSING)
     log.info("summarized %d runs of %s (%d missing) into %s", len(experiments), dataset, n_missing, out_dir)
     return tables

@@ -1,4 +1,5 @@
-SUMMARY_TABLES = ["per_joint.csv", "curves.csv", "ablations.csv", "training.csv", "variants.csv"]
+SUMMARY_TABLES = ["per_joint.csv", "curves.csv", "ablations.csv", "training.csv", "variants.csv", "seeds.csv",
+                  "paired.csv"]
 
 
 rule summarize:
