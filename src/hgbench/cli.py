@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import ParamsError, load_params
+from .metrics import PROTOCOLS
 
 
 def _params(path: str):
@@ -131,11 +132,13 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_files, write_metrics
 
-    metrics = evaluate_files(Path(args.ground_truth), Path(args.predictions), protocol=args.protocol)
+    metrics = evaluate_files(Path(args.ground_truth), Path(args.predictions), protocol=args.protocol,
+                             allow_nan=args.allow_nan)
     write_metrics(metrics, Path(args.out))
-    m = metrics["pckh@0.5"]
-    print(f"PCKh@0.5 ({metrics['protocol']}): " + "  ".join(f"{k} {v:.1f}" for k, v in m.items())
-          + f"  | PCKh@0.1 Mean {metrics['pckh@0.1']['Mean']:.1f}  AUC {metrics['auc']:.1f}")
+    for key in metrics["thresholds"]:  # pckh@0.5, pckh@0.1 (MPII) or pck@0.2 (FLIC)
+        print(f"{key} ({metrics['protocol']}): " + "  ".join(f"{k} {v:.1f}" for k, v in metrics[key].items()))
+    ci = metrics.get("ci95", {}).get("Mean")
+    print(f"AUC {metrics['auc']:.1f}" + (f"  Mean 95% CI [{ci['low']:.1f}, {ci['high']:.1f}]" if ci else ""))
     return 0
 
 
@@ -209,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth", required=True, metavar="FILE",
                    help="processed split .h5, gt_valid.mat layout, or hourglass annotation .h5")
     p.add_argument("--predictions", required=True, metavar="FILE", help=".h5 or .mat with preds (N, J, 2)")
-    p.add_argument("--protocol", default="official", help="official (MPII toolkit, default) or bearpaw")
+    p.add_argument("--protocol", default="official", choices=sorted(PROTOCOLS),
+                   help="PCK protocol (docs/evaluation.md); default official; FLIC ground truth uses flic")
+    p.add_argument("--allow-nan", action="store_true", help="score NaN predictions as wrong instead of failing")
     p.add_argument("--out", required=True, metavar="JSON")
 
     p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables.")
