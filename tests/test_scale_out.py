@@ -1,0 +1,186 @@
+"""Scale-out contracts: what the SLURM profile asks a cluster for, and DVC remotes/experiments
+working together with Snakemake (docs/scale-out.md).
+
+No cluster is needed: the SLURM executor plugin runs for real against fake ``sbatch``/``sacct``
+commands (tests/fake_slurm/) that record what would have been submitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_project, run, tool_env
+
+pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm (make install)")
+
+FAKE_SLURM = Path(__file__).parent / "fake_slurm"
+SLURM = ["--profile", "workflow/profiles/slurm"]
+
+
+def dry_run_jobs(text: str) -> list[dict]:
+    """Parse ``snakemake -n`` output into one dict per job: rule, threads, resources."""
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\]]+\]\n)", text):
+        rule = re.search(r"^(?:local)?rule (\S+):", block, re.M)
+        if not rule:
+            continue
+        job = {"rule": rule.group(1), "threads": 1, "resources": {}}
+        if m := re.search(r"^\s+threads: (\d+)", block, re.M):
+            job["threads"] = int(m.group(1))
+        if m := re.search(r"^\s+resources: (.*)$", block, re.M):
+            for item in m.group(1).split(", "):
+                key, _, value = item.partition("=")
+                job["resources"][key] = value
+        if m := re.search(r"^\s+wildcards: (.*)$", block, re.M):
+            job["wildcards"] = dict(item.split("=", 1) for item in m.group(1).split(", "))
+        jobs.append(job)
+    return jobs
+
+
+def test_slurm_dry_run_of_the_paper_profile_requests_gpus_only_for_gpu_rules(project):
+    cwd = project("paper")
+    paper = yaml.safe_load((cwd / "params/paper.yaml").read_text())
+    proc = run(["snakemake", "-n", *SLURM, "--configfile", "params/paper.yaml"], cwd)
+    jobs = dry_run_jobs(proc.stdout + proc.stderr)
+    by_rule: dict[str, list[dict]] = {}
+    for job in jobs:
+        by_rule.setdefault(job["rule"], []).append(job)
+
+    assert len(by_rule["train"]) == len(paper["experiments"])
+    assert len(by_rule["fetch"]) == len(paper["datasets"]) == 2
+    devices = paper["train"].get("devices", 1)
+    for job in by_rule["train"]:
+        res = job["resources"]
+        assert res["gpu"] == str(devices), res
+        assert res["slurm_partition"] == "gpu" and res["runtime"] == "4320" and res["mem_mb"] == "64000"
+        assert "--signal=TERM@300" in res["slurm_extra"]  # checkpoint before the wall time
+        assert "tasks" not in res and "tasks_per_gpu" not in res  # one launcher per job
+        # (threads are not shown in a dry run; the sbatch test checks --cpus-per-task)
+    for job in by_rule["predict"]:
+        assert job["resources"]["gpu"] == "1" and job["resources"]["slurm_partition"] == "gpu"
+    for rule in ("fetch", "prepare", "evaluate", "summarize"):
+        for job in by_rule[rule]:
+            assert job["resources"].get("gpu", "0") == "0", (rule, job)
+            assert job["resources"]["slurm_partition"] == "cpu"
+            assert int(job["resources"]["runtime"]) > 0 and int(job["resources"]["mem_mb"]) > 0
+
+
+def submit_train_job(cwd: Path, profile: str, fake_dir: Path) -> str:
+    """Run the SLURM executor on one training job against fake SLURM commands; return the sbatch line."""
+    for rel in ("data/raw/mpii/MANIFEST.json", "data/processed/mpii/train.h5", "data/processed/mpii/valid.h5"):
+        path = cwd / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    stamp = os.stat(cwd / "data/raw/mpii/MANIFEST.json").st_mtime + 10
+    for rel in ("data/processed/mpii/train.h5", "data/processed/mpii/valid.h5"):
+        os.utime(cwd / rel, (stamp, stamp))  # prepared after fetch: only train is due
+    fake_dir.mkdir()
+    env = tool_env()
+    env["PATH"] = f"{FAKE_SLURM}{os.pathsep}{env['PATH']}"
+    env["FAKE_SLURM_DIR"] = str(fake_dir)
+    cmd = ["snakemake", "models/mpii/hg8/s0/model.pt", *SLURM, "--configfile", profile,
+           "--retries", "0", "--slurm-init-seconds-before-status-checks", "1",
+           "--default-resources", "slurm_partition=cpu", "runtime=60", "mem_mb=4000", "slurm_account=pose"]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    submitted = sorted(fake_dir.glob("sbatch.*.args"))
+    assert len(submitted) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return submitted[0].read_text()
+
+
+def test_slurm_submission_is_one_task_with_all_gpus(project, tmp_path):
+    cwd = project("paper")
+    call = submit_train_job(cwd, "params/paper.yaml", tmp_path / "fake")
+    assert call.startswith("--parsable")
+    for flag in ("-p gpu", "-t 4320", "--mem 64000", "--cpus-per-task=8", "--gpus=1", "--requeue",
+                 "--signal=TERM@300", "-A pose"):
+        assert flag in call, (flag, call)
+    # The pitfall: --ntasks-per-gpu (from a `tasks` resource) would start one launcher per GPU.
+    assert "--ntasks" not in call
+    assert call.count("--executor slurm-jobstep") == 1 and "--target-jobs 'train:dataset=mpii,variant=hg8,seed=0'" in call
+
+
+def sha256_tree(root: Path, dirs=("data", "models", "results", "reports")) -> dict[str, str]:
+    out = {}
+    for d in dirs:
+        for path in sorted((root / d).rglob("*")):
+            if path.is_file() and path.name != ".snakemake_timestamp":
+                out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """The smoke profile run with dvc repro, pushed to a local remote, and pulled into a fresh clone."""
+    base = tmp_path_factory.mktemp("dvc")
+    origin = make_project(base / "origin", "smoke")
+    (origin / ".gitignore").write_text(".snakemake/\nlogs/\nbenchmarks/\n")
+    run(["git", "add", "-A"], origin)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "workflow"], origin)
+    run(["dvc", "repro", "--quiet"], origin)
+    run(["dvc", "remote", "add", "-d", "store", str(base / "remote")], origin)
+    run(["dvc", "push", "--quiet"], origin)
+    run(["git", "add", "-A"], origin)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results"], origin)
+    clone = base / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], base)
+    run(["dvc", "pull", "--quiet"], clone)
+    return origin, clone
+
+
+def test_dvc_pull_into_a_fresh_clone_restores_identical_outputs(shared_run):
+    origin, clone = shared_run
+    before = sha256_tree(origin)
+    assert any(k.endswith("model.pt") for k in before) and "reports/index.html" in before
+    assert any(k.startswith("reports/figures/") for k in before)
+    assert sha256_tree(clone) == before
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+
+
+def test_snakemake_reruns_nothing_after_pull_once_timestamps_are_synced(shared_run):
+    origin, clone = shared_run
+    # A checkout writes files in no fixed order; make the raw data the newest, as a pull may.
+    (clone / "data/raw/smoke/MANIFEST.json").touch()
+    dry = run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], clone)
+    assert "rule train:" in dry.stdout, "the timestamp pitfall should make Snakemake want to retrain"
+    hashes = sha256_tree(clone)
+
+    proc = run(["hgbench", "sync-timestamps", "--params", "params/smoke.yaml"], clone)
+    assert "aligned" in proc.stdout
+    dry = run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], clone)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    assert sha256_tree(clone) == hashes  # touched, not rewritten
+    assert "up to date" in run(["dvc", "status"], clone).stdout  # .snakemake_timestamp is dvcignored
+
+
+def test_sync_timestamps_refuses_when_dvc_reports_stale_stages(shared_run, tmp_path):
+    origin, clone = shared_run
+    params = clone / "params/smoke.yaml"
+    original = params.read_text()
+    model = clone / "models/smoke/hg2x1/s0/model.pt"
+    mtime = model.stat().st_mtime_ns
+    try:
+        params.write_text(original.replace("lr: 2.5e-4", "lr: 1.0e-3"))
+        proc = run(["hgbench", "sync-timestamps", "--params", "params/smoke.yaml"], clone, check=False)
+        assert proc.returncode == 2
+        assert "train@run0" in proc.stderr and "dvc pull" in proc.stderr
+        assert model.stat().st_mtime_ns == mtime
+    finally:
+        params.write_text(original)
+
+
+def test_dvc_exp_run_changes_an_ablation_knob_and_lists_it(shared_run):
+    origin, _ = shared_run
+    run(["dvc", "exp", "run", "--quiet", "-n", "hg2x1-last",
+         "-S", "params/smoke.yaml:variants.hg2x1.supervision=last"], origin)
+    shown = run(["dvc", "exp", "show", "--csv"], origin).stdout
+    rows = [line for line in shown.splitlines() if line.startswith("hg2x1-last,")]
+    assert rows and "last" in rows[0].split(","), shown[-2000:]
+    # The experiment retrained only the changed variant; the other model is the cached one.
+    assert "models/smoke/hg1x2/s0/model.pt" not in run(["dvc", "status"], origin).stdout
