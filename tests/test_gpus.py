@@ -17,9 +17,10 @@ def no_preset(monkeypatch):
 
 def test_two_jobs_get_disjoint_gpus_and_release_them(tmp_path):
     with claim_gpus(2, total=4, lock_dir=tmp_path) as first:
-        assert os.environ["CUDA_VISIBLE_DEVICES"] == ",".join(map(str, first))
+        assert os.environ.pop("CUDA_VISIBLE_DEVICES") == ",".join(map(str, first))  # another job: no env
         with claim_gpus(2, total=4, lock_dir=tmp_path) as second:
             assert set(first).isdisjoint(second) and len(second) == 2
+        assert all(isinstance(i, int) for i in first + second)
         with pytest.raises(GpuClaimError, match="free GPU"):
             with claim_gpus(3, total=4, lock_dir=tmp_path, wait_s=0, poll_s=0):
                 pass
