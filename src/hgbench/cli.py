@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -95,20 +96,31 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from . import distributed
+    from .train import EXIT_INTERRUPTED, TrainingInterrupted, train
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
     if args.variant not in params.variants:
         raise ParamsError(f"variant {args.variant!r} is not in profile {params.profile!r}; allowed values: "
                           + ", ".join(sorted(params.variants)))
+    if params.train.devices > 1 and not distributed.under_torchrun():
+        # DDP inside one job: rerun this same command as train.devices torchrun workers.
+        argv = ["train", "--params", args.params, "--dataset", args.dataset, "--variant", args.variant,
+                "--seed", str(args.seed), "--data", args.data, "--out", args.out]
+        return distributed.launch(params.train.devices, argv + (["--device", args.device] if args.device else []))
     data = Path(args.data)
-    path = train(
-        dataset=ds, variant=params.variants[args.variant], cfg=params.train, seed=args.seed,
-        train_file=data / "train.h5", valid_file=data / "valid.h5", out_dir=Path(args.out),
-        device=args.device or params.device,
-    )
-    print(f"model written to {path}")
+    try:
+        path = train(
+            dataset=ds, variant=params.variants[args.variant], cfg=params.train, seed=args.seed,
+            train_file=data / "train.h5", valid_file=data / "valid.h5", out_dir=Path(args.out),
+            device=args.device or params.device,
+        )
+    except TrainingInterrupted as exc:
+        print(f"hgbench train: interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not distributed.under_torchrun() or os.environ.get("RANK") == "0":
+        print(f"model written to {path}")
     return 0
 
 

@@ -91,6 +91,14 @@ class TrainConfig:
     workers: int
     max_train_samples: int | None = None
     max_valid_samples: int | None = None
+    # Issue 5 (docs/training.md): schedule, colour jitter, speed, resume and multi-GPU knobs.
+    lr_schedule: str = "steps"
+    plateau_patience: int = 5
+    color_jitter: float = 0.0
+    precision: str = "fp32"
+    compile: bool = False
+    checkpoint_every: int = 0
+    devices: int = 1
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ def heatmap_targets(joints: torch.Tensor, valid: torch.Tensor, size: int, sigma:
     y = joints[..., 1].nan_to_num(-1e4)[..., None]
     dx2 = (grid - x) ** 2  # [B, J, W]
     dy2 = (grid - y) ** 2  # [B, J, H]
-    d2 = dy2[..., :, None] + dx2[..., None, :]
-    maps = torch.exp(-d2 / (2 * sigma**2))
-    maps = maps * (d2 <= (3 * sigma) ** 2)
-    return maps * valid[..., None, None].to(maps.dtype)
+    # The Gaussian is separable: 2·size exponentials per joint instead of size², the costly part
+    # of target generation (the disc-shaped 3σ cut still needs the summed squared distance).
+    gx, gy = torch.exp(-dx2 / (2 * sigma**2)), torch.exp(-dy2 / (2 * sigma**2))
+    gx = gx * valid[..., None].to(gx.dtype)
+    inside = (dy2[..., :, None] + dx2[..., None, :]) <= (3 * sigma) ** 2
+    return gy[..., :, None] * gx[..., None, :] * inside
 
 
 def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

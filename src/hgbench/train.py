@@ -1,26 +1,38 @@
-"""Training: MSE on Gaussian heatmaps for every supervised output, RMSprop, per-epoch log.
+"""Training: MSE on Gaussian heatmaps for every supervised output, per-step resumable state.
 
     hgbench train --params params/demo.yaml --dataset synthetic --variant hg2x2 --seed 0 \
         --data data/processed/synthetic --out models/synthetic/hg2x2/s0
 
 Writes ``model.pt`` (final weights + the config that built them), ``last.pt`` (resumable state,
-rewritten atomically after every epoch) and ``log.csv`` (one row per epoch, columns in
-docs/architecture.md). A rerun with ``last.pt`` present resumes after its epoch.
+rewritten atomically every ``train.checkpoint_every`` steps and after every epoch; contents in
+``checkpoint.py``) and ``log.csv`` (one row per epoch, columns in docs/training.md). A rerun with
+``last.pt`` present resumes at the step it was written after. SIGTERM/SIGINT write ``last.pt``
+at the end of the current step and stop with :class:`TrainingInterrupted` (the CLI exits with
+:data:`EXIT_INTERRUPTED`, for the scheduler to retry). A non-finite loss stops with
+:class:`NonFiniteLoss` before the step is applied, leaving the last good ``last.pt``.
+The recipe, speed knobs and multi-GPU use are described in docs/training.md.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
+import signal
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import distributed
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import DatasetConfig, TrainConfig, VariantConfig
-from .data.dataset import Augmentation, CropDataset, centre_inputs, sample_transforms, warp_batch
+from .data.dataset import (Augmentation, CropDataset, centre_inputs, epoch_batches, iterate_batches,
+                           jitter_colours, sample_transforms, step_generator, warp_batch)
 from .describe import model_config
 from .heatmaps import cells_to_pixels, decode_heatmaps, heatmap_targets, pixels_to_cells
 from .iofiles import atomic_path
@@ -29,6 +41,21 @@ from .metrics import pckh_distances
 from .model import ModelConfig, StackedHourglass
 
 ABLATION_IDX = [MPII_JOINTS.index(j) for j in ABLATION_JOINTS]
+
+EXIT_INTERRUPTED = 75
+"""Exit status of ``hgbench train`` stopped by SIGTERM/SIGINT after saving ``last.pt``
+(sysexits' EX_TEMPFAIL: "try again later"); a retry resumes from the saved step."""
+
+TEST_SIGNAL_ENV = "HGBENCH_TEST_SIGNAL_AT_STEP"
+"""Test hook: ``"<iteration>:<SIGNAL>"`` makes the process send itself SIGNAL after that step."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM/SIGINT arrived; ``last.pt`` holds the state after the last finished step."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; the step was not applied and ``last.pt`` was not rewritten."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,11 +81,14 @@ def output_names(config: ModelConfig) -> list[str]:
     return [f"s{k + 1}" for k in range(config.stacks)]
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epoch: int) -> float:
-    lr = cfg.lr * cfg.lr_drop_factor ** sum(epoch >= e for e in cfg.lr_drop_epochs)
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
-    return lr
+
+
+def step_schedule_lr(cfg: TrainConfig, epoch: int) -> float:
+    """lr of 0-based ``epoch`` under ``lr_schedule: steps``."""
+    return cfg.lr * cfg.lr_drop_factor ** sum(epoch >= e for e in cfg.lr_drop_epochs)
 
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -68,19 +98,90 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     return torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
 
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    """The paper's plateau rule: lr × lr_drop_factor after ``plateau_patience`` epochs without a
+    higher validation accuracy (None under ``lr_schedule: steps``)."""
+    if cfg.lr_schedule != "plateau":
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.lr_drop_factor, patience=cfg.plateau_patience, threshold=0.0,
+        threshold_mode="abs",
+    )
+
+
+def make_model(variant: VariantConfig, joints: int, device: torch.device) -> StackedHourglass:
+    """The variant's network on ``device``, channels-last (~40 % faster convolutions on CPU and
+    on tensor cores)."""
+    return StackedHourglass(model_config(variant, joints)).to(device, memory_format=torch.channels_last)
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for ``precision == "bf16"`` (convolutions run in bf16, the loss in fp32)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_batch(crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor, *, aug: Augmentation,
+               generator: torch.Generator, flip_perm: torch.Tensor, input_res: int, output_res: int,
+               sigma: float, device: torch.device, part: slice | None = None,
+               global_batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augmented inputs and targets of one step, computed on ``device``.
+
+    crops uint8 [b, C, C, 3], joints [b, J, 2] crop px, missing [b, J]: this rank's rows, which
+    are rows ``part`` of a global batch of ``global_batch`` (default: the whole batch). The
+    transforms are drawn for the whole global batch from ``generator`` so that every DDP rank
+    draws the same ones as a single process would. Returns images float [b, 3, R, R]
+    channels-last and targets [b, J, R/4, R/4] (all-zero maps for missing joints).
+    """
+    part = slice(None) if part is None else part
+    drawn = sample_transforms(global_batch or crops.shape[0], aug, generator)
+    angle, scale, flip, gains = (t[part] for t in drawn)
+    images, joints_px, missing = warp_batch(crops.to(device, non_blocking=True), joints, missing, input_res,
+                                            angle, scale, flip, flip_perm)
+    if aug.color_jitter:
+        images = jitter_colours(images, gains)
+    targets = heatmap_targets(pixels_to_cells(joints_px, input_res / output_res), ~missing, output_res, sigma)
+    return images.contiguous(memory_format=torch.channels_last), targets
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               targets: torch.Tensor, supervised: list[int], precision: str, world: int = 1) -> torch.Tensor:
+    """One optimisation step; returns the per-output MSE [O] (fp32, detached, mean over ranks).
+
+    images [B, 3, R, R], targets [B, J, H, W]. The loss is the sum of the supervised outputs'
+    MSE. It is checked before the backward pass, so a NaN/inf never reaches the weights
+    (:class:`NonFiniteLoss`); with DDP the check uses the all-reduced loss so that every rank
+    stops together.
+    """
+    device = images.device
+    with autocast(device, precision):
+        out = model(images)
+    per_output = ((out.float() - targets[:, None]) ** 2).mean(dim=(0, 2, 3, 4))
+    loss = per_output[supervised].sum()
+    report = per_output.detach().clone()
+    if world > 1:
+        torch.distributed.all_reduce(report)
+        report /= world
+    if not torch.isfinite(report).all():
+        raise NonFiniteLoss(f"loss became {report[supervised].sum().item()} (per output {report.tolist()})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return report
+
+
 @torch.no_grad()
 def validate(model: StackedHourglass, data: CropDataset, input_res: int, output_res: int,
-             device: torch.device, batch_size: int) -> np.ndarray:
+             device: torch.device, batch_size: int, precision: str = "fp32") -> np.ndarray:
     """PCKh@0.5 (%) on the ablation joints for every output, centre crops, no flip. Returns [O]."""
     model.eval()
     stride = input_res / output_res
     offset = (data.crop_size - input_res) / 2
     preds = []
     for start in range(0, len(data), batch_size):
-        idx = range(start, min(start + batch_size, len(data)))
-        crops = torch.stack([data[i][0] for i in idx]).to(device)
-        hm = model(centre_inputs(crops, input_res)).float()
-        uv, _ = decode_heatmaps(hm)
+        crops, _, _ = data.batch(np.arange(start, min(start + batch_size, len(data))))
+        with autocast(device, precision):
+            hm = model(centre_inputs(crops.to(device), input_res).contiguous(memory_format=torch.channels_last))
+        uv, _ = decode_heatmaps(hm.float())
         preds.append((cells_to_pixels(uv, stride) + offset).cpu().numpy())
     preds = np.concatenate(preds)  # [N, O, J, 2] crop px
     # Head size in crop px: the crop→image map is a uniform scale (no rotation in prepare).
@@ -96,9 +197,65 @@ def validate(model: StackedHourglass, data: CropDataset, input_res: int, output_
     return np.array(acc)
 
 
-def _save(obj: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+@contextmanager
+def _stop_requests():
+    """Turn SIGTERM/SIGINT into a flag checked between steps (handlers restored afterwards)."""
+    flag = {"signal": None}
+
+    def handler(signum, _frame):
+        flag["signal"] = signal.Signals(signum).name
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _test_signal() -> tuple[int, int] | None:
+    spec = os.environ.get(TEST_SIGNAL_ENV)
+    if not spec:
+        return None
+    step, name = spec.split(":")
+    return int(step), int(getattr(signal, name))
+
+
+class Progress:
+    """Step progress: a tqdm bar on a terminal, else a plain line about every 10 % of an epoch.
+
+    Shows loss, images/s, the share of time spent waiting for data and the ETA of the run.
+    """
+
+    def __init__(self, total_steps: int, done: int, steps_per_epoch: int, enabled: bool, log):
+        self.total, self.done, self.log = total_steps, done, log
+        self.every = max(1, steps_per_epoch // 10)
+        self.bar = None
+        self.t0, self.steps0 = time.perf_counter(), done
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total_steps, initial=done, unit="step", dynamic_ncols=True)
+        self.enabled = enabled
+
+    def update(self, epoch: int, epochs: int, loss: float, img_per_s: float, wait_share: float) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        rate = (self.done - self.steps0) / max(time.perf_counter() - self.t0, 1e-9)
+        eta = (self.total - self.done) / max(rate, 1e-9)
+        text = f"loss {loss:.3e}  {img_per_s:.1f} img/s  data wait {100 * wait_share:.0f}%"
+        if self.bar is not None:
+            self.bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        elif self.done % self.every == 0 or self.done == self.total:
+            self.log(f"epoch {epoch + 1}/{epochs}  step {self.done}/{self.total}  {text}  "
+                     f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}" + (f" +{int(eta // 86400)}d" if eta >= 86400 else ""))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def train(
@@ -106,93 +263,172 @@ def train(
     train_file: Path, valid_file: Path, out_dir: Path, device: str = "auto",
     log=print,
 ) -> Path:
-    """Train one variant with one seed; returns the path of ``model.pt``."""
+    """Train one variant with one seed; returns the path of ``model.pt``.
+
+    Inside a torchrun worker (``train.devices`` > 1) this is one rank of a DDP job.
+    """
+    ctx, dev = distributed.setup(resolve_device(device))
+    try:
+        return _train(dataset=dataset, variant=variant, cfg=cfg, seed=seed, train_file=train_file,
+                      valid_file=valid_file, out_dir=out_dir, dev=dev, ctx=ctx, log=log)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev, ctx, log) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
+    if cfg.batch_size < ctx.world:
+        raise ValueError(f"train.batch_size {cfg.batch_size} is smaller than train.devices {ctx.world}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
-    mconf = model_config(variant, len(joints_of(dataset.source)))
-    # channels-last is ~40 % faster for these convolutions on CPU (and on tensor cores).
-    model = StackedHourglass(mconf).to(dev, memory_format=torch.channels_last)
-    optimizer = make_optimizer(cfg, model)
+    net = make_model(variant, len(joints_of(dataset.source)), dev)
+    mconf = net.config
+    if ctx.world > 1:
+        net = distributed.sync_batchnorm(net, dev)
+    optimizer = make_optimizer(cfg, net)
+    scheduler = make_scheduler(cfg, optimizer)
     supervised = supervised_outputs(variant, mconf)
     names = output_names(mconf)
 
     train_data = CropDataset(train_file, cfg.max_train_samples)
-    valid_data = CropDataset(valid_file, cfg.max_valid_samples)
-    aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip)
+    valid_data = CropDataset(valid_file, cfg.max_valid_samples) if ctx.is_main else None
+    aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter)
     flip_perm = torch.as_tensor(train_data.flip_permutation)
-    stride = dataset.input_res / dataset.output_res
-    generator = torch.Generator().manual_seed(seed)
+    steps_per_epoch = len(epoch_batches(len(train_data), cfg.batch_size, seed, 0))
 
     log_path, last_path = out_dir / "log.csv", out_dir / "last.pt"
-    first_epoch, rows = 0, []
+    epoch, batch_done, iteration, rows, progress_sums = 0, 0, 0, [], None
     if last_path.exists():
-        state = torch.load(last_path, map_location=dev, weights_only=True)
-        if state["model_config"] != asdict(mconf) or state["seed"] != seed:
-            raise RuntimeError(f"{last_path} was written for another model or seed; delete it to start over")
-        model.load_state_dict(state["model"])
+        state = load_checkpoint(last_path, seed=seed, model_config=asdict(mconf))
+        net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        first_epoch, rows = state["epoch"], state["log"]
-        log(f"resuming {out_dir} after epoch {first_epoch}")
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        epoch, batch_done, iteration = state["epoch"], state["batch"], state["iteration"]
+        rows, progress_sums = state["log"], state["progress"]
+        if ctx.is_main:
+            log(f"resuming {out_dir} at epoch {epoch + 1}, step {batch_done} of {steps_per_epoch} (iteration {iteration})")
 
-    loader = torch.utils.data.DataLoader(
-        train_data, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train_data) >= cfg.batch_size,
-        num_workers=cfg.workers, generator=generator, persistent_workers=cfg.workers > 0,
-    )
-    iteration = first_epoch * len(loader)
+    model: torch.nn.Module = net
+    if cfg.compile:
+        model = torch.compile(model)
+    if ctx.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
     model.train()
-    for epoch in range(first_epoch, cfg.epochs):
-        lr = _set_lr(optimizer, cfg, epoch)
-        t0, wait = time.perf_counter(), 0.0
-        losses, seen = np.zeros(mconf.outputs), 0
-        t_data = time.perf_counter()
-        for crops, joints, missing in loader:
-            wait += time.perf_counter() - t_data
-            angle, scale, flip = sample_transforms(crops.shape[0], aug, generator)
-            images, joints_px, missing = warp_batch(
-                crops.to(dev), joints, missing, dataset.input_res, angle, scale, flip, flip_perm
-            )
-            targets = heatmap_targets(pixels_to_cells(joints_px, stride), ~missing, dataset.output_res, cfg.sigma)
-            out = model(images.contiguous(memory_format=torch.channels_last))
-            per_output = ((out - targets[:, None]) ** 2).mean(dim=(0, 2, 3, 4))
-            loss = per_output[supervised].sum()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, iteration {iteration}; "
-                    f"the last good state is {last_path} (try a lower lr)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses += per_output.detach().cpu().numpy() * crops.shape[0]
-            seen += crops.shape[0]
-            iteration += 1
+
+    def save(epoch_: int, batch_: int, sums: dict | None) -> None:
+        if ctx.is_main:
+            save_checkpoint({
+                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state(),
+                "epoch": epoch_, "batch": batch_, "iteration": iteration, "progress": sums, "log": rows,
+                "seed": seed, "model_config": asdict(mconf),
+            }, last_path)
+        if ctx.world > 1:
+            torch.distributed.barrier()  # nobody stops before rank 0 has written the state
+
+    test_signal = _test_signal()
+    progress = Progress(cfg.epochs * steps_per_epoch, iteration, steps_per_epoch, ctx.is_main, log)
+    with _stop_requests() as stop:
+        for epoch in range(epoch, cfg.epochs):
+            if scheduler is None:
+                _set_lr(optimizer, step_schedule_lr(cfg, epoch))
+            lr = optimizer.param_groups[0]["lr"]
+            sums = progress_sums or {"losses": [0.0] * mconf.outputs, "seen": 0, "wait": 0.0, "compute": 0.0}
+            progress_sums = None
+            batches = epoch_batches(len(train_data), cfg.batch_size, seed, epoch)
+            parts = [distributed.shard(b, ctx) for b in batches]  # each rank reads only its rows
+            local = [b[part] for b, part in zip(batches[batch_done:], parts[batch_done:])]
             t_data = time.perf_counter()
-        wall = time.perf_counter() - t0
-        acc = validate(model, valid_data, dataset.input_res, dataset.output_res, dev, cfg.batch_size * 2)
-        losses /= max(seen, 1)
-        row = {"epoch": epoch + 1, "iteration": iteration, "lr": lr,
-               "train_loss": float(losses[supervised].sum())}
-        row.update({f"train_loss_{n}": float(v) for n, v in zip(names, losses)})
-        row["valid_acc"] = float(acc[-1])
-        row.update({f"valid_acc_{n}": float(v) for n, v in zip(names, acc)})
-        row.update(images_per_s=seen / wall, data_wait_share=wait / wall, wall_s=wall)
-        rows.append(row)
-        log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid PCKh@0.5 (ablation joints) "
-            f"{row['valid_acc']:.1f}%  {row['images_per_s']:.0f} img/s  data wait {100 * row['data_wait_share']:.0f}%")
-        _write_log(rows, log_path)
-        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-               "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "log": rows, "seed": seed,
-               "model_config": asdict(mconf)}, last_path)
+            for k, (crops, joints, missing) in enumerate(iterate_batches(train_data, local, cfg.workers),
+                                                         start=batch_done):
+                t_step = time.perf_counter()
+                sums["wait"] += t_step - t_data
+                images, targets = make_batch(
+                    crops, joints, missing, aug=aug, generator=step_generator(seed, iteration), flip_perm=flip_perm,
+                    input_res=dataset.input_res, output_res=dataset.output_res, sigma=cfg.sigma, device=dev,
+                    part=parts[k], global_batch=len(batches[k]))
+                try:
+                    per_output = train_step(model, optimizer, images, targets, supervised, cfg.precision, ctx.world)
+                except NonFiniteLoss as exc:
+                    raise NonFiniteLoss(f"{exc} at epoch {epoch + 1}, iteration {iteration + 1}; the last good state "
+                                        f"is {last_path} (try a lower lr or train.precision: fp32)") from None
+                iteration += 1
+                n = len(batches[k])
+                sums["losses"] = [a + float(b) * n for a, b in zip(sums["losses"], per_output)]
+                sums["seen"] += n
+                t_data = time.perf_counter()
+                sums["compute"] += t_data - t_step
+                elapsed = sums["wait"] + sums["compute"]
+                progress.update(epoch, cfg.epochs, float(per_output[supervised].sum()), sums["seen"] / elapsed,
+                                sums["wait"] / elapsed)
+                if test_signal is not None and iteration == test_signal[0]:
+                    os.kill(os.getpid(), test_signal[1])
+                stop_now = stop["signal"] is not None
+                if ctx.world > 1:  # every rank stops at the same step
+                    flag = torch.tensor([float(stop_now)], device=dev)
+                    torch.distributed.all_reduce(flag)
+                    stop_now = bool(flag.item())
+                if k + 1 < len(batches) and (stop_now or (cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0)):
+                    save(epoch, k + 1, sums)
+                if stop_now and k + 1 < len(batches):
+                    progress.close()
+                    raise TrainingInterrupted(f"stopped by {stop['signal'] or 'another rank'} at iteration {iteration}; "
+                                              f"{last_path} holds the state, rerun to resume")
+                t_data = time.perf_counter()
+            batch_done = 0
+            row = _epoch_row(epoch, iteration, lr, sums, supervised, names, valid_data, net, dataset, cfg, dev, ctx)
+            if scheduler is not None:
+                scheduler.step(row["valid_acc"])
+            rows.append(row)
+            if ctx.is_main:
+                log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid PCKh@0.5 (ablation joints) "
+                    f"{row['valid_acc']:.1f}%  lr {lr:.3g}  {row['images_per_s']:.1f} img/s  "
+                    f"data wait {100 * row['data_wait_share']:.0f}%")
+                _write_log(rows, log_path)
+            save(epoch + 1, 0, None)
+            if stop["signal"] is not None and epoch + 1 < cfg.epochs:
+                progress.close()
+                raise TrainingInterrupted(f"stopped by {stop['signal']} after epoch {epoch + 1}; "
+                                          f"{last_path} holds the state, rerun to resume")
+    progress.close()
 
     model_path = out_dir / "model.pt"
-    _save({"model": model.state_dict(), "model_config": asdict(mconf), "variant": variant.name,
-           "supervision": variant.supervision, "dataset": dataset.name, "input_res": dataset.input_res,
-           "output_res": dataset.output_res, "seed": seed, "epochs": cfg.epochs}, model_path)
+    if ctx.is_main:
+        _save({"model": net.state_dict(), "model_config": asdict(mconf), "variant": variant.name,
+               "supervision": variant.supervision, "dataset": dataset.name, "input_res": dataset.input_res,
+               "output_res": dataset.output_res, "seed": seed, "epochs": cfg.epochs}, model_path)
     return model_path
+
+
+def _epoch_row(epoch, iteration, lr, sums, supervised, names, valid_data, net, dataset, cfg, dev, ctx) -> dict:
+    """The log row of a finished epoch (validation on rank 0, its result shared with every rank)."""
+    t0 = time.perf_counter()
+    acc = np.zeros(len(names))
+    if ctx.is_main:
+        acc = validate(net, valid_data, dataset.input_res, dataset.output_res, dev, cfg.batch_size * 2, cfg.precision)
+    if ctx.world > 1:  # the plateau scheduler of every rank needs the same accuracy
+        shared = torch.as_tensor(acc, dtype=torch.float64, device=dev)
+        torch.distributed.broadcast(shared, 0)
+        acc = shared.cpu().numpy()
+    valid_s = time.perf_counter() - t0
+    losses = np.array(sums["losses"]) / max(sums["seen"], 1)
+    wall = sums["wait"] + sums["compute"]
+    row = {"epoch": epoch + 1, "iteration": iteration, "lr": lr, "train_loss": float(losses[supervised].sum())}
+    row.update({f"train_loss_{n}": float(v) for n, v in zip(names, losses)})
+    row["valid_acc"] = float(acc[-1])
+    row.update({f"valid_acc_{n}": float(v) for n, v in zip(names, acc)})
+    row.update(images_per_s=sums["seen"] / max(wall, 1e-9), data_wait_share=sums["wait"] / max(wall, 1e-9), wall_s=wall,
+               data_wait_s=sums["wait"], step_s=sums["compute"] / max(1, round(sums["seen"] / cfg.batch_size)),
+               valid_s=valid_s)
+    return row
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_log(rows: list[dict], path: Path) -> None:

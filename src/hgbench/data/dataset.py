@@ -57,23 +57,94 @@ class CropDataset(torch.utils.data.Dataset):
             image = self._split.image(i)
         return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(self.joints[i]), torch.from_numpy(self.missing[i])
 
+    def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows ``rows`` stacked: crops uint8 [B, C, C, 3], joints float32 [B, J, 2], missing bool [B, J].
+
+        In memory this is one gather (no per-row Python); from the file it reads row by row (each
+        row is one HDF5 chunk, so a row costs one uncompressed chunk read).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.images is not None:
+            crops = self.images[rows]
+        else:
+            if self._split is None:
+                self._split = open_split(self.path)
+            crops = self._split.images(rows)
+        return torch.from_numpy(crops), torch.from_numpy(self.joints[rows]), torch.from_numpy(self.missing[rows])
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The row indices of every batch of one epoch, a pure function of (seed, epoch).
+
+    Because the order is recomputed rather than drawn from a stateful generator, a resumed run
+    only needs the epoch and the number of batches already done. The last partial batch is
+    dropped when at least one full batch exists (BatchNorm dislikes tiny batches).
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    full = n // batch_size
+    count = full if full > 0 else 1
+    return [order[k * batch_size : (k + 1) * batch_size] for k in range(count)]
+
+
+def step_generator(seed: int, iteration: int) -> torch.Generator:
+    """Generator for the augmentation of one training step, a pure function of (seed, iteration)."""
+    state = np.random.SeedSequence([seed, iteration]).generate_state(2, dtype=np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Item k = batch k of a list of row-index arrays (lets DataLoader workers read whole batches)."""
+
+    def __init__(self, data: CropDataset, batches: list[np.ndarray]):
+        self.data, self.batches = data, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int):
+        return self.data.batch(self.batches[k])
+
+
+def iterate_batches(data: CropDataset, batches: list[np.ndarray], workers: int):
+    """Yield ``data.batch(b)`` for each ``b`` in order; with ``workers`` > 0 read ahead in processes."""
+    if workers == 0:
+        for rows in batches:
+            yield data.batch(rows)
+        return
+    loader = torch.utils.data.DataLoader(_Batches(data, batches), batch_size=None, shuffle=False,
+                                         num_workers=workers, prefetch_factor=4, pin_memory=torch.cuda.is_available())
+    yield from loader
+
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Ranges of the random affine augmentation (uniform, like the official PyTorch code)."""
+    """Ranges of the random augmentation (uniform, like the official PyTorch code)."""
 
     rotation: float = 0.0  # ± degrees
     scale: float = 0.0  # zoom factor in [1 - scale, 1 + scale]
     flip: bool = False
+    color_jitter: float = 0.0  # per-channel gain in [1 - color_jitter, 1 + color_jitter]
 
 
-def sample_transforms(batch: int, aug: Augmentation, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random (angle radians [B], scale [B], flip bool [B]) drawn from ``generator``."""
-    u = torch.rand(batch, 3, generator=generator, dtype=torch.float64)
+def sample_transforms(
+    batch: int, aug: Augmentation, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random (angle radians [B], scale [B], flip bool [B], colour gains [B, 3]) from ``generator``."""
+    u = torch.rand(batch, 6, generator=generator, dtype=torch.float64)
     angle = (2 * u[:, 0] - 1) * math.radians(aug.rotation)
     scale = 1 + (2 * u[:, 1] - 1) * aug.scale
     flip = (u[:, 2] < 0.5) & aug.flip
-    return angle, scale, flip
+    gains = 1 + (2 * u[:, 3:] - 1) * aug.color_jitter
+    return angle, scale, flip, gains
+
+
+def jitter_colours(images: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+    """Multiply each RGB channel by its gain and clip to [0, 1] (the Torch original's colour jitter).
+
+    images: float [B, 3, R, R] in [0, 1]; gains: [B, 3]. Returns a tensor of the same shape.
+    """
+    g = gains.to(device=images.device, dtype=images.dtype)[:, :, None, None]
+    return (images * g).clamp_(0, 1)
 
 
 def warp_batch(
