@@ -245,14 +245,19 @@ def test_real_mpii_images_prepare(tmp_path):
     assert inside.all(axis=-1).mean() > 0.95  # the person is in the crop
 
 
-def test_check_manual_mpii(tmp_path):
-    with pytest.raises(fetch.FetchError) as err:
-        fetch.check_manual_mpii(tmp_path)
-    msg = str(err.value)
-    assert fetch.MPII_ANNOTATIONS_URL in msg and fetch.MPII_IMAGES_URL in msg and "later version" in msg
-    assert str(tmp_path / "mpii_human_pose_v1_u12_2" / "mpii_human_pose_v1_u12_1.mat") in msg
-    mat = tmp_path / "mpii_human_pose_v1_u12_2" / "mpii_human_pose_v1_u12_1.mat"
-    mat.parent.mkdir()
-    shutil.copyfile(MPII_DATA / "release_subset.mat", mat)
-    shutil.copytree(MPII_DATA / "images", tmp_path / "images")
-    assert fetch.check_manual_mpii(tmp_path) == mat
+def test_prepare_sample_from_the_five_real_images(tmp_path):
+    # the report's gallery input: the 5 real MPII images, from the RELEASE-layout file or the HRNet json
+    n = prepare.prepare_sample(MPII_DATA / "release_subset.mat", MPII_DATA / "images", tmp_path / "a.h5",
+                               input_res=RES, crop_margin=MARGIN)
+    m = prepare.prepare_sample(MPII_DATA / "test_mpii.json", MPII_DATA / "images", tmp_path / "b.h5",
+                               input_res=RES, crop_margin=MARGIN)
+    assert n == m == 5
+    a, b = schema.read_split_arrays(tmp_path / "a.h5"), schema.read_split_arrays(tmp_path / "b.h5")
+    np.testing.assert_array_equal(a["image_name"], b["image_name"])
+    np.testing.assert_array_equal(a["missing"], b["missing"])
+    ok = ~a["missing"]
+    np.testing.assert_allclose(a["joints_image"][ok], b["joints_image"][ok], atol=1e-3)  # json rounds to 4 decimals
+    np.testing.assert_allclose(a["center"], b["center"], atol=1e-9)
+    assert np.isfinite(a["normalizer"]).all() and np.isnan(b["normalizer"]).all()  # the json has no head boxes
+    with schema.open_split(tmp_path / "b.h5") as f:
+        np.testing.assert_array_equal(f.images(range(5)), schema.open_split(tmp_path / "a.h5").images(range(5)))

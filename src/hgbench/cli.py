@@ -65,13 +65,8 @@ def cmd_fetch(args) -> int:
     out = Path(args.out)
     if ds.source == "synthetic":
         fetch.fetch_synthetic(out, ds.synthetic)
-    elif ds.source == "mpii":
-        fetch.check_manual_mpii(out)
-    else:
-        raise RuntimeError(
-            f"dataset {args.dataset!r}: FLIC is not supported yet (parsing examples.mat comes with the real-data "
-            "work); the official file is http://vision.grasp.upenn.edu/video/FLIC.zip"
-        )
+    else:  # mpii, flic: official archives, verified (env HGBENCH_<DATASET>_URL overrides the host)
+        fetch.fetch_real(ds.source, out, progress=True)
     print(f"{args.dataset}: raw data ready in {out}")
     return 0
 

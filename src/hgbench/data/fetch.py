@@ -1,28 +1,57 @@
-"""Raw data into ``data/raw/<dataset>/``: the synthetic set is generated, real MPII is checked.
+"""Raw data into ``data/raw/<dataset>/``: the synthetic set is generated, MPII and FLIC are downloaded.
 
 * :func:`fetch_synthetic` generates the embedded dataset into a temporary folder next to the
   target and renames it into place, so an interrupted run never leaves a half-written dataset
   under the final name. A folder whose ``MANIFEST.json`` matches the config (same generator
   version, same values, every listed file present with its sha256) is left untouched.
-* :func:`check_manual_mpii` verifies a manually downloaded MPII Human Pose release. Automatic
-  download of MPII comes in a later version.
+* :func:`fetch_real` gets MPII Human Pose or FLIC from the official hosts (generic download,
+  checksum and extraction code in :mod:`hgbench.data.download`) and writes ``MANIFEST.json``
+  last, so the manifest's presence means "complete". Expected tree (docs/data.md)::
+
+      data/raw/mpii/downloads/mpii_human_pose_v1.tar.gz      official archives (or placed by hand)
+      data/raw/mpii/downloads/mpii_human_pose_v1_u12_2.zip
+      data/raw/mpii/images/*.jpg                             extracted
+      data/raw/mpii/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat
+      data/raw/mpii/MANIFEST.json
+      data/raw/flic/downloads/FLIC.zip
+      data/raw/flic/FLIC/examples.mat, data/raw/flic/FLIC/images/*.jpg
+      data/raw/flic/MANIFEST.json
+
+  Three routes, tried in this order: (1) an archive already in ``downloads/`` (placed by hand or
+  left by an earlier run) is verified and used; (2) an already extracted tree without archives
+  (annotation file and images in place) is accepted as placed by hand, and the manifest records
+  that the archives could not be verified; (3) otherwise the archive is downloaded from
+  ``$HGBENCH_<DATASET>_URL/<file name>`` (default: the official host).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from hgbench.config import SyntheticConfig
-from hgbench.data import synthetic
+from hgbench.data import flic, synthetic
+from hgbench.data.download import (Checksum, ChecksumError, DownloadError, UnsafeArchiveError, download,
+                                   file_digest, safe_extract, verify_file)
+from hgbench.iofiles import atomic_path
 
-MPII_IMAGES_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1.tar.gz"
-MPII_ANNOTATIONS_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1_u12_2.zip"
+MPII_BASE_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
+MPII_IMAGES_URL = f"{MPII_BASE_URL}/mpii_human_pose_v1.tar.gz"
+MPII_ANNOTATIONS_URL = f"{MPII_BASE_URL}/mpii_human_pose_v1_u12_2.zip"
 MPII_LANDING_URL = ("https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/"
                     "software-and-datasets/mpii-human-pose-dataset/download")
 MPII_RELEASE_RELPATH = synthetic.RELEASE_RELPATH
+FLIC_BASE_URL = "http://vision.grasp.upenn.edu/video"
+FLIC_URL = f"{FLIC_BASE_URL}/FLIC.zip"
+FLIC_EXAMPLES_RELPATH = flic.EXAMPLES_RELPATH
+FLIC_IMAGES_RELPATH = flic.IMAGES_RELPATH
+MANIFEST = "MANIFEST.json"
+DOWNLOADS = "downloads"
+MANIFEST_VERSION = 1
 
 
 class FetchError(RuntimeError):
@@ -54,33 +83,179 @@ def fetch_synthetic(out_dir: str | Path, cfg: SyntheticConfig, progress: bool = 
     return True
 
 
-def check_manual_mpii(raw_dir: str | Path) -> Path:
-    """Check a manually downloaded MPII release in ``raw_dir``; return the annotation file path.
+@dataclass(frozen=True)
+class RemoteFile:
+    """One official file: where it comes from and what can be checked about it."""
 
-    Expected layout (the official archives unpacked into ``raw_dir``)::
+    filename: str                    # name under data/raw/<dataset>/downloads/
+    url: str                         # default address (the dataset's base URL + filename)
+    size: int | None                 # bytes; None where no exact size is published
+    checksums: tuple[Checksum, ...]  # expected digests; () where none is published
+    size_note: str                   # for people, e.g. "about 12.9 GB"
+    provenance: str                  # where the size/checksum come from, and how far they are verified
 
-        raw_dir/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat
-        raw_dir/images/*.jpg
+
+@dataclass(frozen=True)
+class RealDataset:
+    """An official dataset: its files, the tree they unpack to, and the URL override variable."""
+
+    name: str
+    files: tuple[RemoteFile, ...]
+    annotation: str       # relative path of the annotation file after extraction
+    images: str           # relative path of the image folder after extraction
+    url_env: str          # environment variable holding a replacement base URL
+    landing: str
+    licence: str
+
+    def url(self, f: RemoteFile) -> str:
+        base = os.environ.get(self.url_env, "").strip()
+        return f"{base.rstrip('/')}/{f.filename}" if base else f.url
+
+
+MPII = RealDataset(
+    name="mpii",
+    files=(
+        RemoteFile("mpii_human_pose_v1_u12_2.zip", MPII_ANNOTATIONS_URL, None, (), "about 12.5 MB",
+                   "no checksum is published for the annotation zip: its sha256 is recorded in MANIFEST.json, "
+                   "not verified"),
+        RemoteFile("mpii_human_pose_v1.tar.gz", MPII_IMAGES_URL, None,
+                   (Checksum("md5", "b6bc9c6869d3f035a5570b2e68ec84c4"),), "about 12.9 GB",
+                   "md5 as published by torchdata's MPII file list (not re-hashed by hgbench's authors); "
+                   "verified on every fetch"),
+    ),
+    annotation=MPII_RELEASE_RELPATH, images="images", url_env="HGBENCH_MPII_URL", landing=MPII_LANDING_URL,
+    licence="Simplified BSD, research use only, no commercial use (see the MPII page)",
+)
+
+FLIC_SHA256_ENV = "HGBENCH_FLIC_SHA256"
+
+
+def _flic() -> RealDataset:
+    # The published size/sha256 are TFDS's, recorded for a Google-Drive mirror of FLIC.zip; whether
+    # the upenn file is byte-identical is not known, so a user with a genuine but different copy can
+    # accept it explicitly with HGBENCH_FLIC_SHA256=<its sha256> (the manifest records that).
+    sha = os.environ.get(FLIC_SHA256_ENV, "").strip().lower()
+    size = None if sha else 300_257_553
+    sha = sha or "778a4847f068592af40e959381c153838e4f68bb1d798e3824a9d88e5b881955"
+    note = ("sha256 given by the user in HGBENCH_FLIC_SHA256" if os.environ.get(FLIC_SHA256_ENV, "").strip() else
+            "size and sha256 recorded by TFDS (tensorflow_datasets url_checksums/flic.txt) for a mirror of "
+            "FLIC.zip; identity with the upenn file is unverified. If the official file differs, check it and "
+            f"set {FLIC_SHA256_ENV}=<its sha256>")
+    return RealDataset(
+        name="flic",
+        files=(RemoteFile("FLIC.zip", FLIC_URL, size, (Checksum("sha256", sha),), "300,257,553 bytes (286 MiB)",
+                          note),),
+        annotation=FLIC_EXAMPLES_RELPATH, images=FLIC_IMAGES_RELPATH, url_env="HGBENCH_FLIC_URL",
+        landing="FLIC, Sapp & Taskar, MODEC (CVPR 2013)", licence="research use, see the FLIC release",
+    )
+
+
+def real_dataset(source: str) -> RealDataset:
+    """The :class:`RealDataset` of a params ``source`` (``mpii`` or ``flic``)."""
+    if source == "mpii":
+        return MPII
+    if source == "flic":
+        return _flic()
+    raise ValueError(f"no official download for dataset source {source!r} (known: mpii, flic)")
+
+
+def _manual_route(ds: RealDataset, raw_dir: Path, files: tuple[RemoteFile, ...]) -> str:
+    lines = [f"To place the file(s) by hand (licence: {ds.licence}; landing page: {ds.landing}):"]
+    for f in files:
+        lines.append(f"  {ds.url(f)}\n     -> save as {raw_dir / DOWNLOADS / f.filename}\n"
+                     f"        ({_size_and_sum(f)})")
+    lines.append(f"then rerun the same `hgbench fetch` command: it verifies and unpacks them. An already unpacked "
+                 f"tree ({raw_dir / ds.annotation} and {raw_dir / ds.images}/) is accepted too. A mirror can be "
+                 f"used with {ds.url_env}=<base URL> (file names appended).")
+    return "\n".join(lines)
+
+
+def _size_and_sum(f: RemoteFile) -> str:
+    size = f"{f.size:,} bytes" if f.size else f.size_note
+    sums = ", ".join(str(c) for c in f.checksums) or "no published checksum"
+    return f"{size}; {sums}"
+
+
+def _count_images(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(1 for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith((".jpg", ".jpeg", ".png")))
+
+
+def _tree_present(ds: RealDataset, raw_dir: Path) -> bool:
+    return (raw_dir / ds.annotation).is_file() and _count_images(raw_dir / ds.images) > 0
+
+
+def manifest_ok(ds: RealDataset, raw_dir: Path) -> bool:
+    """True if ``raw_dir/MANIFEST.json`` describes the tree that is there (annotation sha256, image count)."""
+    path = Path(raw_dir) / MANIFEST
+    try:
+        m = json.loads(path.read_text())
+        ann, img = m["annotation"], m["images"]
+        return (m.get("manifest_version") == MANIFEST_VERSION and m.get("dataset") == ds.name
+                and ann["path"] == ds.annotation and img["path"] == ds.images
+                and (Path(raw_dir) / ds.annotation).is_file()
+                and file_digest(Path(raw_dir) / ds.annotation) == ann["sha256"]
+                and _count_images(Path(raw_dir) / ds.images) == img["count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def fetch_real(source: str, raw_dir: str | Path, *, retries: int = 5, backoff: float = 2.0, timeout: float = 60.0,
+               progress: bool = True, dataset: RealDataset | None = None) -> dict:
+    """Make ``raw_dir`` hold the official MPII or FLIC files; return the manifest written (or found).
+
+    See the module docstring for the tree and the three routes. ``dataset`` replaces the built-in
+    description (tests use it for archives with other checksums). Raises :class:`FetchError`
+    (download impossible, wrong checksum, unsafe or wrongly laid out archive) with the fix.
     """
+    ds = dataset or real_dataset(source)
     raw_dir = Path(raw_dir)
-    mat = raw_dir / MPII_RELEASE_RELPATH
-    images = raw_dir / "images"
-    problems = []
-    if not mat.is_file():
-        problems.append(f"annotation file {mat} is missing")
-    if not images.is_dir():
-        problems.append(f"image folder {images} is missing")
-    elif next(images.glob("*.jpg"), None) is None:
-        problems.append(f"image folder {images} holds no .jpg files")
-    if problems:
+    if manifest_ok(ds, raw_dir):
+        return json.loads((raw_dir / MANIFEST).read_text())
+    downloads = raw_dir / DOWNLOADS
+    archives_absent = not any((downloads / f.filename).exists() for f in ds.files)
+    records: dict[str, dict] = {}
+    if archives_absent and _tree_present(ds, raw_dir):
+        route = "extracted tree placed by hand (archives not present: their checksums could not be verified)"
+    else:
+        route = "archives downloaded or placed in downloads/, verified, then extracted"
+        for f in ds.files:
+            path = downloads / f.filename
+            fix = (f"{path} is not the expected file: delete it and rerun to download it again, or replace it with "
+                   f"the official file from {ds.url(f)}")
+            try:
+                if path.exists():
+                    how = "placed in downloads/ (by hand or by an earlier run)"
+                    digests = verify_file(path, f.size, f.checksums, fix=fix)
+                else:
+                    how = f"downloaded from {ds.url(f)}"
+                    digests = download(ds.url(f), path, size=f.size, checksums=f.checksums, retries=retries,
+                                       backoff=backoff, timeout=timeout, progress=progress)
+            except DownloadError as exc:
+                raise FetchError(f"cannot download {f.filename} for {ds.name}: {exc}.\n"
+                                 + _manual_route(ds, raw_dir, (f,))) from None
+            except ChecksumError as exc:
+                raise FetchError(f"{ds.name}: {exc}") from None
+            records[f.filename] = {
+                "url": ds.url(f), "bytes": path.stat().st_size, **{a: d for a, d in sorted(digests.items())},
+                "expected": [str(c) for c in f.checksums], "verified": bool(f.checksums), "how": how,
+                "provenance": f.provenance,
+            }
+        for f in ds.files:
+            try:
+                safe_extract(downloads / f.filename, raw_dir, progress=progress, protected=(DOWNLOADS, MANIFEST))
+            except UnsafeArchiveError as exc:
+                raise FetchError(f"{ds.name}: {exc}") from None
+    if not (raw_dir / ds.annotation).is_file() or _count_images(raw_dir / ds.images) == 0:
         raise FetchError(
-            "MPII Human Pose is not in place: " + "; ".join(problems) + ".\n"
-            "Automatic download of MPII comes in a later version of hgbench; for now download by hand "
-            "(licence: research use only, see the MPII page):\n"
-            f"  annotations: {MPII_ANNOTATIONS_URL}\n"
-            f"     → unzip into {raw_dir}/ so that {mat} exists\n"
-            f"  images (12.9 GB): {MPII_IMAGES_URL}\n"
-            f"     → untar into {raw_dir}/ so that {images}/<name>.jpg exist\n"
-            f"  (landing page: {MPII_LANDING_URL})"
-        )
-    return mat
+            f"{ds.name}: after unpacking, {raw_dir / ds.annotation} or the images in {raw_dir / ds.images}/ are missing "
+            f"(the archives do not have the official layout).\n" + _manual_route(ds, raw_dir, ds.files))
+    manifest = {
+        "manifest_version": MANIFEST_VERSION, "dataset": ds.name, "route": route, "archives": records,
+        "annotation": {"path": ds.annotation, "sha256": file_digest(raw_dir / ds.annotation)},
+        "images": {"path": ds.images, "count": _count_images(raw_dir / ds.images)},
+    }
+    with atomic_path(raw_dir / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest

@@ -68,6 +68,11 @@ class PersonRecord:
         """(16,) bool: joint not annotated."""
         return np.isnan(self.joints[:, 0])
 
+    @property
+    def normalizer(self) -> float:
+        """PCKh head size: 0.6 × head-box diagonal, native px (NaN without a head box)."""
+        return float(0.6 * np.linalg.norm(self.headbox[1] - self.headbox[0]))
+
 
 @dataclass(frozen=True, eq=False)
 class RectAnno:
@@ -340,4 +345,52 @@ def load_split(csv_path: str | Path) -> list[tuple[int, int]]:
             out.append((int(vals[0]), int(vals[1])))
     if len(set(out)) != len(out):
         raise MPIIFormatError(f"{path}: a person is listed twice")
+    return out
+
+
+def split_people(release: Release, split: list[tuple[int, int]]) -> tuple[list[PersonRecord], list[PersonRecord]]:
+    """(train, valid) people of the standard split.
+
+    valid = exactly the people of ``split`` (0-based (image, person) pairs) in that order; train =
+    every annotated person of the ``img_train == 1`` images that hold no validation person, in
+    (image, annorect) order. For real MPII this is the 22,246-person training set of the
+    hourglass code (its records equal bearpaw's ``mpii_annotations.json`` ``isValidation == 0``
+    records, none of which shares an image with a validation person).
+    """
+    valid = people(release, split)
+    valid_images = {i for i, _ in split}
+    train = [p for p in people(release, train_only=True) if p.image_index not in valid_images]
+    return train, valid
+
+
+def people_from_hrnet_json(json_path: str | Path) -> list[PersonRecord]:
+    """Records from an HRNet/mmpose ``valid.json``-format file (e.g. mmpose's ``test_mpii.json``).
+
+    Each entry has ``image``, ``center`` (= MPII ``objpos``), ``scale`` (= MPII scale), ``joints``
+    16×[x, y] in the native 1-based frame and ``joints_vis`` (1 = annotated). The format has no
+    head box (``headbox`` and so ``normalizer`` are NaN), no MPII indices (``image_index`` = entry
+    number, ``person_index`` = 0) and no occlusion flag (``visible`` = annotated).
+    """
+    import json
+
+    path = Path(json_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file {path} not found")
+    try:
+        entries = json.loads(path.read_text())
+        out = []
+        for k, e in enumerate(entries):
+            present = np.asarray(e["joints_vis"], dtype=float).reshape(J) > 0
+            joints = np.asarray(e["joints"], dtype=float).reshape(J, 2).copy()
+            joints[~present] = np.nan
+            headbox = np.full((2, 2), np.nan)
+            objpos = np.asarray(e["center"], dtype=float).reshape(2).copy()
+            visible = present.copy()
+            for a in (joints, visible, headbox, objpos):
+                a.setflags(write=False)
+            out.append(PersonRecord(image_name=str(e["image"]), image_index=k, person_index=0, joints=joints,
+                                    visible=visible, headbox=headbox, objpos=objpos, scale=float(e["scale"]),
+                                    is_train=False))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MPIIFormatError(f"{path}: not an HRNet valid.json-format list ({type(exc).__name__}: {exc})") from None
     return out

@@ -37,10 +37,10 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from hgbench.data import mpii
+from hgbench.data import flic, mpii
 from hgbench.data.mpii import PersonRecord
-from hgbench.data.schema import (FRAME_OFFSET, NORMALIZER_DEFINITION, SCHEMA_VERSION, open_split)
-from hgbench.joints import MPII_FLIP, MPII_JOINTS
+from hgbench.data.schema import FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layout, open_split
+from hgbench.joints import MPII_JOINTS
 
 RELEASE_RELPATH = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 SPLIT_FILENAME = "valid_split.csv"
@@ -65,14 +65,19 @@ def code_version() -> str:
         return "0"
 
 
-def crop_transform(objpos: np.ndarray, scale: float, input_res: int, crop: int
+def crop_transform(objpos: np.ndarray, scale: float, input_res: int, crop: int, adjust: bool = True
                    ) -> tuple[np.ndarray, float, np.ndarray]:
-    """Hourglass-adjusted centre (native), adjusted scale and ``crop_to_image`` A (2×3).
+    """Crop centre (native), scale and ``crop_to_image`` A (2×3).
 
-    ``objpos`` is in the native 1-based frame; the returned centre too.
+    ``objpos`` is in the native 1-based frame; the returned centre too. With ``adjust`` (MPII
+    layout) the hourglass adjustment ``c.y += 15·s; s *= 1.25`` is applied; without it (FLIC) the
+    box is ``objpos``/``scale`` as given.
     """
-    center = np.array([objpos[0], objpos[1] + 15.0 * scale], dtype=float)
-    s = 1.25 * float(scale)
+    if adjust:
+        center = np.array([objpos[0], objpos[1] + 15.0 * scale], dtype=float)
+        s = 1.25 * float(scale)
+    else:
+        center, s = np.array(objpos, dtype=float), float(scale)
     inv = 200.0 * s / input_res           # native px per crop px
     half = (crop - 1) / 2.0
     a = np.array([[inv, 0.0, center[0] - half * inv],
@@ -141,12 +146,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, *, dataset: str, split: str,
-                  input_res: int, crop_margin: float, source_checksums: dict, workers: int = 1,
-                  progress: bool = False) -> None:
-    """Write one processed split file for ``people`` (in that order). See the module docstring."""
-    images_dir, out_path = Path(images_dir), Path(out_path)
+def split_geometry(people: list, *, input_res: int, crop_margin: float, layout: Layout = MPII_LAYOUT
+                   ) -> dict[str, np.ndarray]:
+    """Every per-person field of a split file except the crops (same names and units as the schema).
+
+    ``joints`` (N, J, 2) crop px (0-based, pixel centres at integers), ``joints_image`` native px
+    (NaN where missing), ``crop_to_image`` (N, 2, 3), ``normalizer`` native px, ``center``/``scale``
+    after the layout's box rule, ``visible``/``missing`` (N, J) bool, ``headbox`` (N, 2, 2).
+    """
     n = len(people)
+    J = len(layout.joint_names)
     c = crop_size(input_res, crop_margin)
     joints_image = np.full((n, J, 2), np.nan)
     visible = np.zeros((n, J), bool)
@@ -158,7 +167,9 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
         if not (np.isfinite(p.scale) and p.scale > 0 and np.isfinite(p.objpos).all()):
             raise PrepareError(f"person {p.image_name} (image {p.image_index}, person {p.person_index}) has no "
                                f"usable objpos/scale ({p.objpos}, {p.scale})")
-        center[i], scale[i], a_all[i] = crop_transform(p.objpos, p.scale, input_res, c)
+        center[i], scale[i], a_all[i] = crop_transform(p.objpos, p.scale, input_res, c, layout.hourglass_adjust)
+        if p.joints.shape != (J, 2):
+            raise PrepareError(f"person {p.image_name}: joints of shape {p.joints.shape}, the layout has {J} joints")
         joints_image[i] = p.joints
         visible[i] = p.visible
         headbox[i] = p.headbox
@@ -166,7 +177,27 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
     joints_image[missing] = np.nan
     visible &= ~missing
     joints = np.stack([image_to_crop(joints_image[i], a_all[i]) for i in range(n)]) if n else np.zeros((0, J, 2))
-    normalizer = 0.6 * np.linalg.norm(headbox[:, 1] - headbox[:, 0], axis=1)
+    normalizer = np.array([p.normalizer for p in people], dtype=float)
+    return {"joints": joints, "joints_image": joints_image, "visible": visible, "missing": missing,
+            "crop_to_image": a_all, "normalizer": normalizer, "headbox": headbox, "center": center, "scale": scale}
+
+
+def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, *, dataset: str, split: str,
+                  input_res: int, crop_margin: float, source_checksums: dict, workers: int = 1,
+                  progress: bool = False, layout: Layout = MPII_LAYOUT) -> None:
+    """Write one processed split file for ``people`` (in that order). See the module docstring.
+
+    ``people`` are :class:`~hgbench.data.mpii.PersonRecord` s or records with the same attributes
+    (:class:`~hgbench.data.flic.FlicRecord`): joints (J, 2) native px with J = len(layout.joint_names),
+    ``normalizer`` in native px. ``layout`` gives joint names, flip permutation, the normaliser's
+    definition and whether the hourglass box adjustment applies.
+    """
+    images_dir, out_path = Path(images_dir), Path(out_path)
+    n = len(people)
+    c = crop_size(input_res, crop_margin)
+    g = split_geometry(people, input_res=input_res, crop_margin=crop_margin, layout=layout)
+    joints, joints_image, visible, missing = g["joints"], g["joints_image"], g["visible"], g["missing"]
+    a_all, normalizer, headbox, center, scale = g["crop_to_image"], g["normalizer"], g["headbox"], g["center"], g["scale"]
 
     tasks = []
     for name, grp in groupby(range(n), key=lambda i: people[i].image_name):
@@ -205,9 +236,10 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
                               shape=(n,), dtype=np.int64)
             attrs = {
                 "schema_version": SCHEMA_VERSION, "dataset": dataset, "split": split,
-                "joint_names": list(MPII_JOINTS), "flip_permutation": np.array(MPII_FLIP, dtype=np.int64),
+                "joint_names": list(layout.joint_names),
+                "flip_permutation": np.array(layout.flip_permutation, dtype=np.int64),
                 "input_res": int(input_res), "crop_size": int(c), "crop_margin": float(crop_margin),
-                "frame_offset": FRAME_OFFSET, "normalizer_definition": NORMALIZER_DEFINITION,
+                "frame_offset": FRAME_OFFSET, "normalizer_definition": layout.normalizer_definition,
                 "source_checksums": json.dumps(dict(sorted(source_checksums.items()))),
                 "code_version": code_version(),
             }
@@ -273,9 +305,8 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: in
 
     release = mpii.load_release(mat)
     split = mpii.load_split(split_path)
-    valid = mpii.people(release, split)
+    train, valid = mpii.split_people(release, split)
     valid_images = {i for i, _ in split}
-    train = [p for p in mpii.people(release, train_only=True) if p.image_index not in valid_images]
 
     def key(path: Path) -> str:
         try:
@@ -296,3 +327,50 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: in
         "train_images": len({p.image_index for p in train}), "valid_images": len(valid_images),
         "crop_size": crop_size(input_res, crop_margin),
     }
+
+
+def prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
+                 labels: str = "observer", workers: int = 1, progress: bool = False) -> dict:
+    """Raw FLIC (``raw_dir/FLIC/examples.mat`` + ``raw_dir/FLIC/images/``) → ``train.h5`` (3987) and
+    ``valid.h5`` (the 1016-person test set, the paper's evaluation set).
+
+    ``labels``: ``observer`` (default, the paper's) or ``person`` (see :mod:`hgbench.data.flic`).
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    mat = raw_dir / flic.EXAMPLES_RELPATH
+    images_dir = raw_dir / flic.IMAGES_RELPATH
+    if not mat.is_file():
+        raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} first")
+    if not images_dir.is_dir():
+        raise PrepareError(f"image folder {images_dir} not found; run `hgbench fetch ...` for dataset {dataset!r}")
+    examples = flic.load_examples(mat)
+    train = flic.people(examples, "train", labels)
+    valid = flic.people(examples, "test", labels)
+    checksums = {flic.EXAMPLES_RELPATH: _sha256(mat)}
+    if (raw_dir / MANIFEST_FILENAME).is_file():
+        checksums[MANIFEST_FILENAME] = _sha256(raw_dir / MANIFEST_FILENAME)
+    common = dict(dataset=dataset, input_res=input_res, crop_margin=crop_margin, source_checksums=checksums,
+                  workers=workers, progress=progress, layout=flic.FLIC_LAYOUT)
+    prepare_split(train, images_dir, out_dir / "train.h5", split="train", **common)
+    prepare_split(valid, images_dir, out_dir / "valid.h5", split="valid", **common)
+    return {"train": len(train), "valid": len(valid), "labels": labels,
+            "crop_size": crop_size(input_res, crop_margin)}
+
+
+def prepare_sample(annotations: Path, images_dir: Path, out_path: Path, *, input_res: int, crop_margin: float,
+                   dataset: str = "mpii", split: str = "valid", workers: int = 1) -> int:
+    """A small MPII split file from a handful of real images (e.g. the 5 in ``tests/data/mpii``).
+
+    ``annotations`` is a ``RELEASE``-layout ``.mat`` (every annotated person, with head boxes)
+    or an HRNet ``valid.json``-format ``.json`` such as mmpose's ``test_mpii.json`` (no head
+    boxes: ``normalizer`` is NaN). Returns the number of people written.
+    """
+    annotations = Path(annotations)
+    if annotations.suffix.lower() == ".json":
+        people = mpii.people_from_hrnet_json(annotations)
+    else:
+        people = mpii.people(mpii.load_release(annotations))
+    prepare_split(people, Path(images_dir), Path(out_path), dataset=dataset, split=split, input_res=input_res,
+                  crop_margin=crop_margin, source_checksums={annotations.name: _sha256(annotations)},
+                  workers=workers)
+    return len(people)

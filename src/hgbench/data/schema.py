@@ -14,15 +14,33 @@ incomplete or outdated file. :func:`read_split_arrays` reads the small per-perso
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import h5py
 import numpy as np
 
+from hgbench.joints import MPII_FLIP, MPII_JOINTS
+
 SCHEMA_VERSION = 1
 FRAME_OFFSET = 1
 NORMALIZER_DEFINITION = "0.6 * head-box diagonal, native px (MPII PCKh SC_BIAS)"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a dataset's split files record besides the people: joints, flip, normaliser, crop rule."""
+
+    joint_names: tuple[str, ...]
+    flip_permutation: tuple[int, ...]
+    normalizer_definition: str
+    hourglass_adjust: bool  # MPII layout: c.y += 15·s, s *= 1.25 (once, in prepare); FLIC: box as given
+
+
+MPII_LAYOUT = Layout(joint_names=MPII_JOINTS, flip_permutation=MPII_FLIP,
+                     normalizer_definition=NORMALIZER_DEFINITION, hourglass_adjust=True)
+"""MPII and the synthetic set (which copies MPII's layout)."""
 
 # name -> (shape with symbols N persons, J joints, C crop side; numpy dtype kind check)
 DATASETS: dict[str, tuple[tuple, str]] = {

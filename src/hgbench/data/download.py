@@ -1,0 +1,399 @@
+"""Download, verify and unpack one archive: the generic half of ``fetch`` (no dataset knowledge).
+
+* :func:`download` streams a URL into ``<dest>.part`` and renames it to ``dest`` only after the
+  checksum matched. A cut connection is resumed with an HTTP ``Range`` request from the bytes
+  already in ``.part`` (also across runs: a ``.part`` left by an interrupted run is continued);
+  connection errors, timeouts and HTTP 408/429/5xx are retried with exponential backoff. A server
+  that ignores ``Range`` (answers 200) makes the download start again from byte 0.
+* :func:`verify_file` checks a file's size and checksum; :class:`ChecksumError` names the file,
+  the expected and the actual value, and the fix.
+* :func:`safe_extract` unpacks a ``.tar``/``.tar.gz``/``.zip`` into a temporary folder next to
+  the destination and moves its top-level entries into place only when every member was
+  extracted. Members with absolute paths, ``..`` components, links that point outside the
+  archive, device files or FIFOs are refused (:class:`UnsafeArchiveError`) before anything is
+  written under the final names.
+
+Progress goes to stderr: a tqdm bar on a terminal, plain lines every 10 % otherwise (logs).
+Sizes are bytes throughout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import socket
+import stat
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+CHUNK = 1 << 20  # bytes read per iteration (1 MiB)
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+USER_AGENT = "hgbench-fetch (+https://github.com/; research benchmark)"
+
+
+class DownloadError(RuntimeError):
+    """A download failed after every retry (host unreachable, HTTP error, truncated transfer)."""
+
+
+class ChecksumError(RuntimeError):
+    """A file's size or checksum is not the expected one."""
+
+
+class UnsafeArchiveError(RuntimeError):
+    """An archive member would be written outside the destination (or is a device/FIFO)."""
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """An expected digest: ``algorithm`` is a :mod:`hashlib` name (``md5``, ``sha256``), ``hexdigest`` lower case."""
+
+    algorithm: str
+    hexdigest: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.hexdigest}"
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256", progress_name: str | None = None) -> str:
+    """Hex digest of a file, read in 1 MiB blocks (memory stays bounded for 13 GB archives)."""
+    path = Path(path)
+    h = hashlib.new(algorithm)
+    bar = _Progress(progress_name, path.stat().st_size, verb="checking") if progress_name else None
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+            if bar:
+                bar.update(len(block))
+    if bar:
+        bar.close()
+    return h.hexdigest()
+
+
+def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, ...],
+                fix: str = "") -> dict[str, str]:
+    """Check ``path`` against ``size`` (bytes, None = unknown) and every checksum.
+
+    Returns ``{algorithm: hexdigest}`` for the checksums computed (sha256 is always computed, so
+    that it can be recorded). Raises :class:`ChecksumError` naming the file, expected and actual
+    values and ``fix``.
+    """
+    path = Path(path)
+    actual_size = path.stat().st_size
+    fix = fix or f"delete {path} and run the fetch again to download it anew"
+    if size is not None and actual_size != size:
+        raise ChecksumError(f"{path}: size {actual_size:,} bytes, expected {size:,} bytes "
+                            f"(a truncated or different file); {fix}")
+    algorithms = sorted({"sha256", *(c.algorithm for c in checksums)})
+    hashes = {a: hashlib.new(a) for a in algorithms}
+    bar = _Progress(path.name, actual_size, verb="checking")
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            for h in hashes.values():
+                h.update(block)
+            bar.update(len(block))
+    bar.close()
+    digests = {a: h.hexdigest() for a, h in hashes.items()}
+    for c in checksums:
+        if digests[c.algorithm] != c.hexdigest.lower():
+            raise ChecksumError(f"{path}: {c.algorithm} is {digests[c.algorithm]}, expected {c.hexdigest} "
+                                f"(a corrupt, truncated or different file); {fix}")
+    return digests
+
+
+# ---------------------------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------------------------
+
+class _Progress:
+    """tqdm on a terminal; otherwise one plain line per 10 % (or per 100 MB when the total is unknown)."""
+
+    def __init__(self, name: str | None, total: int | None, initial: int = 0, verb: str = "downloading",
+                 stream=None):
+        self.name, self.total, self.done, self.verb = name or "", total, initial, verb
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.bar = None
+        self.next_mark = 0
+        if self.tty:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+                            desc=f"{verb} {self.name}", file=self.stream, leave=False)
+        else:
+            self._advance_mark()
+
+    def _step(self) -> int:
+        return max(1, self.total // 10) if self.total else 100_000_000
+
+    def _advance_mark(self) -> None:
+        while self.next_mark <= self.done:
+            self.next_mark += self._step()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.done >= self.next_mark and self.name:
+            if self.total:
+                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.0f} of {self.total / 1e6:,.0f} MB " \
+                      f"({100 * self.done // self.total} %)"
+            else:
+                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.0f} MB"
+            print(msg, file=self.stream, flush=True)
+            self._advance_mark()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# download
+# ---------------------------------------------------------------------------------------------
+
+def _total_from_headers(resp, start: int) -> int | None:
+    """Total file size from ``Content-Range: bytes a-b/TOTAL`` or ``Content-Length``."""
+    cr = resp.headers.get("Content-Range")
+    if cr and "/" in cr:
+        tail = cr.rsplit("/", 1)[1].strip()
+        if tail.isdigit():
+            return int(tail)
+    length = resp.headers.get("Content-Length")
+    if length and length.isdigit():
+        return start + int(length)
+    return None
+
+
+def _range_start(resp) -> int | None:
+    """First byte of a 206 answer (``Content-Range: bytes START-END/TOTAL``)."""
+    cr = resp.headers.get("Content-Range", "")
+    try:
+        return int(cr.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def download(url: str, dest: str | Path, *, size: int | None = None, checksums: tuple[Checksum, ...] = (),
+             retries: int = 5, backoff: float = 2.0, timeout: float = 60.0, progress: bool = True) -> dict[str, str]:
+    """Download ``url`` to ``dest`` (resuming ``<dest>.part``), verify it, rename it into place.
+
+    ``size`` is the expected size in bytes (None = unknown), ``checksums`` the expected digests.
+    ``retries`` is the number of further attempts after a failed one that made no progress (an
+    attempt that received bytes resets the count); attempt ``k`` waits ``backoff · 2**(k-1)`` s.
+    Returns the digests computed by :func:`verify_file`. Raises :class:`DownloadError` when the
+    host stays unreachable or answers with a non-retryable HTTP error, :class:`ChecksumError`
+    when the complete file does not match (the ``.part`` file is then deleted, since resuming it
+    cannot help).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    failures = 0
+    last_error = ""
+    bar = None
+    try:
+        while True:
+            start = part.stat().st_size if part.exists() else 0
+            if size is not None and start == size:
+                break  # a previous run got every byte; only the check and the rename are left
+            if size is not None and start > size:
+                part.unlink()  # longer than the file can be: not ours, start again
+                start = 0
+            headers = {"User-Agent": USER_AGENT}
+            if start:
+                headers["Range"] = f"bytes={start}-"
+            received = 0
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+                    status = resp.status
+                    if start and status == 200:
+                        start = 0  # the server ignored Range: it sends the whole file again
+                    elif start and status == 206 and _range_start(resp) != start:
+                        raise DownloadError(f"{url}: asked for bytes from {start}, the server answered "
+                                            f"{resp.headers.get('Content-Range')!r}")
+                    total = _total_from_headers(resp, start)
+                    if size is not None and total is not None and total != size:
+                        raise ChecksumError(f"{url}: the server offers {total:,} bytes, expected {size:,} bytes "
+                                            f"(a different file at this address?); {_manual_hint(dest)}")
+                    if bar is None:
+                        bar = _Progress(dest.name, total or size, initial=start) if progress else None
+                    elif start == 0 and bar is not None:
+                        bar.close()
+                        bar = _Progress(dest.name, total or size) if progress else None
+                    with open(part, "ab" if start else "wb") as f:
+                        while True:
+                            block = resp.read(CHUNK)
+                            if not block:
+                                break
+                            f.write(block)
+                            received += len(block)
+                            if bar is not None:
+                                bar.update(len(block))
+                now = part.stat().st_size
+                if (total is not None and now < total) or (size is not None and now < size):
+                    raise http.client.IncompleteRead(b"", (total or size) - now)
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 416 and start:
+                    # Range not satisfiable: the .part is complete already, or it is not ours
+                    if size is None or start != size:
+                        part.unlink(missing_ok=True)
+                    last_error = "HTTP 416 (range not satisfiable)"
+                    failures += 1
+                elif exc.code in RETRY_STATUS:
+                    last_error = f"HTTP {exc.code} {exc.reason}"
+                    failures += 1
+                else:
+                    raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout,
+                    TimeoutError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                last_error = f"{type(exc).__name__}: {reason}"
+                failures = 0 if received else failures + 1
+            if failures > retries:
+                raise DownloadError(f"{url}: giving up after {failures} failed attempts (last: {last_error})")
+            if failures:
+                time.sleep(backoff * 2 ** (failures - 1))
+    finally:
+        if bar is not None:
+            bar.close()
+    try:
+        digests = verify_file(part, size, checksums, fix=f"the download from {url} is not the expected file; "
+                                                          f"{_manual_hint(dest)}")
+    except ChecksumError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    return digests
+
+
+def _manual_hint(dest: Path) -> str:
+    return f"delete {dest} (and {dest.name}.part) and run the fetch again, or place the right file at {dest}"
+
+
+# ---------------------------------------------------------------------------------------------
+# extraction
+# ---------------------------------------------------------------------------------------------
+
+def _member_path(name: str, archive: Path) -> PurePosixPath:
+    """The member's relative path; refuses absolute paths and ``..`` components."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or name.startswith(("/", "\\")) or (p.parts and ":" in p.parts[0]):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract "
+                                 f"(the archive is not the official file — delete it and fetch again)")
+    if ".." in p.parts:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..'; refusing to extract "
+                                 f"(the archive is not the official file — delete it and fetch again)")
+    return p
+
+
+def _inside(target: PurePosixPath) -> bool:
+    """True if a relative path, normalised lexically, stays inside the extraction root."""
+    depth = 0
+    for part in target.parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part not in ("", "."):
+            depth += 1
+    return not target.is_absolute()
+
+
+def _check_tar_member(m: tarfile.TarInfo, archive: Path) -> None:
+    p = _member_path(m.name, archive)
+    if m.issym():
+        link = PurePosixPath(m.linkname)
+        if link.is_absolute() or not _inside(p.parent / link):
+            raise UnsafeArchiveError(f"{archive}: symlink {m.name!r} -> {m.linkname!r} points outside the archive; "
+                                     f"refusing to extract (delete the archive and fetch again)")
+    elif m.islnk():
+        link = PurePosixPath(m.linkname)
+        if link.is_absolute() or not _inside(link):
+            raise UnsafeArchiveError(f"{archive}: hard link {m.name!r} -> {m.linkname!r} points outside the archive; "
+                                     f"refusing to extract (delete the archive and fetch again)")
+    elif not (m.isfile() or m.isdir()):
+        raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device file or FIFO; refusing to extract")
+
+
+def _extract_tar(archive: Path, into: Path, progress: bool) -> None:
+    size = archive.stat().st_size
+    with open(archive, "rb") as raw:
+        bar = _Progress(archive.name, size, verb="extracting") if progress else None
+        last = 0
+        # one pass over the (possibly 13 GB) compressed stream: check each member, then extract it
+        with tarfile.open(fileobj=raw, mode="r:*") as tar:
+            for m in tar:
+                _check_tar_member(m, archive)
+                tar.extract(m, into, set_attrs=False, filter="data")
+                if bar is not None:
+                    pos = raw.tell()
+                    bar.update(pos - last)
+                    last = pos
+        if bar is not None:
+            bar.close()
+
+
+def _extract_zip(archive: Path, into: Path, progress: bool) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        for info in infos:  # check all names first: a zip has a central directory, so this is cheap
+            _member_path(info.filename, archive)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to "
+                                         f"extract (the official archives hold none — delete it and fetch again)")
+        bar = _Progress(archive.name, sum(i.compress_size for i in infos), verb="extracting") if progress else None
+        for info in infos:
+            zf.extract(info, into)
+            if bar is not None:
+                bar.update(info.compress_size)
+        if bar is not None:
+            bar.close()
+
+
+def safe_extract(archive: str | Path, dest_dir: str | Path, progress: bool = True,
+                 protected: tuple[str, ...] = ()) -> list[str]:
+    """Unpack ``archive`` (tar, tar.gz/bz2/xz or zip) into ``dest_dir``; return the top-level names.
+
+    Extraction goes to a temporary folder inside ``dest_dir``; each top-level entry then replaces
+    the entry of the same name in ``dest_dir`` with one rename, so a failed or interrupted
+    extraction leaves ``dest_dir`` as it was. An archive whose top level holds a name in
+    ``protected`` (e.g. the downloads folder itself) is refused.
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".extract-{archive.name}-", dir=dest_dir))
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, tmp, progress)
+        elif tarfile.is_tarfile(archive):
+            _extract_tar(archive, tmp, progress)
+        else:
+            raise UnsafeArchiveError(f"{archive}: neither a tar nor a zip archive (a truncated or wrong file); "
+                                     f"delete it and fetch again")
+        names = sorted(os.listdir(tmp))
+        clash = [n for n in names if n in protected]
+        if clash:
+            raise UnsafeArchiveError(f"{archive}: its top level holds {clash[0]!r}, which would replace "
+                                     f"{dest_dir / clash[0]}; refusing to extract (not the official archive)")
+        for name in names:
+            target = dest_dir / name
+            if target.exists() or target.is_symlink():
+                os.replace(target, tmp / f".old-{name}")  # moved aside, deleted with tmp below
+            os.replace(tmp / name, target)
+        return names
+    except tarfile.TarError as exc:
+        raise UnsafeArchiveError(f"{archive}: cannot be read as an archive ({exc}); delete it and fetch again") from None
+    except zipfile.BadZipFile as exc:
+        raise UnsafeArchiveError(f"{archive}: cannot be read as a zip archive ({exc}); delete it and fetch again") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
