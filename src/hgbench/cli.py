@@ -66,7 +66,7 @@ def cmd_fetch(args) -> int:
     if ds.source == "synthetic":
         fetch.fetch_synthetic(out, ds.synthetic)
     else:  # mpii, flic: official archives, verified (env HGBENCH_<DATASET>_URL overrides the host)
-        fetch.fetch_real(ds.source, out, progress=True)
+        fetch.fetch_real(ds.source, out, retries=args.retries, backoff=args.backoff, progress=True)
     print(f"{args.dataset}: raw data ready in {out}")
     return 0
 
@@ -78,7 +78,13 @@ def cmd_prepare(args) -> int:
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
     if ds.source == "flic":
-        raise RuntimeError(f"dataset {args.dataset!r}: FLIC preparation is not supported yet")
+        from .data.prepare import prepare_flic
+
+        counts = prepare_flic(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
+                              crop_margin=ds.crop_margin, labels=ds.labels, workers=args.workers,
+                              progress=sys.stderr.isatty())
+        print(f"{args.dataset}: prepared {counts} into {args.out}")
+        return 0
     # Real MPII uses the standard validation split shipped with the package (Tompson et al.);
     # the synthetic dataset writes its own valid_split.csv next to its annotations.
     split_csv = mpii.MPII_VALID_SPLIT if ds.source == "mpii" else None
@@ -199,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     params_arg(p)
     p.add_argument("--dataset", required=True, help="dataset name in the profile")
     p.add_argument("--out", required=True, metavar="DIR", help="raw data directory, e.g. data/raw/synthetic")
+    p.add_argument("--retries", type=int, default=5, help="download retries after a failed attempt (default 5)")
+    p.add_argument("--backoff", type=float, default=2.0,
+                   help="seconds before the first retry, doubled for each further one (default 2)")
 
     p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 in the processed schema.")
     params_arg(p)

@@ -50,6 +50,7 @@ class DatasetConfig:
     output_res: int
     crop_margin: float
     synthetic: SyntheticConfig | None = None
+    labels: str = "observer"  # FLIC: observer- or person-centric left/right labels
 
     @property
     def crop_size(self) -> int:
@@ -191,6 +192,9 @@ def _check_cross_references(raw: dict[str, Any], source: str) -> None:
                 f"{source}: invalid params key '{where}.synthetic': give a 'synthetic' section "
                 f"exactly when source is 'synthetic'"
             )
+        if "labels" in ds and ds["source"] != "flic":
+            raise ParamsError(f"{source}: invalid params key '{where}.labels': only FLIC has observer/person-centric "
+                              f"labels; remove the key for source {ds['source']!r}")
         if "synthetic" in ds:
             lo, hi = ds["synthetic"]["person_height"]
             if lo > hi:
@@ -225,7 +229,7 @@ def params_from_dict(raw: Any, source: str = "params") -> Params:
             synthetic = SyntheticConfig(**{**syn, "person_height": tuple(syn["person_height"])})
         datasets[name] = DatasetConfig(
             name=name, source=ds["source"], input_res=ds["input_res"], output_res=ds["output_res"],
-            crop_margin=float(ds["crop_margin"]), synthetic=synthetic,
+            crop_margin=float(ds["crop_margin"]), synthetic=synthetic, labels=ds.get("labels", "observer"),
         )
     variants = {name: VariantConfig(name=name, **v) for name, v in raw["variants"].items()}
     train = dict(raw["train"])

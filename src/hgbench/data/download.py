@@ -79,18 +79,19 @@ def file_digest(path: str | Path, algorithm: str = "sha256", progress_name: str 
 
 
 def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, ...],
-                fix: str = "") -> dict[str, str]:
+                fix: str = "", label: str | None = None) -> dict[str, str]:
     """Check ``path`` against ``size`` (bytes, None = unknown) and every checksum.
 
     Returns ``{algorithm: hexdigest}`` for the checksums computed (sha256 is always computed, so
     that it can be recorded). Raises :class:`ChecksumError` naming the file, expected and actual
-    values and ``fix``.
+    values and ``fix``; ``label`` replaces the path in messages (a download names its URL and destination).
     """
     path = Path(path)
+    label = label or str(path)
     actual_size = path.stat().st_size
     fix = fix or f"delete {path} and run the fetch again to download it anew"
     if size is not None and actual_size != size:
-        raise ChecksumError(f"{path}: size {actual_size:,} bytes, expected {size:,} bytes "
+        raise ChecksumError(f"{label}: size {actual_size:,} bytes, expected {size:,} bytes "
                             f"(a truncated or different file); {fix}")
     algorithms = sorted({"sha256", *(c.algorithm for c in checksums)})
     hashes = {a: hashlib.new(a) for a in algorithms}
@@ -104,7 +105,7 @@ def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, .
     digests = {a: h.hexdigest() for a, h in hashes.items()}
     for c in checksums:
         if digests[c.algorithm] != c.hexdigest.lower():
-            raise ChecksumError(f"{path}: {c.algorithm} is {digests[c.algorithm]}, expected {c.hexdigest} "
+            raise ChecksumError(f"{label}: {c.algorithm} is {digests[c.algorithm]}, expected {c.hexdigest} "
                                 f"(a corrupt, truncated or different file); {fix}")
     return digests
 
@@ -143,10 +144,10 @@ class _Progress:
             self.bar.update(n)
         elif self.done >= self.next_mark and self.name:
             if self.total:
-                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.0f} of {self.total / 1e6:,.0f} MB " \
+                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB " \
                       f"({100 * self.done // self.total} %)"
             else:
-                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.0f} MB"
+                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.1f} MB"
             print(msg, file=self.stream, flush=True)
             self._advance_mark()
 
@@ -266,8 +267,8 @@ def download(url: str, dest: str | Path, *, size: int | None = None, checksums: 
         if bar is not None:
             bar.close()
     try:
-        digests = verify_file(part, size, checksums, fix=f"the download from {url} is not the expected file; "
-                                                          f"{_manual_hint(dest)}")
+        digests = verify_file(part, size, checksums, label=f"{dest} (downloaded from {url})",
+                              fix=f"the server sent a different file; {_manual_hint(dest)}")
     except ChecksumError:
         part.unlink(missing_ok=True)
         raise

@@ -234,7 +234,7 @@ def fetch_real(source: str, raw_dir: str | Path, *, retries: int = 5, backoff: f
                                        backoff=backoff, timeout=timeout, progress=progress)
             except DownloadError as exc:
                 raise FetchError(f"cannot download {f.filename} for {ds.name}: {exc}.\n"
-                                 + _manual_route(ds, raw_dir, (f,))) from None
+                                 + _manual_route(ds, raw_dir, ds.files)) from None
             except ChecksumError as exc:
                 raise FetchError(f"{ds.name}: {exc}") from None
             records[f.filename] = {
