@@ -1,0 +1,209 @@
+"""Gallery of predicted vs ground-truth skeletons: the best, median and worst person per variant.
+
+The report regenerates from ``results/`` alone, so ``hgbench summarize --data DIR`` copies the
+few people it shows into ``results/summary/<dataset>/gallery.h5`` (a few hundred kB):
+
+=============  ======================  ==================================================
+``images``     (M, S, S, 3) uint8      person crops from ``valid.h5``, downscaled to S px
+``gt``         (M, J, 2) float32       ground truth in the downscaled crop's pixels
+``pred``       (M, J, 2) float32       prediction (final stack, flip test) in the same frame
+``source``     (M,) str                where the person comes from (``validation`` here)
+``variant``    (M,) str                the variant whose prediction is drawn
+``case``       (M,) str                ``best``, ``median`` or ``worst``
+``seed``       (M,) int64              the run's seed
+``person``     (M,) int64              row of the person in the split file
+``score``      (M,) float64            normalised error (:func:`normalised_error`)
+=============  ======================  ==================================================
+
+Attributes: ``dataset``, ``joint_names``, ``image_size``, ``score_definition``. Pixel coordinates
+are 0-based continuous (docs/architecture.md); NaN marks a missing joint. Other sources of people
+(e.g. real MPII sample images) are added with :func:`append_people`; the report groups by
+``source``, so nothing here has to know about them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from hgbench.config import Params
+from hgbench.iofiles import atomic_path
+from hgbench.joints import joints_of
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 128
+"""Side of a stored crop in px: enough to see a limb, small enough to keep the file tiny."""
+CASES = ("best", "median", "worst")
+SCORE_DEFINITION = ("mean over annotated joints of |prediction - ground truth| / normaliser "
+                    "(PCKh head size, or FLIC torso size), native pixels; lower is better")
+FIELDS = ("images", "gt", "pred", "source", "variant", "case", "seed", "person", "score")
+
+
+def normalised_error(pred: np.ndarray, gt: np.ndarray, missing: np.ndarray,
+                     normalizer: np.ndarray) -> np.ndarray:
+    """(N,) mean normalised joint error per person; NaN for a person without annotated joints."""
+    dist = np.linalg.norm(np.asarray(pred, float) - np.asarray(gt, float), axis=-1)  # (N, J)
+    dist = np.where(np.asarray(missing, bool), np.nan, dist) / np.asarray(normalizer, float)[:, None]
+    counted = np.isfinite(dist).sum(1)
+    total = np.nansum(np.where(np.isfinite(dist), dist, 0.0), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counted > 0, total / counted, np.nan)
+
+
+def pick_cases(scores: np.ndarray) -> list[tuple[str, int]]:
+    """``[("best", i), ("median", j), ("worst", k)]`` by ascending error, NaN people ignored.
+
+    The median is the lower median (an actual person, not an average); ties keep the lower row
+    index (stable sort), so the choice is deterministic. Fewer than three scored people give
+    fewer distinct cases: a person is listed once, under the first case that picks it.
+    """
+    scores = np.asarray(scores, float)
+    rows = np.flatnonzero(np.isfinite(scores))
+    if rows.size == 0:
+        return []
+    ranked = rows[np.argsort(scores[rows], kind="stable")]
+    picks, seen = [], set()
+    for case, rank in zip(CASES, (0, (ranked.size - 1) // 2, ranked.size - 1)):
+        if int(ranked[rank]) not in seen:
+            seen.add(int(ranked[rank]))
+            picks.append((case, int(ranked[rank])))
+    return picks
+
+
+def native_to_crop(points: np.ndarray, crop_to_image: np.ndarray) -> np.ndarray:
+    """Native pixels (J, 2) → stored-crop pixels, inverting ``native = A · [x, y, 1]``."""
+    a = np.asarray(crop_to_image, float)
+    return (np.asarray(points, float) - a[:, 2]) @ np.linalg.inv(a[:, :2]).T
+
+
+def downscale(image: np.ndarray, points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A square crop resized to ``size`` px (box filter) and its points in the new pixels.
+
+    0-based continuous pixels: the centre of pixel i is at i, so x' = (x + 0.5)·f − 0.5.
+    """
+    f = size / image.shape[0]
+    small = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BOX))
+    return small, (np.asarray(points, float) + 0.5) * f - 0.5
+
+
+def _read_predictions(path: Path, n: int) -> np.ndarray | None:
+    """``preds`` (n, J, 2) of a run, or None when missing, unreadable or of another split."""
+    try:
+        with h5py.File(path, "r") as f:
+            preds = np.asarray(f["preds"], float)
+    except (OSError, KeyError) as err:
+        log.warning("%s: no predictions for the gallery (%s)", path, err)
+        return None
+    if preds.shape[0] != n:
+        log.warning("%s: %d rows, the split has %d; left out of the gallery", path, preds.shape[0], n)
+        return None
+    return preds
+
+
+def select_people(params: Params, dataset: str, results_dir: Path, valid_file: Path,
+                  size: int = IMAGE_SIZE) -> dict[str, np.ndarray]:
+    """Best, median and worst person of every variant of ``dataset`` (its lowest seed with
+    predictions), as gallery columns (see the module docstring). A variant without predictions
+    is left out (the report shows it as missing)."""
+    rows: list[dict] = []
+    with h5py.File(valid_file, "r") as f:
+        gt = np.asarray(f["joints_image"], float)
+        missing = np.asarray(f["missing"], bool)
+        normalizer = np.asarray(f["normalizer"], float)
+        affine = np.asarray(f["crop_to_image"], float)
+        n_joints = gt.shape[1]
+        done = set()
+        for exp in params.experiments_for(dataset):  # experiments are in seed order per variant
+            if exp.variant in done:
+                continue
+            run = Path(results_dir) / dataset / exp.variant / f"s{exp.seed}" / "predictions.h5"
+            preds = _read_predictions(run, gt.shape[0])
+            if preds is None:
+                continue
+            done.add(exp.variant)
+            scores = normalised_error(preds, gt, missing, normalizer)
+            for case, i in pick_cases(scores):
+                truth = np.where(missing[i][:, None], np.nan, gt[i])
+                crop = np.asarray(f["images"][i])
+                image, pts = downscale(crop, np.concatenate([native_to_crop(truth, affine[i]),
+                                                             native_to_crop(preds[i], affine[i])]), size)
+                rows.append({"images": image, "gt": pts[:n_joints], "pred": pts[n_joints:],
+                             "source": "validation", "variant": exp.variant, "case": case,
+                             "seed": exp.seed, "person": i, "score": scores[i]})
+    return _columns(rows, size, n_joints)
+
+
+def _columns(rows: list[dict], size: int, n_joints: int) -> dict[str, np.ndarray]:
+    """Gallery rows → column arrays (empty arrays of the right shape when there are none)."""
+    def col(key, dtype, shape=()):
+        return (np.stack([np.asarray(r[key], dtype) for r in rows]) if rows
+                else np.zeros((0, *shape), dtype))
+
+    return {"images": col("images", np.uint8, (size, size, 3)), "gt": col("gt", np.float32, (n_joints, 2)),
+            "pred": col("pred", np.float32, (n_joints, 2)), "source": np.array([r["source"] for r in rows], str),
+            "variant": np.array([r["variant"] for r in rows], str), "case": np.array([r["case"] for r in rows], str),
+            "seed": col("seed", np.int64), "person": col("person", np.int64), "score": col("score", np.float64)}
+
+
+def write_gallery(path: Path, columns: dict[str, np.ndarray], dataset: str, joint_names,
+                  size: int = IMAGE_SIZE) -> Path:
+    """Write ``gallery.h5`` atomically (an empty gallery is a valid file with zero rows)."""
+    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:
+        for key in FIELDS:
+            values = columns[key]
+            if values.dtype.kind == "U":
+                f.create_dataset(key, data=values.astype(object), dtype=h5py.string_dtype())
+            else:
+                f.create_dataset(key, data=values)
+        f.attrs["dataset"] = dataset
+        f.attrs["joint_names"] = list(joint_names)
+        f.attrs["image_size"] = size
+        f.attrs["score_definition"] = SCORE_DEFINITION
+    return Path(path)
+
+
+def read_gallery(path: Path) -> dict | None:
+    """``{"columns": {field: array}, "attrs": {...}}`` of a gallery file, None if missing/unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            columns = {}
+            for key in FIELDS:
+                values = f[key][()]
+                columns[key] = (np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], str)
+                                if values.dtype.kind in "OS" else np.asarray(values))
+            attrs = {"dataset": str(f.attrs["dataset"]), "joint_names": [str(j) for j in f.attrs["joint_names"]],
+                     "image_size": int(f.attrs["image_size"]),
+                     "score_definition": str(f.attrs.get("score_definition", ""))}
+    except (OSError, KeyError, ValueError) as err:
+        log.warning("%s: no gallery (%s)", path, err)
+        return None
+    return {"columns": columns, "attrs": attrs}
+
+
+def append_people(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    """Add people from another source (same fields, same image size) to an existing gallery."""
+    old = read_gallery(path)
+    if old is None:
+        raise FileNotFoundError(f"{path}: no gallery to append to")
+    size = old["attrs"]["image_size"]
+    merged = {k: np.concatenate([old["columns"][k], np.asarray(columns[k])]) for k in FIELDS}
+    return write_gallery(path, merged, old["attrs"]["dataset"], old["attrs"]["joint_names"], size)
+
+
+def build_gallery(params: Params, dataset: str, results_dir: Path, data_dir: Path, out: Path,
+                  size: int = IMAGE_SIZE) -> Path:
+    """``hgbench summarize --data``: select the people and write ``out`` (empty when the split
+    file is missing: the report then says that no gallery people exist, and does not fail)."""
+    valid_file = Path(data_dir) / "valid.h5"
+    names = joints_of(params.datasets[dataset].source)
+    if valid_file.is_file():
+        columns = select_people(params, dataset, results_dir, valid_file, size)
+    else:
+        log.warning("%s: missing; writing an empty gallery", valid_file)
+        columns = _columns([], size, len(names))
+    return write_gallery(out, columns, dataset, names, size)
