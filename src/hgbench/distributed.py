@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
 
@@ -92,11 +91,27 @@ def launch(nproc: int, argv: list[str]) -> int:
     return 0
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """all_reduce(SUM) with its gradient: d(sum over ranks)/d(own part) sums the ranks' gradients."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class CrossRankBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics are taken over the global batch of all ranks.
 
     ``nn.SyncBatchNorm`` does the same on GPUs only; this version works on any backend (gloo on
-    CPU) through the differentiable ``all_reduce``, so the gradient flows through the shared
+    CPU) through a differentiable ``all_reduce``, so the gradient flows through the shared
     statistics as it would in one process. Same parameters, buffers and state-dict keys as
     ``nn.BatchNorm2d``; in eval mode, or in a single process, it is ``nn.BatchNorm2d``.
     """
@@ -105,10 +120,10 @@ class CrossRankBatchNorm2d(nn.BatchNorm2d):
         if not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
             return super().forward(x)
         c = x.shape[1]
-        xf = x.float()
-        count = torch.tensor([xf.numel() // c], dtype=torch.float32, device=x.device)
-        # One all_reduce of [sum, sum of squares, count] per layer (the statistics in fp32).
-        stats = dist_fn.all_reduce(torch.cat([xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3)), count]))
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # statistics in fp32 or better
+        count = torch.tensor([xf.numel() // c], dtype=xf.dtype, device=x.device)
+        # One all_reduce of [sum, sum of squares, count] per layer.
+        stats = _SumOverRanks.apply(torch.cat([xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3)), count]))
         n = stats[-1]
         mean = stats[:c] / n
         var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)
@@ -130,6 +145,7 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
             new = CrossRankBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
                                        child.track_running_stats)
             new.load_state_dict(child.state_dict())
+            new.to(device=child.running_mean.device, dtype=child.running_mean.dtype)
             setattr(model, name, new)
         else:
             sync_batchnorm(child, device)

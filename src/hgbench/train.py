@@ -315,7 +315,7 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
         model = torch.compile(model)
     if ctx.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
+            model, device_ids=[dev.index] if dev.type == "cuda" else None)
     model.train()
 
     def save(epoch_: int, batch_: int, sums: dict | None) -> None:
