@@ -22,6 +22,7 @@ from http_server import FileServer
 
 MPII_DATA = Path(__file__).parent / "data" / "mpii"
 FLIC_DATA = Path(__file__).parent / "data" / "flic"
+PAPER = Path(__file__).resolve().parents[1] / "params" / "paper.yaml"
 FAST = dict(retries=2, backoff=0.01, timeout=5, progress=False)
 
 
@@ -175,11 +176,11 @@ def test_fetch_flic_through_the_cli(archives, tmp_path, monkeypatch, capsys):
     with FileServer(archives) as srv:
         monkeypatch.setenv("HGBENCH_FLIC_URL", srv.base)
         # the CLI expects the real FLIC.zip: the checksum is refused and the message says so
-        assert main(["fetch", "--params", "params/paper.yaml", "--dataset", "flic", "--out", str(tmp_path / "a")]) == 2
+        assert main(["fetch", "--params", str(PAPER), "--dataset", "flic", "--out", str(tmp_path / "a")]) == 2
         err = capsys.readouterr().err
         assert "FLIC.zip" in err and "expected 300,257,553 bytes" in err
         monkeypatch.setenv("HGBENCH_FLIC_SHA256", sha256(zipped))  # a user accepting their own copy
-        assert main(["fetch", "--params", "params/paper.yaml", "--dataset", "flic", "--out", str(tmp_path / "b")]) == 0
+        assert main(["fetch", "--params", str(PAPER), "--dataset", "flic", "--out", str(tmp_path / "b")]) == 0
     m = json.loads((tmp_path / "b" / "MANIFEST.json").read_text())
     assert m["archives"]["FLIC.zip"]["sha256"] == sha256(zipped) and "HGBENCH_FLIC_SHA256" in m["archives"]["FLIC.zip"]["provenance"]
     assert (tmp_path / "b" / "FLIC" / "examples.mat").is_file() and m["images"]["count"] == 22  # 24 people in 22 frames
@@ -225,7 +226,7 @@ def test_unreachable_host_explains_the_manual_route(tmp_path, monkeypatch, capsy
     assert str(tmp_path / "raw" / "downloads" / "mpii_human_pose_v1_u12_2.zip") in msg
     assert "about 12.5 MB" in msg and "no published checksum" in msg and "place the file" in msg
     monkeypatch.setenv("HGBENCH_FLIC_URL", url)
-    assert main(["fetch", "--params", "params/paper.yaml", "--dataset", "flic", "--out", str(tmp_path / "f"),
+    assert main(["fetch", "--params", str(PAPER), "--dataset", "flic", "--out", str(tmp_path / "f"),
                  "--retries", "1", "--backoff", "0.01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("hgbench fetch: error: cannot download FLIC.zip") and "300,257,553 bytes" in err[-2]

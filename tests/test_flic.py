@@ -11,14 +11,16 @@ import pytest
 import scipy.io
 from PIL import Image
 
+import yaml
+
+from hgbench.config import ParamsError, load_params, params_from_dict
 from hgbench.data import flic, prepare, schema
 from hgbench.joints import FLIC_FLIP, FLIC_JOINTS
 from realdata import flic_examples, read_flic_h5
 
 DATA = Path(__file__).parent / "data" / "flic"
+PAPER = Path(__file__).resolve().parents[1] / "params" / "paper.yaml"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "flic"
-if not (SHARED / "valid_personcentric.h5").is_file():
-    SHARED = Path("/work/shared/data/flic")
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,17 @@ def test_all_5003_examples_against_the_hourglass_files(tmp_path):
         differ[split] = sum(bool((a.joints != b.joints).any()) for a, b in zip(obs, pc))
     assert counts == {"train": 3987, "test": 1016}
     assert differ == {"train": 199, "test": 48}
+
+
+def test_labels_knob_in_the_params():
+    raw = yaml.safe_load(PAPER.read_text())
+    assert load_params(str(PAPER)).datasets["flic"].labels == "observer"
+    raw["datasets"]["flic"]["labels"] = "person"
+    assert params_from_dict(raw).datasets["flic"].labels == "person"
+    raw["datasets"]["flic"]["labels"] = "sideways"
+    with pytest.raises(ParamsError, match="datasets.flic.labels.*observer"):
+        params_from_dict(raw)
+    raw["datasets"]["flic"]["labels"] = "person"
+    raw["datasets"]["mpii"]["labels"] = "person"
+    with pytest.raises(ParamsError, match="datasets.mpii.labels.*only FLIC"):
+        params_from_dict(raw)

@@ -14,8 +14,6 @@ from realdata import mpii_release_from_json
 
 DATA = Path(__file__).parent / "data" / "mpii"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mpii"
-if not (SHARED / "mpii_annotations.json.gz").is_file():
-    SHARED = Path("/work/shared/data/mpii")
 JSON = SHARED / "mpii_annotations.json.gz"
 
 

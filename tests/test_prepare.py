@@ -259,5 +259,5 @@ def test_prepare_sample_from_the_five_real_images(tmp_path):
     np.testing.assert_allclose(a["joints_image"][ok], b["joints_image"][ok], atol=1e-3)  # json rounds to 4 decimals
     np.testing.assert_allclose(a["center"], b["center"], atol=1e-9)
     assert np.isfinite(a["normalizer"]).all() and np.isnan(b["normalizer"]).all()  # the json has no head boxes
-    with schema.open_split(tmp_path / "b.h5") as f:
-        np.testing.assert_array_equal(f.images(range(5)), schema.open_split(tmp_path / "a.h5").images(range(5)))
+    with schema.open_split(tmp_path / "a.h5") as fa, schema.open_split(tmp_path / "b.h5") as fb:
+        np.testing.assert_array_equal(fa.images(range(5)), fb.images(range(5)))  # same boxes, same crops

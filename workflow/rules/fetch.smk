@@ -1,3 +1,5 @@
+# Synthetic: generated. MPII/FLIC: official archives downloaded and verified, or placed by hand in
+# data/raw/<dataset>/downloads/ (README "Real datasets"). MANIFEST.json is written last.
 rule fetch:
     output:
         manifest="data/raw/{dataset}/MANIFEST.json",
