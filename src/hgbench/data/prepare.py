@@ -1,10 +1,12 @@
 """Person records + raw images → processed split files (``train.h5``, ``valid.h5``).
 
-One code path for every dataset in the MPII layout (the synthetic set and real MPII). For each
-person (see docs/architecture.md, "Coordinate frames"):
+One code path for every dataset: the MPII layout (the synthetic set and real MPII,
+:func:`prepare_dataset`) and FLIC (:func:`prepare_flic`); a :class:`~hgbench.data.schema.Layout`
+names the joints, flip permutation, normaliser and box rule. For each person (see
+docs/architecture.md, "Coordinate frames"; docs/data.md):
 
-* the hourglass adjustment is applied here, exactly once (REFERENCE.md pitfall 5):
-  ``c = objpos; c.y += 15·scale; scale *= 1.25``;
+* MPII layout: the hourglass adjustment is applied here, exactly once (REFERENCE.md pitfall 5):
+  ``c = objpos; c.y += 15·scale; scale *= 1.25``; FLIC: the box is taken as given;
 * the square box of side ``200·scale`` native px centred on ``c`` maps to ``input_res`` crop px;
   the stored crop has side ``C = 2·round(input_res·crop_margin/2)`` (room for augmentation) and
   its centre ``(C−1)/2`` is ``c``;
@@ -292,7 +294,7 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: in
     mat = raw_dir / RELEASE_RELPATH
     if not mat.is_file():
         raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
-                           f"first (real MPII: see hgbench.data.fetch.check_manual_mpii)")
+                           f"first (real MPII: see README 'Real datasets' for the manual route)")
     split_path = raw_dir / SPLIT_FILENAME
     if not split_path.is_file():
         if split_csv is None:
