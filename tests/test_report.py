@@ -1,4 +1,5 @@
-"""report: summary CSVs of a fake profile → figures + one self-contained, escaped HTML page."""
+"""report: summaries of a fake profile (CSVs, costs.csv, gallery.h5) → figures + one self-contained,
+escaped HTML page with claims, model cards, gallery and provenance."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
 
 from hgbench import summarize as summarize_module
+from hgbench.costs import collect_costs
+from hgbench.gallery import build_gallery
+from hgbench.joints import MPII_JOINTS
 from hgbench.report import build_report
-from hgbench.summarize import summarize
+from hgbench.report.build import _claim_rows, claim_for, verdict
+from hgbench.summarize import summarize, write_csv_atomic
 
 _spec = importlib.util.spec_from_file_location("_fake_runs", Path(__file__).with_name("test_summarize.py"))
 fake = importlib.util.module_from_spec(_spec)
@@ -44,6 +52,56 @@ def parse(html: str) -> _Page:
     return page
 
 
+BENCH = "s\th:m:s\tmax_rss\tmax_vms\n120.4\t0:02:00\t812.5\t2048\n"
+
+
+def write_split_and_predictions(root: Path, params, dataset: str, results: Path, n: int = 7,
+                                crop: int = 64) -> Path:
+    """A tiny processed valid.h5 (figure-like crops: a light body on a grey gradient) and a
+    predictions.h5 for every run that has metrics, noisier for worse fake variants."""
+    rng = np.random.default_rng(0)
+    J = len(MPII_JOINTS)
+    # a standing figure in crop px (MPII joint order), jittered per person
+    base = np.array([[26, 58], [27, 48], [28, 38], [36, 38], [37, 48], [38, 58], [32, 38], [32, 22],
+                     [32, 18], [32, 10], [20, 34], [22, 28], [26, 22], [38, 22], [42, 28], [44, 34]], float)
+    joints = base + rng.normal(0, 1.5, (n, J, 2))
+    affine = np.tile(np.array([[3.0, 0.0, 100.0], [0.0, 3.0, 50.0]]), (n, 1, 1))  # crop px → native
+    native = joints * 3.0 + [100.0, 50.0]
+    yy, xx = np.mgrid[0:crop, 0:crop]
+    images = np.repeat((90 + xx + yy // 2)[None, ..., None], n, 0).repeat(3, -1).astype(np.uint8)
+    for i in range(n):
+        for x, y in joints[i]:
+            images[i, max(int(y) - 2, 0):int(y) + 3, max(int(x) - 2, 0):int(x) + 3] = (230, 200, 170)
+    data = root / "data" / "processed" / dataset
+    data.mkdir(parents=True, exist_ok=True)
+    with h5py.File(data / "valid.h5", "w") as f:
+        f["images"] = images
+        f["joints_image"] = native
+        f["missing"] = np.zeros((n, J), bool)
+        f["normalizer"] = np.full(n, 30.0)
+        f["crop_to_image"] = affine
+    for e in params.experiments_for(dataset):
+        run = results / dataset / e.variant / f"s{e.seed}"
+        if (run / "metrics.json").is_file():
+            with h5py.File(run / "predictions.h5", "w") as f:
+                f["preds"] = native + rng.normal(0, 1, (n, J, 2)) * 30 * fake.QUALITY[e.variant] * rng.uniform(0.3, 2, (n, 1, 1))
+    return data
+
+
+def summarize_like_cli(params, dataset: str, root: Path, results: Path, models: Path) -> Path:
+    """What ``hgbench summarize --data --benchmarks`` writes: tables, costs.csv, gallery.h5."""
+    out = results / "summary" / dataset
+    summarize(params, dataset, results, models, out)
+    bench = root / "benchmarks"
+    for rule in ("train", "predict"):
+        (bench / rule / dataset / "hg1").mkdir(parents=True, exist_ok=True)
+        (bench / rule / dataset / "hg1" / "s0.tsv").write_text(BENCH)
+    data = write_split_and_predictions(root, params, dataset, results)
+    write_csv_atomic(collect_costs(params, dataset, bench, models, results), out / "costs.csv")
+    build_gallery(params, dataset, results, data, out / "gallery.h5")
+    return out
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The fake profile summarised for 'synth' only ('mpii' has no summary) and reported (built once)."""
@@ -52,8 +110,8 @@ def built(tmp_path_factory):
     results, models = fake.write_fake_tree(tmp_path, params)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(summarize_module, "_describe_variant", fake.fake_describe)
-        summarize(params, "synth", results, models, results / "summary" / "synth")
-    out = build_report(params, results, tmp_path / "reports" / "index.html")
+        summarize_like_cli(params, "synth", tmp_path, results, models)
+    out = build_report(params, results, tmp_path / "reports" / "index.html", params_file="params/tiny.yaml")
     return out, out.read_text(encoding="utf-8")
 
 
@@ -68,7 +126,7 @@ def test_page_and_figures_exist(built):
         assert img.get("alt"), f"{img['src']} has no alt text"
     names = {Path(i["src"]).name for i in page.images}
     assert {"synth_pckh_curve.png", "synth_training.png", "synth_stack_training.png",
-            "synth_ablation.png", "synth_per_joint.png"} <= names
+            "synth_ablation.png", "synth_visibility.png", "synth_per_joint.png", "synth_gallery.png"} <= names
     assert not page.links, "the page must not load scripts or external stylesheets"
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "external asset referenced"
     assert not list(out.parent.glob(".*.tmp")) and not list((out.parent / "figures").glob(".*.tmp"))
@@ -78,9 +136,9 @@ def test_tables_protocol_and_paper_rows(built):
     _, html = built
     page = parse(html)
     text = " ".join(" ".join(page.text).split())
-    # paper tables (3) + per dataset: scores, ablations, variants (2 datasets)
-    assert page.tables == 3 + 3 * 2
-    for cls in ("scores", "ablations", "variants"):
+    # paper tables (3) + per dataset (2): scores, runs, claims, ablations, cards + provenance software
+    assert page.tables >= 3 + 5 * 2 + 1
+    for cls in ("scores", "runs", "claims", "ablations", "cards"):
         assert html.count(f'<table class="{cls}">') == 2
     assert "Protocol: official" in text
     assert "inclusive" in text and "mean of neck and head top" in text and "14 joints" in text
@@ -129,3 +187,109 @@ def test_unreadable_table_is_reported(tmp_path, monkeypatch):
     assert "curves.csv" in section
     assert "0 of 1" in section  # no scores without per_joint.csv
     assert "figures/mpii_training.png" in section  # the training log is still shown
+
+
+def section_of(html: str, dataset: str) -> str:
+    return html.split(f'id="ds-{dataset}"')[1].split('<section id=')[0]
+
+
+def test_runs_table_shows_bootstrap_cis_visibility_and_seed_spread(built):
+    out, html = built
+    pj = pd.read_csv(out.parent.parent / "results/summary/synth/per_joint.csv")
+    row = pj.query("variant == 'hg1' and seed == 0 and metric == 'pckh@0.5'").iloc[0]
+    runs = section_of(html, "synth").split('<table class="runs">')[1].split("</table>")[0]
+    assert f"[{row.Mean_ci_low:.1f}, {row.Mean_ci_high:.1f}]" in runs
+    assert f"[{row.ablation_ci_low:.1f}, {row.ablation_ci_high:.1f}]" in runs
+    assert f"{row.visible:.1f}" in runs and f"{row.occluded:.1f}" in runs
+    assert runs.count("<tr") == 1 + 5  # header + every run, the missing one included
+    seeds = pd.read_csv(out.parent.parent / "results/summary/synth/seeds.csv")
+    sd = seeds.query("variant == 'hg1' and metric == 'pckh@0.5' and quantity == 'Mean'")["std"].iloc[0]
+    scores = section_of(html, "synth").split('<table class="scores">')[1].split("</table>")[0]
+    assert f"{sd:.1f}" in scores
+
+
+def test_model_cards_from_costs(built):
+    _, html = built
+    cards = section_of(html, "synth").split('<table class="cards">')[1].split("</table>")[0]
+    assert "2 min 0 s" in cards and "Snakemake benchmark" in cards  # hg1: benchmark tsv
+    assert "812" in cards  # peak RSS (MB)
+    assert f"{120.4 / 7 * 1000:.2f}" in cards  # latency = predict job seconds / people predicted
+    assert "training log (training loop only)" in cards  # hg2: no benchmark, log wall time
+    assert "cpu (profile setting; not logged)" in cards
+
+
+def test_gallery_and_provenance_sections(built):
+    _, html = built
+    synth = section_of(html, "synth")
+    assert "figures/synth_gallery.png" in synth and "Gallery missing" not in synth
+    assert "Gallery missing" in section_of(html, "mpii")
+    prov = html.split('id="provenance"')[1]
+    assert "params/tiny.yaml" in prov and "Resolved parameters" in prov and "<details>" in prov
+    assert "snakemake --cores" in prov and "torch" in prov
+    assert "commit <code>" in prov or "not a git checkout" in prov
+
+
+def test_verdict_from_the_confidence_interval():
+    assert verdict(0.2, 3.0) == "holds"
+    assert verdict(-3.0, -0.1) == "reversed"
+    assert verdict(-0.5, 2.0) == "not resolved at this sample size"
+    assert verdict(0.0, 1.0) == "not resolved at this sample size"  # touching zero is not resolved
+    assert verdict(None, 1.0) == "not computed"
+
+
+def test_claims_are_recognised_and_oriented():
+    params = fake.make_params({**fake.PROFILE, "variants": {
+        "hg1x2": {"stacks": 1, "modules": 2, "features": 32, "depth": 2, "supervision": "all"},
+        "hg2x1": {"stacks": 2, "modules": 1, "features": 32, "depth": 2, "supervision": "all"},
+        "hg2x1-last": {"stacks": 2, "modules": 1, "features": 32, "depth": 2, "supervision": "last"},
+        "small": {"stacks": 1, "modules": 1, "features": 16, "depth": 2, "supervision": "all"}},
+        "experiments": [{"dataset": "synth", "variant": v, "seed": 0}
+                        for v in ("hg1x2", "hg2x1", "hg2x1-last", "small")]})
+    v = params.variants
+    assert claim_for(v["hg1x2"], v["hg2x1"])[1] == "hg2x1"  # more stacks at equal capacity
+    assert claim_for(v["hg2x1-last"], v["hg2x1"])[1] == "hg2x1"  # intermediate supervision
+    assert claim_for(v["small"], v["hg1x2"]) is None  # other capacity: no claim
+    paired = pd.DataFrame([
+        # A = one hourglass, B = stacked: A − B = −2 [−3, −1] supports stacking → +2 [1, 3], holds
+        {"variant_a": "hg1x2", "variant_b": "hg2x1", "seed": 0, "metric": "pckh@0.5", "quantity": "Mean",
+         "diff": -2.0, "ci_low": -3.0, "ci_high": -1.0, "p": 0.001},
+        # int. sup. − last only = −1.5 [−2.5, −0.5]: the claim is reversed
+        {"variant_a": "hg2x1", "variant_b": "hg2x1-last", "seed": 0, "metric": "pckh@0.5",
+         "quantity": "ablation", "diff": -1.5, "ci_low": -2.5, "ci_high": -0.5, "p": 0.01},
+        {"variant_a": "small", "variant_b": "hg2x1", "seed": 0, "metric": "pckh@0.5", "quantity": "Mean",
+         "diff": 0.4, "ci_low": -0.6, "ci_high": 1.4, "p": 0.4},
+        {"variant_a": "gone", "variant_b": "hg2x1", "seed": 0, "metric": "pckh@0.5", "quantity": "Mean",
+         "diff": 1, "ci_low": 0.5, "ci_high": 2, "p": 0.1},  # not a variant of this dataset: dropped
+    ])
+    names = {k: k for k in ("hg1x2", "hg2x1", "hg2x1-last", "small")}
+    rows = _claim_rows(paired, params, names)
+    assert len(rows) == 3 and [r["is_claim"] for r in rows] == [True, True, False]
+    by_first = {r["higher"]: r for r in rows}
+    stack = next(r for r in rows if "stacking" in r["claim"])
+    assert (stack["higher"], stack["other"], stack["diff"], stack["low"], stack["high"]) == ("hg2x1", "hg1x2", 2.0, 1.0, 3.0)
+    assert stack["verdict"] == "holds"
+    sup = next(r for r in rows if "supervision" in r["claim"])
+    assert sup["higher"] == "hg2x1" and sup["diff"] == -1.5 and sup["verdict"] == "reversed"
+    assert by_first["small"]["verdict"] == "not resolved at this sample size"
+
+
+def test_flic_dataset_shows_pck_and_the_papers_elbow_wrist(tmp_path, monkeypatch):
+    raw = {**fake.PROFILE,
+           "datasets": {**fake.PROFILE["datasets"],
+                        "flic": {"source": "flic", "input_res": 64, "output_res": 16, "crop_margin": 1.25}},
+           "experiments": [{"dataset": "flic", "variant": "hg1", "seed": 0}]}
+    params = fake.make_params(raw)
+    folder = tmp_path / "results/summary/flic"
+    folder.mkdir(parents=True)
+    row = {"dataset": "flic", "variant": "hg1", "label": "HG", "seed": 0, "protocol": "flic",
+           "metric": "pck@0.2", "Head": 90.0, "Shoulder": 95.0, "Elbow": 93.25, "Wrist": 88.5, "Hip": 80.0,
+           "Knee": None, "Ankle": None, "Mean": 91.0, "ablation": None, "auc": 60.0, "status": "ok",
+           "Mean_ci_low": 89.5, "Mean_ci_high": 92.4, "n_people": 1016, "visible": 92.0, "occluded": 70.0}
+    pd.DataFrame([row]).to_csv(folder / "per_joint.csv", index=False)
+    html = build_report(params, tmp_path / "results", tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    flic = section_of(html, "flic")
+    scores = flic.split('<table class="scores">')[1].split("</table>")[0]
+    assert "PCK@0.2 per joint group" in flic and "93.2" in scores and "88.5" in scores
+    assert "paper, FLIC test set" in scores and "99.0" in scores and "97.0" in scores
+    assert "torso diagonal" in flic and "1 of 1" in scores
+    assert "[89.5, 92.4]" in flic

@@ -16,15 +16,15 @@ import pytest
 
 from hgbench import summarize as summarize_module
 from hgbench.report import build_report
-from hgbench.summarize import summarize
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (make install has it)")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 
-_spec = importlib.util.spec_from_file_location("_fake_runs", Path(__file__).with_name("test_summarize.py"))
-fake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake)
+_spec = importlib.util.spec_from_file_location("_fake_report", Path(__file__).with_name("test_report.py"))
+fake_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fake_report)
+fake = fake_report.fake
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def report(tmp_path_factory) -> Path:
     results, models = fake.write_fake_tree(tmp_path, params)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(summarize_module, "_describe_variant", fake.fake_describe)
-        summarize(params, "synth", results, models, results / "summary" / "synth")
-    return build_report(params, results, tmp_path / "reports" / "index.html")
+        fake_report.summarize_like_cli(params, "synth", tmp_path, results, models)  # tables, costs, gallery
+    return build_report(params, results, tmp_path / "reports" / "index.html", params_file="params/tiny.yaml")
 
 
 def test_report_loads_cleanly_in_headless_chromium(report, tmp_path):
@@ -59,8 +59,8 @@ def test_report_loads_cleanly_in_headless_chromium(report, tmp_path):
 
     assert [m for m in messages if m[0] in ("error", "pageerror", "warning")] == []
     assert failed_requests == []
-    assert len(images) >= 5 and [i["src"] for i in images if not i["ok"]] == []
+    assert len(images) >= 7 and [i["src"] for i in images if not i["ok"]] == []
     assert all(not i["src"].startswith(("http:", "https:", "//")) for i in images)
     assert tables >= 4
-    assert any("synth" in h for h in headings)
+    assert any("synth" in h for h in headings) and any("Provenance" in h for h in headings)
     assert shot.stat().st_size > 10_000

@@ -161,6 +161,17 @@ def cmd_summarize(args) -> int:
     params = _params(args.params)
     _dataset(params, args.dataset)
     summarize(params, args.dataset, Path(args.results), Path(args.models), Path(args.out))
+    # Costs and gallery are copied into the summary so the report regenerates from results/ alone.
+    from .costs import collect_costs
+    from .summarize import write_csv_atomic
+
+    benchmarks = Path(args.benchmarks) if args.benchmarks else None
+    costs = collect_costs(params, args.dataset, benchmarks, Path(args.models), Path(args.results))
+    write_csv_atomic(costs, Path(args.out) / "costs.csv")
+    if args.data:
+        from .gallery import build_gallery
+
+        build_gallery(params, args.dataset, Path(args.results), Path(args.data), Path(args.out) / "gallery.h5")
     print(f"summary written to {args.out}")
     return 0
 
@@ -168,7 +179,7 @@ def cmd_summarize(args) -> int:
 def cmd_report(args) -> int:
     from .report.build import build_report
 
-    path = build_report(_params(args.params), Path(args.results), Path(args.out))
+    path = build_report(_params(args.params), Path(args.results), Path(args.out), params_file=args.params)
     print(f"report written to {path.resolve()}")
     return 0
 
@@ -247,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, metavar="DIR", help="results root (results/)")
     p.add_argument("--models", required=True, metavar="DIR", help="models root (models/), for training logs")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. results/summary/synthetic")
+    p.add_argument("--data", metavar="DIR", help="processed data (valid.h5) for the skeleton gallery, "
+                   "e.g. data/processed/synthetic; without it no gallery.h5 is written")
+    p.add_argument("--benchmarks", metavar="DIR", help="Snakemake benchmark root (benchmarks/) for "
+                   "costs.csv; absent files give NaN")
 
     p = add("report", cmd_report, "Build reports/index.html and its figures from results/summary.")
     params_arg(p)

@@ -1,6 +1,6 @@
 rule report:
     input:
-        expand("results/summary/{dataset}/{table}", dataset=sorted(PARAMS.datasets), table=SUMMARY_TABLES),
+        expand("results/summary/{dataset}/{table}", dataset=sorted(PARAMS.datasets), table=SUMMARY_FILES),
     output:
         html="reports/index.html",
         figures=directory("reports/figures"),

@@ -1,8 +1,10 @@
 """The HTML report (``hgbench report``): summary CSVs → figures + one self-contained page.
 
-Reads only ``results_dir/summary/<dataset>/*.csv`` (written by :mod:`hgbench.summarize`) for the
-datasets of the profile. A missing dataset summary, table or run shows as missing on the page.
-Tables are prepared here as plain rows; the template only loops and formats.
+Reads only ``results_dir/summary/<dataset>/`` (``*.csv`` written by :mod:`hgbench.summarize`,
+``costs.csv`` by :mod:`hgbench.costs`, ``gallery.h5`` by :mod:`hgbench.gallery`) for the datasets of
+the profile, plus the provenance of the checkout that builds the page. A missing dataset summary,
+table or run shows as missing on the page. Tables are prepared here as plain rows; the template
+only loops and formats.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from hgbench.config import Params
+from hgbench import gallery
+from hgbench.config import Params, as_dict
 from hgbench.iofiles import atomic_path
+from hgbench.joints import MPII_SKELETON
 from hgbench.metrics import PROTOCOLS
-from hgbench.report import figures
+from hgbench.report import figures, provenance
 
 GROUPS = figures.GROUPS
 REQUIRED = {  # columns each summary table must have to be used (hgbench.summarize writes them)
@@ -26,7 +30,11 @@ REQUIRED = {  # columns each summary table must have to be used (hgbench.summari
     "training": ("variant", "seed", "iteration", "train_loss"),
     "variants": ("variant", "label", "stacks", "modules", "features", "depth", "supervision",
                  "params", "macs"),
+    "seeds": ("variant", "metric", "quantity", "mean", "std", "n_seeds"),
+    "paired": ("variant_a", "variant_b", "seed", "metric", "quantity", "diff", "ci_low", "ci_high", "p"),
+    "costs": ("variant", "seed", "train_s", "train_max_rss_mb", "predict_ms_per_person"),
 }
+
 
 # The paper's published numbers (REFERENCE.md §1; Newell et al., ECCV 2016).
 PAPER_MPII_TEST = {"Head": 98.2, "Shoulder": 96.3, "Elbow": 91.2, "Wrist": 87.1, "Hip": 90.1,
@@ -44,6 +52,10 @@ def describe_protocol(name: str) -> str:
     p = PROTOCOLS.get(name)
     if p is None:
         return f"'{name}': no description available (unknown protocol name)."
+    if p.dataset == "flic":
+        return (f"'{name}': PCK@0.2 of FLIC ({p.source}); a joint is correct when its distance to the "
+                f"ground truth is at most 0.2 × the torso diagonal; Elbow and Wrist are the means of "
+                f"left and right; observer-centric labels unless the dataset says otherwise.")
     threshold = ("inclusive: distance ≤ threshold × head size" if p.inclusive
                  else "strict: distance < threshold × head size")
     head = "Head = mean of neck and head top" if p.head == "neck+head" else "Head = head top only"
@@ -95,19 +107,137 @@ def _mean(values: pd.Series) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def _score_rows(per_joint: pd.DataFrame, variants: list[str], names: dict[str, str],
-                expected: dict[str, int]) -> list[dict]:
-    """One row per variant: group scores at 0.5 (mean over its scored seeds), Mean@0.1, AUC, ablation."""
+def headline_metric(source: str) -> str:
+    """The ``metric`` key of a dataset's headline rows (summarize: FLIC pck@0.2, else pckh@0.5)."""
+    return "pck@0.2" if source == "flic" else "pckh@0.5"
+
+
+METRIC_LABELS = {"pckh@0.5": "PCKh@0.5", "pck@0.2": "PCK@0.2", "pckh@0.1": "PCKh@0.1"}
+
+
+def _seed_stat(seeds: pd.DataFrame | None, variant: str, metric: str, quantity: str) -> float | None:
+    """Std across seeds of one quantity from ``seeds.csv`` (None with fewer than two seeds)."""
+    if seeds is None:
+        return None
+    row = seeds[(seeds["variant"] == variant) & (seeds["metric"] == metric) & (seeds["quantity"] == quantity)]
+    return _value(pd.to_numeric(row["std"], errors="coerce").iloc[0]) if len(row) else None
+
+
+def _score_rows(per_joint: pd.DataFrame, seeds: pd.DataFrame | None, variants: list[str],
+                names: dict[str, str], expected: dict[str, int], headline: str) -> list[dict]:
+    """One row per variant: headline group scores (mean over its scored seeds) with the std across
+    seeds of Mean and of the ablation metric, PCKh@0.1 Mean, AUC."""
     ok = per_joint[per_joint["status"].astype(str) != "missing"]
     rows = []
     for v in variants:
-        at05 = ok[(ok["variant"] == v) & (ok["metric"] == "pckh@0.5")]
+        head = ok[(ok["variant"] == v) & (ok["metric"] == headline)]
         at01 = ok[(ok["variant"] == v) & (ok["metric"] == "pckh@0.1")]
         rows.append({
-            "label": names[v], "variant": v, "n": len(at05), "n_expected": expected[v],
-            "groups": [_mean(at05[g]) for g in GROUPS], "mean01": _mean(at01["Mean"]),
-            "auc": _mean(at05["auc"]), "ablation": _mean(at05["ablation"]),
+            "label": names[v], "variant": v, "n": len(head), "n_expected": expected[v],
+            "groups": [_mean(head[g]) for g in GROUPS], "mean_sd": _seed_stat(seeds, v, headline, "Mean"),
+            "mean01": _mean(at01["Mean"]), "auc": _mean(head["auc"]), "ablation": _mean(head["ablation"]),
+            "ablation_sd": _seed_stat(seeds, v, headline, "ablation"),
         })
+    return rows
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column, all-NaN when an older summary lacks it."""
+    return pd.to_numeric(frame[name], errors="coerce") if name in frame else pd.Series(math.nan, index=frame.index)
+
+
+def _run_rows(per_joint: pd.DataFrame, experiments, names: dict[str, str], headline: str) -> list[dict]:
+    """One row per run of the profile: headline Mean and ablation metric with their 95 % bootstrap
+    CIs over people, visible/occluded PCK, people scored, status (missing runs included)."""
+    head = per_joint[per_joint["metric"] == headline]
+    cols = {c: _column(head, c) for c in ("Mean", "Mean_ci_low", "Mean_ci_high", "ablation",
+                                          "ablation_ci_low", "ablation_ci_high", "n_people",
+                                          "visible", "occluded")}
+    index = {(str(v), int(s)): i for i, v, s in zip(head.index, head["variant"], head["seed"])}
+    status = {(str(r.variant), int(r.seed)): str(r.status) for r in per_joint.itertuples()}
+    rows = []
+    for e in experiments:
+        i = index.get((e.variant, e.seed))
+        row = {"label": names[e.variant], "seed": e.seed, "status": status.get((e.variant, e.seed), "missing")}
+        row.update({c: (_value(values.get(i)) if i is not None else None) for c, values in cols.items()})
+        rows.append(row)
+    return rows
+
+
+def claim_for(a, b) -> tuple[str, str] | None:
+    """``(claim, variant expected to score higher)`` when variants ``a`` and ``b`` (VariantConfig)
+    test one of the paper's claims; None for a pair the paper says nothing about.
+
+    Equal capacity = same features, depth and stacks × modules (the paper's 2×4 / 4×2 / 8×1 and
+    HG 1×8 vs HG-Stacked 2×4). Intermediate supervision = the same network trained with a loss on
+    every output (``all``; HG-Int: ``inner``) vs the final output only (``last``) or no inner heads.
+    """
+    same_body = a.features == b.features and a.depth == b.depth
+    if same_body and a.stacks * a.modules == b.stacks * b.modules and a.stacks != b.stacks:
+        more, fewer = (a, b) if a.stacks > b.stacks else (b, a)
+        return (f"stacking helps at equal capacity: {more.stacks}×{more.modules} beats "
+                f"{fewer.stacks}×{fewer.modules} (§4.2, Figs. 8–9)", more.name)
+    if same_body and (a.stacks, a.modules) == (b.stacks, b.modules) and a.supervision != b.supervision:
+        if a.stacks > 1 and {a.supervision, b.supervision} == {"all", "last"}:
+            better = a if a.supervision == "all" else b
+            return "intermediate supervision helps stacked hourglasses (HG-Stacked-Int vs HG-Stacked, Fig. 8)", better.name
+        if a.stacks == 1 and "inner" in (a.supervision, b.supervision):
+            better = a if a.supervision == "inner" else b
+            return "intermediate supervision helps a single hourglass (HG-Int vs HG, Fig. 8)", better.name
+    return None
+
+
+def verdict(low: float | None, high: float | None) -> str:
+    """Words for a difference oriented as (expected higher − other), from its 95 % CI: the claim
+    holds when the whole interval is above zero, is reversed when it is below, else unresolved."""
+    if low is None or high is None:
+        return "not computed"
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "reversed"
+    return "not resolved at this sample size"
+
+
+def _paper_difference(better, other, quantity: str) -> float | None:
+    """The paper's Fig. 9 difference for a pair of its equal-capacity stack variants, if it has one."""
+    final = {(r["stacks"], r["modules"]): r["final"] for r in PAPER_STACKS}
+    if quantity != "ablation" or better.supervision != "all" or other.supervision != "all":
+        return None
+    a, b = final.get((better.stacks, better.modules)), final.get((other.stacks, other.modules))
+    return None if a is None or b is None else round(a - b, 1)
+
+
+def _claim_rows(paired: pd.DataFrame | None, params: Params, names: dict[str, str]) -> list[dict]:
+    """Paired-bootstrap differences as claims: oriented so that positive supports the paper, with
+    the verdict derived from the CI; pairs the paper makes no claim about follow, as A − B."""
+    if paired is None:
+        return []
+    rows = []
+    for r in paired.itertuples():
+        a, b = str(r.variant_a), str(r.variant_b)
+        if a not in names or b not in names:
+            continue
+        diff, low, high = _value(r.diff), _value(r.ci_low), _value(r.ci_high)
+        claim = claim_for(params.variants[a], params.variants[b])
+        if claim is not None and claim[1] == b:  # orient as (expected higher − other)
+            a, b = b, a
+            diff, low, high = (None if diff is None else -diff, None if high is None else -high,
+                               None if low is None else -low)
+        if claim is not None:
+            words = verdict(low, high)
+        else:
+            words = {"holds": f"{names[a]} higher", "reversed": f"{names[b]} higher"}.get(
+                verdict(low, high), verdict(low, high))
+        quantity = str(r.quantity)
+        rows.append({
+            "claim": claim[0] if claim else "no claim in the paper (not equal capacity)",
+            "is_claim": claim is not None, "higher": names[a], "other": names[b], "seed": int(r.seed),
+            "quantity": ("ablation metric" if quantity == "ablation" else f"{quantity}") + f" ({METRIC_LABELS.get(str(r.metric), r.metric)})",
+            "diff": diff, "low": low, "high": high, "p": _value(r.p), "verdict": words,
+            "paper": _paper_difference(params.variants[a], params.variants[b], quantity) if claim else None,
+        })
+    rows.sort(key=lambda x: (not x["is_claim"], x["claim"], x["higher"], x["other"], x["quantity"], x["seed"]))
     return rows
 
 
@@ -131,10 +261,43 @@ def _ablation_rows(ablations: pd.DataFrame, variants: list[str], names: dict[str
     return rows
 
 
+def _card_rows(variants_table: pd.DataFrame | None, costs: pd.DataFrame | None, variants: list[str],
+               names: dict[str, str], params: Params) -> list[dict]:
+    """One model card per variant: architecture and counts (variants.csv), and what its runs cost
+    (costs.csv, mean over seeds): Snakemake's benchmark when there is one, else the training log."""
+    arch = {} if variants_table is None else {str(r["variant"]): r for r in variants_table.to_dict("records")}
+    rows = []
+    for v in variants:
+        cfg = params.variants[v]
+        run = costs[costs["variant"] == v] if costs is not None else pd.DataFrame()
+
+        def mean(col):
+            return _mean(run[col]) if col in run else None
+
+        train_s, train_src = mean("train_s"), "Snakemake benchmark (whole job)"
+        if train_s is None and mean("log_train_s") is not None:
+            train_s, train_src = mean("log_train_s"), "training log (training loop only)"
+        peak, peak_src = mean("train_max_rss_mb"), "peak RSS, benchmark"
+        if peak is None and mean("log_peak_mem_mb") is not None:
+            peak, peak_src = mean("log_peak_mem_mb"), "training log"
+        devices = sorted({str(d) for d in run["device"].dropna() if str(d)}) if "device" in run else []
+        rows.append({
+            "label": names[v], "variant": v,
+            "arch": f"{cfg.stacks}×{cfg.modules}, {cfg.features} features, depth {cfg.depth}",
+            "supervision": cfg.supervision, "params": _value(arch.get(v, {}).get("params")),
+            "macs": _value(arch.get(v, {}).get("macs")), "train_s": train_s,
+            "train_source": train_src if train_s is not None else "", "peak_mb": peak,
+            "peak_source": peak_src if peak is not None else "", "latency_ms": mean("predict_ms_per_person"),
+            "images_per_s": mean("log_images_per_s"), "data_wait": mean("log_data_wait_share"),
+            "device": ", ".join(devices) if devices else f"{params.device} (profile setting; not logged)",
+        })
+    return rows
+
+
 def _run_notes(per_joint: pd.DataFrame, experiments, names: dict[str, str]) -> list[str]:
     """One line for every run of the profile that is not complete in the summary."""
-    at05 = per_joint[per_joint["metric"] == "pckh@0.5"]
-    status = {(str(r.variant), int(r.seed)): str(r.status) for r in at05.itertuples()}
+    # every row of a run carries the run's status (FLIC runs write pck@0.2 rows, missing ones pckh@0.5)
+    status = {(str(r.variant), int(r.seed)): str(r.status) for r in per_joint.itertuples()}
     notes = []
     for e in experiments:
         state = status.get((e.variant, e.seed), "missing")
@@ -142,6 +305,33 @@ def _run_notes(per_joint: pd.DataFrame, experiments, names: dict[str, str]) -> l
             what = "training log missing (scores present)" if state == "no-log" else "no metrics (run missing)"
             notes.append(f"{names[e.variant]} ({e.variant}), seed {e.seed}: {what}")
     return notes
+
+
+def _gallery_rows(found: dict | None, names: dict[str, str]) -> tuple[list[dict], list[str]]:
+    """Figure rows (validation people per variant in display order, then every other source) and
+    the labels of variants without gallery people."""
+    if found is None:
+        return [], list(names.values())
+    cols = found["columns"]
+    n = len(cols["variant"])
+
+    def panel(i, prefix):
+        return {"image": cols["images"][i], "gt": cols["gt"][i].astype(float), "pred": cols["pred"][i].astype(float),
+                "caption": f"{prefix}error {cols['score'][i]:.2f} (person {cols['person'][i]}, seed {cols['seed'][i]})"}
+
+    rows, missing = [], []
+    for v, label in names.items():
+        picked = [i for i in range(n) if cols["source"][i] == "validation" and cols["variant"][i] == v]
+        picked.sort(key=lambda i: gallery.CASES.index(cols["case"][i]) if cols["case"][i] in gallery.CASES else 9)
+        if picked:
+            rows.append({"title": label, "panels": [panel(i, f"{cols['case'][i]}: ") for i in picked]})
+        else:
+            missing.append(label)
+    for source in dict.fromkeys(s for s in cols["source"] if s != "validation"):
+        picked = [i for i in range(n) if cols["source"][i] == source][:6]
+        rows.append({"title": source, "panels": [
+            panel(i, f"{names.get(cols['variant'][i], cols['variant'][i])}: ") for i in picked]})
+    return rows, missing
 
 
 def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) -> dict:
@@ -153,11 +343,12 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     runs = {(e.variant, e.seed) for e in experiments}
     expected = {v: sum(e.variant == v for e in experiments) for v in variants}
     tables = _read_tables(folder)
+    headline = headline_metric(cfg.source)
     section = {"name": dataset, "source": cfg.source, "synthetic": cfg.source == "synthetic",
-               "input_res": cfg.input_res, "folder": f"summary/{dataset}/",
+               "flic": cfg.source == "flic", "input_res": cfg.input_res, "folder": f"summary/{dataset}/",
                "found": any(t is not None for t in tables.values()),
                "missing_tables": [f"{s}.csv" for s, t in tables.items() if t is None],
-               "n_runs": len(experiments)}
+               "n_runs": len(experiments), "metric": METRIC_LABELS[headline]}
     per_joint = _expected_runs(tables, "per_joint", runs)
     ablations = _expected_runs(tables, "ablations", runs)
     curves = _expected_runs(tables, "curves", runs)
@@ -168,51 +359,83 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     section["protocol"] = ", ".join(protocols) or params.evaluate.protocol
     section["protocol_notes"] = [describe_protocol(p) for p in (protocols or [params.evaluate.protocol])]
 
-    section["scores"] = _score_rows(per_joint, variants, names, expected)
+    section["scores"] = _score_rows(per_joint, tables["seeds"], variants, names, expected, headline)
+    section["paper_row"] = ({"label": "8-stack (paper, FLIC test set, observer-centric)",
+                             "groups": [PAPER_FLIC.get(g) for g in GROUPS]} if cfg.source == "flic" else
+                            {"label": "8-stack (paper, MPII test set)", "groups": [PAPER_MPII_TEST[g] for g in GROUPS]})
+    section["runs"] = _run_rows(per_joint, experiments, names, headline)
+    section["claims"] = _claim_rows(tables["paired"], params, names)
     section["ablations"] = _ablation_rows(ablations, variants, names, params)
-    vt = tables["variants"]
-    section["variants"] = ([] if vt is None else
-                           [{**r, "label": names.get(r["variant"], r["label"])}
-                            for r in vt[vt["variant"].isin(variants)].to_dict("records")])
+    section["cards"] = _card_rows(tables["variants"], tables["costs"], variants, names, params)
 
-    section["figures"] = _draw_figures(params, dataset, section, names, fig_dir, curves=curves,
-                                       training=training, ablations=ablations)
+    found = gallery.read_gallery(folder / "gallery.h5")
+    rows, section["gallery_missing"] = _gallery_rows(found, names)
+    section["gallery_found"] = found is not None
+    section["gallery_definition"] = found["attrs"]["score_definition"] if found else ""
+    joint_names = found["attrs"]["joint_names"] if found else []
+    limbs = [(joint_names.index(a), joint_names.index(b)) for a, b in MPII_SKELETON
+             if a in joint_names and b in joint_names]
+    section["gallery_figure"] = _draw(fig_dir / f"{dataset}_gallery.png",
+                                      lambda p: figures.gallery_figure(rows, limbs, p))
+
+    head = per_joint[(per_joint["metric"] == headline) & (per_joint["status"].astype(str) != "missing")]
+    cis = pd.DataFrame({"variant": head["variant"], "seed": head["seed"].astype(int),
+                        "low": _column(head, "ablation_ci_low"), "high": _column(head, "ablation_ci_high")})
+    visibility = pd.DataFrame({"variant": head["variant"], "seed": head["seed"],
+                               "visible": _column(head, "visible"), "occluded": _column(head, "occluded")})
+    section["figures"] = _draw_figures(dataset, section, names, fig_dir, curves=curves, training=training,
+                                       ablations=ablations, cis=cis, visibility=visibility)
     return section
 
 
-def _draw_figures(params: Params, dataset: str, section: dict, names: dict[str, str], fig_dir: Path,
-                  curves: pd.DataFrame, training: pd.DataFrame, ablations: pd.DataFrame) -> list[dict]:
+def _draw(path: Path, draw) -> dict | None:
+    """Draw one figure; ``{"src"}`` when drawn, None (and no stale file) when there is no data."""
+    if draw(path) is None:
+        path.unlink(missing_ok=True)  # no stale figure from an earlier build
+        return None
+    return {"src": f"figures/{path.name}"}
+
+
+def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: Path, curves: pd.DataFrame,
+                  training: pd.DataFrame, ablations: pd.DataFrame, cis: pd.DataFrame,
+                  visibility: pd.DataFrame) -> list[dict]:
     """Draw a dataset's figures; return ``{src, alt, caption}`` for each one that has data."""
     heat = pd.DataFrame({r["label"]: r["groups"] for r in section["scores"] if r["n"]},
                         index=list(GROUPS), dtype=float).T
-    stacks = {v: params.variants[v].stacks for v in names}
+    metric = section["metric"]
+    norm = "torso size" if section["flic"] else "head size"
     plan = [  # (file stem, drawing function, alt text, caption)
-        ("pckh_curve", lambda p: figures.pckh_curve(curves, names, p, section["protocol"]),
-         "PCKh curve: Mean PCKh against the normalised distance threshold, per variant",
-         "PCKh curve (Mean, 14 joints) against the distance threshold as a fraction of the head size."),
+        ("pckh_curve", lambda p: figures.pckh_curve(curves, names, p, section["protocol"], norm=norm),
+         "PCK curve: Mean PCK against the normalised distance threshold, per variant",
+         f"PCK curve (Mean) against the distance threshold as a fraction of the {norm}; line: mean over "
+         "seeds, band: range of seeds."),
         ("training", lambda p: figures.training_curves(training, names, p),
          "Training loss and validation accuracy against training iteration, per variant",
          "Training loss and final-stack validation accuracy during training (cf. the paper's Fig. 8). "
          "Training-time accuracy uses the ablation joints, without flip test."),
-        ("stack_training", lambda p: figures.stack_training_curves(training, names, stacks, p),
-         "Validation accuracy of every stack against training iteration, per multi-stack variant",
-         "Validation accuracy of every intermediate stack during training (cf. the paper's Fig. 9, right)."),
-        ("ablation", lambda p: figures.ablation_chart(ablations, names, p),
-         "Ablation chart: final-stack accuracy on wrists, elbows, knees and ankles per variant, and "
-         "accuracy at each stack",
-         "The paper's ablation metric (PCKh@0.5 over wrists, elbows, knees and ankles): final stack "
-         "per variant, seeds as points, and the accuracy at every stack."),
-        ("per_joint", lambda p: figures.per_joint_heat(heat, p, section["protocol"]),
-         "Heat table of PCKh@0.5 per joint group and variant",
-         "PCKh@0.5 per joint group, mean over seeds."),
+        ("stack_training", lambda p: figures.stack_training_curves(training, names, p),
+         "Loss and validation accuracy of every supervised output against training iteration",
+         "Loss and validation accuracy of every intermediate output during training (cf. the paper's "
+         "Fig. 8 and Fig. 9, right); drawn for variants that log more than one output."),
+        ("ablation", lambda p: figures.ablation_chart(ablations, names, p, cis=cis),
+         "Ablation chart: final-stack accuracy on wrists, elbows, knees and ankles per variant with 95% "
+         "confidence intervals, and accuracy at each stack",
+         "The paper's ablation metric (PCKh@0.5 over wrists, elbows, knees and ankles): final stack per "
+         "variant, seeds as points with their 95 % bootstrap CI over people; right: accuracy at every "
+         "intermediate stack."),
+        ("visibility", lambda p: figures.visibility_chart(visibility, names, p, metric),
+         "Accuracy on visible versus occluded joints, per variant",
+         f"{metric} of joints annotated as visible vs occluded (occluded joints have coordinates and are "
+         "scored; missing joints are not)."),
+        ("per_joint", lambda p: figures.per_joint_heat(heat, p, section["protocol"], metric=metric),
+         f"Heat table of {metric} per joint group and variant",
+         f"{metric} per joint group, mean over seeds."),
     ]
     drawn = []
     for stem, draw, alt, caption in plan:
-        path = fig_dir / f"{dataset}_{stem}.png"
-        if draw(path) is None:
-            path.unlink(missing_ok=True)  # no stale figure from an earlier build
-        else:
-            drawn.append({"src": f"figures/{path.name}", "alt": alt, "caption": caption})
+        fig = _draw(fig_dir / f"{dataset}_{stem}.png", draw)
+        if fig is not None:
+            drawn.append({**fig, "alt": alt, "caption": caption})
     return drawn
 
 
@@ -226,23 +449,56 @@ def _sig(x, scale: float = 1.0) -> str:
     return "—" if _value(x) is None else f"{x / scale:#.3g}".rstrip(".")
 
 
-def build_report(params: Params, results_dir: Path, out_html: Path) -> Path:
-    """Write the report page ``out_html`` and its figures in ``out_html.parent/figures/``."""
+def _ci(low, high, digits: int = 1) -> str:
+    """A confidence interval as ``[low, high]``; a dash when either end is missing."""
+    return "—" if _value(low) is None or _value(high) is None else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _pvalue(p) -> str:
+    """A p-value with three decimals, ``<0.001`` below that (a bootstrap cannot resolve smaller)."""
+    if _value(p) is None:
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _duration(seconds) -> str:
+    """Seconds as ``42 s``, ``9 min 11 s`` or ``3.2 h``; a dash if missing."""
+    if _value(seconds) is None:
+        return "—"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(round(s % 60))} s"
+    return f"{s / 3600:.1f} h"
+
+
+def build_report(params: Params, results_dir: Path, out_html: Path, params_file: str | None = None,
+                 root: Path | None = None) -> Path:
+    """Write the report page ``out_html`` and its figures in ``out_html.parent/figures/``.
+
+    ``params_file`` (the profile path the commands were given) and ``root`` (the project checkout,
+    default the current directory) feed the provenance section.
+    """
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = out_html.parent / "figures"
     summary = Path(results_dir) / "summary"
     sections = [_dataset_section(params, d, summary / d, fig_dir) for d in params.datasets]
+    prov = provenance.collect(Path(root) if root else Path.cwd(), params_file or "params.yaml", as_dict(params))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
     env.filters["sig"] = _sig
+    env.filters["duration"] = _duration
+    env.filters["pvalue"] = _pvalue
+    env.globals["ci"] = _ci
     html = env.get_template("index.html.j2").render(
         title=params.report_title or f"Stacked Hourglass benchmark: profile {params.profile}",
         profile=params.profile, description=params.description, sections=sections, groups=GROUPS,
         paper_mpii=[PAPER_MPII_TEST[g] for g in GROUPS], paper_stacks=PAPER_STACKS, paper_flic=PAPER_FLIC,
-        flip_test=params.predict.flip_test,
+        flip_test=params.predict.flip_test, prov=prov,
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html, encoding="utf-8")

@@ -85,8 +85,9 @@ def _legend_below(fig: Figure, ax, ncol: int) -> None:
                    title="variant (line: mean over seeds; band: range of seeds)")
 
 
-def pckh_curve(curves: pd.DataFrame, names: dict[str, str], path: Path, protocol: str) -> Path | None:
-    """Mean PCKh vs normalised distance threshold, one line per variant."""
+def pckh_curve(curves: pd.DataFrame, names: dict[str, str], path: Path, protocol: str,
+               norm: str = "head size") -> Path | None:
+    """Mean PCK(h) vs normalised distance threshold (fraction of ``norm``), one line per variant."""
     data = _named(curves, names, ("group", "threshold", "pckh"))
     data = data[data["group"] == "Mean"]
     if data.empty:
@@ -97,10 +98,11 @@ def pckh_curve(curves: pd.DataFrame, names: dict[str, str], path: Path, protocol
         ax = fig.add_subplot()
         sns.lineplot(data=data, x="threshold", y="pckh", hue="name", hue_order=order, palette=palette,
                      errorbar=SEED_BAND, ax=ax)
-        ax.set(xlabel="normalised distance threshold (fraction of head size)",
-               ylabel="PCKh, Mean (%)", ylim=(0, 100), xlim=(0, data["threshold"].max()),
-               title=f"PCKh curve (protocol: {plain_text(protocol)})")
-        for x in (0.1, 0.5):
+        metric = "PCKh" if norm == "head size" else "PCK"
+        ax.set(xlabel=f"normalised distance threshold (fraction of {norm})",
+               ylabel=f"{metric}, Mean (%)", ylim=(0, 100), xlim=(0, data["threshold"].max()),
+               title=f"{metric} curve (protocol: {plain_text(protocol)})")
+        for x in ((0.1, 0.5) if norm == "head size" else (0.2,)):
             ax.axvline(x, color="0.6", lw=0.8, ls=":")
         _legend_below(fig, ax, len(order))
         fig.tight_layout(rect=(0, 0.12, 1, 1))
@@ -142,43 +144,63 @@ def training_curves(training: pd.DataFrame, names: dict[str, str], path: Path) -
         return _save(fig, path)
 
 
-def stack_training_curves(training: pd.DataFrame, names: dict[str, str], stacks: dict[str, int],
-                          path: Path) -> Path | None:
-    """Validation accuracy of every stack vs iteration, one panel per multi-stack variant (Fig. 9)."""
+def output_columns(training: pd.DataFrame, prefix: str) -> list[str]:
+    """Per-output columns of the training log (``valid_acc_s1``, ``train_loss_s2``, …) in log order.
+
+    The trainer names one column per supervised output; the names are read, not assumed, so inner
+    heads (HG-Int) or new outputs show up without a change here."""
+    return [c for c in training.columns if c.startswith(prefix + "_") and c != prefix]
+
+
+def _output_label(column: str, prefix: str, last: bool) -> str:
+    name = column[len(prefix) + 1:]
+    text = f"stack {name[1:]}" if name[:1] == "s" and name[1:].isdigit() else name
+    return f"{text} (final)" if last else text
+
+
+def stack_training_curves(training: pd.DataFrame, names: dict[str, str], path: Path) -> Path | None:
+    """Loss (top) and validation accuracy (bottom) of every supervised output vs iteration, one
+    column per variant that logs more than one output (the paper's Fig. 8/9 per stack)."""
     data = _named(training, names, ("iteration",))
-    variants = [v for v in names if stacks.get(v, 1) > 1 and v in set(data["variant"])
-                and f"valid_acc_s{stacks[v]}" in data]
-    if not variants:
+    panels = []
+    for v in names:
+        run = data[data["variant"] == v]
+        cols = {kind: [c for c in output_columns(data, kind) if c in run and run[c].notna().any()]
+                for kind in ("train_loss", "valid_acc")}
+        if len(cols["valid_acc"]) > 1 or len(cols["train_loss"]) > 1:
+            panels.append((v, run, cols))
+    if not panels:
         return None
-    ncols = min(len(variants), 3)
-    nrows = -(-len(variants) // ncols)
     with theme():
-        fig = Figure(figsize=(max(4.2 * ncols, 7.0), 3.6 * nrows + 0.4))
-        axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
-        for ax, v in zip(axes, variants):
-            run = data[data["variant"] == v]
-            colours = sns.color_palette(SEQUENTIAL, stacks[v])
-            for k in range(1, stacks[v] + 1):
-                col = f"valid_acc_s{k}"
-                if col not in run or run[col].isna().all():
-                    continue
-                mean = run.groupby("iteration")[col].mean()
-                label = "final stack" if k == stacks[v] else f"stack {k}"
-                ax.plot(mean.index, mean.values, color=colours[k - 1], lw=2 if k == stacks[v] else 1.3,
-                        label=label)
-            ax.set(title=plain_text(names[v]), xlabel="training iteration")
-            ax.legend(fontsize="small", loc="lower right")
-        for ax in axes[len(variants):]:
-            ax.set_visible(False)
-        for ax in axes[::ncols]:
-            ax.set_ylabel("validation PCKh@0.5 (%)\nwrists, elbows, knees, ankles")
-        fig.suptitle("Validation accuracy at every stack (mean over seeds; no flip test)")
+        fig = Figure(figsize=(max(4.0 * len(panels), 7.0), 7.4))
+        axes = fig.subplots(2, len(panels), squeeze=False)
+        for i, (v, run, cols) in enumerate(panels):
+            for row, kind in enumerate(("train_loss", "valid_acc")):
+                ax = axes[row, i]
+                colours = sns.color_palette(SEQUENTIAL, max(len(cols[kind]), 1))
+                for k, col in enumerate(cols[kind]):
+                    mean = run.groupby("iteration")[col].mean()
+                    last = k == len(cols[kind]) - 1
+                    ax.plot(mean.index, mean.values, color=colours[k], lw=2 if last else 1.3,
+                            label=_output_label(col, kind, last))
+                if kind == "train_loss":
+                    _log_scale_if_positive(ax, run[cols[kind]].stack() if cols[kind] else pd.Series([], dtype=float))
+                    ax.set(title=plain_text(names[v]), xlabel="")
+                else:
+                    ax.set(xlabel="training iteration")
+                if cols[kind]:
+                    ax.legend(fontsize="small", loc="upper right" if kind == "train_loss" else "lower right")
+        axes[0, 0].set_ylabel("train loss per output\n(heatmap MSE)")
+        axes[1, 0].set_ylabel("validation PCKh@0.5 (%)\nwrists, elbows, knees, ankles")
+        fig.suptitle("Loss and validation accuracy at every supervised output (mean over seeds; no flip test)")
         fig.tight_layout()
         return _save(fig, path)
 
 
-def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path) -> Path | None:
-    """Final-stack ablation metric per variant (seeds as points) and accuracy at every stack."""
+def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path,
+                   cis: pd.DataFrame | None = None) -> Path | None:
+    """Final-stack ablation metric per variant (seeds as points, each with its 95 % bootstrap CI
+    over people from ``cis``: columns variant, seed, low, high) and accuracy at every stack."""
     data = _named(ablations, names, ("stack", "stacks", "seed", "ablation@0.5", "is_final"))
     data = data.dropna(subset=["ablation@0.5"])
     if data.empty:
@@ -192,14 +214,24 @@ def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path) -
         y = np.arange(len(order))
         ax_final.barh(y, means.values, color=[palette[n] for n in order], alpha=0.45, height=0.6)
         for i, name in enumerate(order):
-            seeds = final[final["name"] == name].sort_values("seed")["ablation@0.5"].to_numpy()
+            runs = final[final["name"] == name].sort_values("seed")
+            seeds = runs["ablation@0.5"].to_numpy(dtype=float)
             offsets = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
-            ax_final.scatter(seeds, i + offsets[: len(seeds)], color=palette[name], edgecolor="black",
+            ys = i + offsets[: len(seeds)]
+            if cis is not None and not cis.empty:
+                ci = cis.set_index(["variant", "seed"])
+                keys = list(zip(runs["variant"], runs["seed"].astype(int)))
+                low = np.array([ci["low"].get(k, np.nan) for k in keys], float)
+                high = np.array([ci["high"].get(k, np.nan) for k in keys], float)
+                ok = np.isfinite(low) & np.isfinite(high)
+                ax_final.errorbar(seeds[ok], ys[ok], xerr=[seeds[ok] - low[ok], high[ok] - seeds[ok]],
+                                  fmt="none", ecolor="black", elinewidth=1.1, capsize=3, zorder=2)
+            ax_final.scatter(seeds, ys, color=palette[name], edgecolor="black",
                              linewidth=0.6, s=36, zorder=3)
         ax_final.set_yticks(y, order)
         ax_final.invert_yaxis()
         ax_final.set(xlabel="PCKh@0.5 (%), wrists, elbows, knees, ankles", xlim=(0, 100),
-                     title="Final stack (bar: mean; points: seeds)")
+                     title="Final stack (bar: mean; points: seeds ± 95% CI)")
         multi = data[data["stacks"] > 1]
         if multi.empty:
             ax_stack.text(0.5, 0.5, "only single-stack variants", ha="center", va="center",
@@ -217,8 +249,8 @@ def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path) -
         return _save(fig, path)
 
 
-def per_joint_heat(table: pd.DataFrame, path: Path, protocol: str) -> Path | None:
-    """Heat table of per-group PCKh@0.5, one row per variant (index = display name)."""
+def per_joint_heat(table: pd.DataFrame, path: Path, protocol: str, metric: str = "PCKh@0.5") -> Path | None:
+    """Heat table of per-group ``metric``, one row per variant (index = display name)."""
     table = table[[g for g in GROUPS if g in table]].dropna(how="all")
     if table.empty:
         return None
@@ -227,9 +259,90 @@ def per_joint_heat(table: pd.DataFrame, path: Path, protocol: str) -> Path | Non
         fig = Figure(figsize=(9, 0.5 * len(table) + 1.8))
         ax = fig.add_subplot()
         sns.heatmap(table, annot=True, fmt=".1f", cmap=SEQUENTIAL, vmin=0, vmax=100, linewidths=0.5,
-                    cbar_kws={"label": "PCKh@0.5 (%)"}, ax=ax)
-        ax.set(xlabel="", ylabel="", title=f"PCKh@0.5 per joint group, mean over seeds "
+                    cbar_kws={"label": f"{metric} (%)"}, ax=ax)
+        ax.set(xlabel="", ylabel="", title=f"{metric} per joint group, mean over seeds "
                                           f"(protocol: {plain_text(protocol)})")
         ax.tick_params(axis="y", rotation=0)
         fig.tight_layout()
+        return _save(fig, path)
+
+
+def visibility_chart(table: pd.DataFrame, names: dict[str, str], path: Path, metric: str) -> Path | None:
+    """PCK of visible vs occluded joints per variant (bars: mean over seeds; points: seeds).
+
+    ``table``: headline per-run rows with columns variant, seed, visible, occluded."""
+    data = _named(table, names, ("seed", "visible", "occluded"))
+    data = data.melt(id_vars=["variant", "name", "seed"], value_vars=["visible", "occluded"],
+                     var_name="joints", value_name="pck").dropna(subset=["pck"])
+    if data.empty:
+        return None
+    order, _ = _hue(names, data["variant"])
+    with theme():
+        fig = Figure(figsize=(8.5, max(3.2, 0.6 * len(order) + 1.8)))
+        ax = fig.add_subplot()
+        pair = sns.color_palette(SEQUENTIAL, 5)
+        palette = {"visible": pair[1], "occluded": pair[3]}
+        sns.barplot(data=data, y="name", x="pck", hue="joints", order=order, palette=palette,
+                    errorbar=None, alpha=0.8, ax=ax)
+        sns.stripplot(data=data, y="name", x="pck", hue="joints", order=order, palette=palette,
+                      dodge=True, edgecolor="black", linewidth=0.6, size=5, legend=False, ax=ax)
+        ax.set(xlim=(0, 100), ylabel="", xlabel=f"{metric} (%)",
+               title="Visible vs occluded joints (bar: mean over seeds; points: seeds)")
+        ax.legend(title=None, loc="lower right")
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+GT_COLOUR, PRED_COLOUR = "#0072B2", "#E69F00"
+"""Okabe–Ito blue (ground truth) and orange (prediction): distinguishable with every common
+colour-vision deficiency; a white outline keeps them visible on any image."""
+
+
+def _skeleton(ax, points: np.ndarray, limbs: list[tuple[int, int]], colour: str, dashed: bool) -> None:
+    import matplotlib.patheffects as pe
+
+    outline = [pe.Stroke(linewidth=3.2, foreground="white"), pe.Normal()]
+    for a, b in limbs:
+        seg = points[[a, b]]
+        if np.isfinite(seg).all():
+            ax.plot(seg[:, 0], seg[:, 1], color=colour, lw=1.8, ls="--" if dashed else "-",
+                    path_effects=outline, solid_capstyle="round")
+    ok = np.isfinite(points).all(1)
+    ax.scatter(points[ok, 0], points[ok, 1], s=10, color=colour, edgecolor="white", linewidth=0.6, zorder=3)
+
+
+def gallery_figure(rows: list[dict], limbs: list[tuple[int, int]], path: Path) -> Path | None:
+    """Crops with ground-truth (blue, dashed) and predicted (orange) skeletons.
+
+    ``rows``: one dict per panel row, ``{"title", "panels": [{"image", "gt", "pred", "caption"}]}``
+    (build.py decides the rows: variants in display order, then other sources)."""
+    rows = [r for r in rows if r["panels"]]
+    if not rows:
+        return None
+    ncols = max(len(r["panels"]) for r in rows)
+    with theme():
+        fig = Figure(figsize=(2.5 * ncols + 1.6, 2.75 * len(rows) + 0.5))
+        axes = fig.subplots(len(rows), ncols, squeeze=False)
+        for r, row in enumerate(rows):
+            for c in range(ncols):
+                ax = axes[r, c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                if c >= len(row["panels"]):
+                    ax.set_visible(False)
+                    continue
+                panel = row["panels"][c]
+                size = panel["image"].shape[0]
+                ax.imshow(panel["image"], extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+                _skeleton(ax, panel["gt"], limbs, GT_COLOUR, dashed=True)
+                _skeleton(ax, panel["pred"], limbs, PRED_COLOUR, dashed=False)
+                ax.set_xlim(-0.5, size - 0.5)
+                ax.set_ylim(size - 0.5, -0.5)
+                ax.set_title(plain_text(panel["caption"]), fontsize="small")
+            axes[r, 0].set_ylabel(plain_text(row["title"]), fontsize="small")
+        handles = [mpl.lines.Line2D([], [], color=GT_COLOUR, ls="--", lw=2, label="ground truth"),
+                   mpl.lines.Line2D([], [], color=PRED_COLOUR, lw=2, label="prediction")]
+        fig.legend(handles=handles, loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
         return _save(fig, path)
