@@ -192,6 +192,24 @@ def cmd_sync_timestamps(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    if args.what == "train":
+        record = bench.bench_train(_params(args.params), args.variant, batch=args.batch, steps=args.steps,
+                                   threads=args.threads, device=args.device, precision=args.precision,
+                                   compile=args.compile, warmup=args.warmup)
+    else:
+        record = bench.bench_data(Path(args.data), batch=args.batch, batches=args.batches, threads=args.threads,
+                                  workers=args.workers, device=args.device)
+    path = bench.append_result(record, Path(args.results))
+    print(bench.summary_line(record))
+    print(f"appended to {path}")
+    if args.json:
+        print(bench.dumps(record))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hgbench", description="Stacked hourglass benchmark: one subcommand per pipeline stage.",
@@ -272,6 +290,26 @@ def build_parser() -> argparse.ArgumentParser:
             "After dvc pull/checkout: if DVC reports no change, snakemake --touch so nothing reruns.")
     p.add_argument("--params", required=True, metavar="YAML", help="the profile Snakemake runs, e.g. params.yaml")
     p.add_argument("--dir", default=".", help="project directory (default: current)")
+
+    p = add("bench", cmd_bench, "Time the real training step (train) or the data path from an HDF5 (data).")
+    bench_sub = p.add_subparsers(dest="what", required=True)
+    b = bench_sub.add_parser("train", help="training step on random data at the profile's resolution")
+    b.add_argument("--params", default="params/paper.yaml", metavar="YAML", help="default params/paper.yaml")
+    b.add_argument("--variant", required=True)
+    b.add_argument("--steps", type=int, default=5, help="timed steps, after --warmup untimed ones")
+    b.add_argument("--warmup", type=int, default=2)
+    b.add_argument("--precision", choices=["fp32", "bf16"], help="default: the profile's train.precision")
+    b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
+    d = bench_sub.add_parser("data", help="ms per training sample from a prepared HDF5 split")
+    d.add_argument("--data", required=True, metavar="H5", help="e.g. data/processed/mpii/train.h5")
+    d.add_argument("--batches", type=int, default=20)
+    d.add_argument("--workers", type=int, default=0, help="reader processes (0 = in this process)")
+    for q in (b, d):
+        q.add_argument("--batch", type=int, default=4 if q is b else 16)
+        q.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+        q.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto" if q is b else "cpu")
+        q.add_argument("--results", default="bench/results", metavar="DIR", help="CSV directory")
+        q.add_argument("--json", action="store_true", help="print the result as one JSON object, last line")
     return parser
 
 

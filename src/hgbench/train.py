@@ -99,8 +99,8 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
 
 
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
-    """The paper's plateau rule: lr × lr_drop_factor after ``plateau_patience`` epochs without a
-    higher validation accuracy (None under ``lr_schedule: steps``)."""
+    """The paper's plateau rule: lr × lr_drop_factor when more than ``plateau_patience`` epochs in a
+    row bring no higher validation accuracy (None under ``lr_schedule: steps``)."""
     if cfg.lr_schedule != "plateau":
         return None
     return torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -10,9 +10,12 @@ rule train:
     params:
         profile=PARAMS_FILE,
         section=section("train", "variants.{variant}", "datasets.{dataset}"),
-    threads: PARAMS.train.threads
+    # train.devices > 1: `hgbench train` starts that many DDP processes (torchrun) inside this one
+    # job, each with train.threads CPU threads and, on CUDA, one GPU. Exit status 75 means
+    # "interrupted by SIGTERM/SIGINT, last.pt saved": a retry resumes (docs/training.md).
+    threads: PARAMS.train.threads * PARAMS.train.devices
     resources:
-        gpu=GPUS_PER_JOB,
+        gpu=GPUS_PER_JOB * PARAMS.train.devices,
     conda:
         "../envs/hgbench.yaml"
     log:

@@ -26,17 +26,19 @@ class CropDataset(torch.utils.data.Dataset):
     """Rows of a processed split: ``(crop uint8 [C, C, 3], joints float32 [J, 2] crop px, missing bool [J])``.
 
     The file is validated on open (:class:`~hgbench.data.schema.DataFileError` names it and the fix).
-    ``limit`` keeps the first rows only (quick profiles).
+    ``limit`` keeps the first rows only (quick profiles). ``in_memory`` forces (True) or forbids
+    (False) loading every crop up front; by default splits under :data:`IN_MEMORY_LIMIT` are loaded.
     """
 
-    def __init__(self, path: str | Path, limit: int | None = None):
+    def __init__(self, path: str | Path, limit: int | None = None, in_memory: bool | None = None):
         self.path = Path(path)
         with open_split(self.path) as split:
             self.n = len(split) if limit is None else min(limit, len(split))
             self.crop_size = split.crop_size
             self.flip_permutation = list(split.attrs["flip_permutation"])
             fields = split.read(["joints", "missing", "visible", "normalizer", "crop_to_image"])
-            in_memory = self.n * 3 * self.crop_size**2 <= IN_MEMORY_LIMIT
+            if in_memory is None:
+                in_memory = self.n * 3 * self.crop_size**2 <= IN_MEMORY_LIMIT
             self.images = split.images(range(self.n)) if in_memory else None
         self.joints = fields["joints"][: self.n].astype(np.float32)
         self.missing = fields["missing"][: self.n].astype(bool)

@@ -1,0 +1,254 @@
+"""Benchmarks of training speed: the real training step, and the data path from a prepared HDF5.
+
+    hgbench bench train --params params/paper.yaml --variant hg8 --batch 4 --steps 6 --threads 2 \\
+        --precision bf16 --json
+    hgbench bench data --data data/processed/mpii/train.h5 --batch 16 --batches 20 --threads 1 --json
+
+``bench train`` times :func:`hgbench.train.make_batch` + :func:`hgbench.train.train_step` (the
+functions ``hgbench train`` runs every step) on random crops at the profile's resolution, after a
+few warm-up steps. ``bench data`` times reading batches of rows from the file (shuffled order, no
+in-memory copy, what the loader workers do) and, separately, the augmentation + target generation
+that runs on the training device. Each prints one JSON object as its last line and appends a row
+to a CSV under ``bench/results/`` whose name states the conditions, e.g.
+``bench/results/train_cpu_bf16_b4_t2.csv``.
+
+Units: ``img_per_s`` images per second of the whole step; ``flops_per_img`` = 3 × 2 × conv MACs
+(forward 2·MACs, backward ≈ 2 × forward); ``fraction_of_peak`` = achieved FLOP/s ÷ the device's
+peak in that dtype: for CUDA the vendor's dense figure of known GPUs, for CPU a measured large
+matrix multiply with the same threads and dtype (``peak_source`` says which).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import h5py
+import torch
+
+from .config import Params
+from .data.dataset import Augmentation, CropDataset, epoch_batches, step_generator
+from .iofiles import atomic_path
+from .joints import joints_of
+from .model import count_macs
+from .train import make_batch, make_model, make_optimizer, resolve_device, supervised_outputs, train_step
+
+RESULTS_DIR = Path("bench/results")
+
+# Dense peak TFLOP/s by (GPU name fragment, dtype), vendor data sheets (SXM parts; PCIe parts are
+# lower). Unknown GPUs report no fraction rather than a guess.
+GPU_PEAK_TFLOPS = {
+    ("H200", "bf16"): 989.0, ("H200", "fp32"): 67.0,
+    ("H100", "bf16"): 989.0, ("H100", "fp32"): 67.0,
+    ("A100", "bf16"): 312.0, ("A100", "fp32"): 19.5,
+    ("L40S", "bf16"): 362.0, ("L40S", "fp32"): 91.6,
+    ("4090", "bf16"): 165.0, ("4090", "fp32"): 82.6,
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def device_peak_gflops(device: torch.device, precision: str, threads: int) -> tuple[float | None, str]:
+    """(peak GFLOP/s, where it comes from) of ``device`` in ``precision``."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for (fragment, dtype), tflops in GPU_PEAK_TFLOPS.items():
+            if fragment in name and dtype == precision:
+                return tflops * 1e3, f"data sheet, {name}"
+        return None, f"unknown GPU {name}"
+    # CPU: no reliable data sheet figure (clock and AVX-512 frequency vary), so measure a large
+    # matrix multiply, the best case the convolution kernels can approach.
+    torch.set_num_threads(threads)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    n = 2048
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9, f"measured {n}x{n} matmul, {threads} threads"
+
+
+def _variant_dataset(params: Params, variant: str):
+    """The dataset the variant is trained on in this profile (its first experiment's)."""
+    for e in params.experiments:
+        if e.variant == variant:
+            return params.datasets[e.dataset]
+    return next(iter(params.datasets.values()))
+
+
+def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads: int, device: str = "auto",
+                precision: str | None = None, compile: bool | None = None, warmup: int = 2, seed: int = 0) -> dict:
+    """Time ``steps`` real training steps of ``variant`` on random crops; returns the result record."""
+    if variant not in params.variants:
+        raise ValueError(f"variant {variant!r} is not in profile {params.profile!r}; allowed values: "
+                         + ", ".join(sorted(params.variants)))
+    if steps < 1 or batch < 1:
+        raise ValueError("--steps and --batch must be at least 1")
+    cfg = params.train
+    precision = precision or cfg.precision
+    compile = cfg.compile if compile is None else compile
+    dev = resolve_device(device)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    v, ds = params.variants[variant], _variant_dataset(params, variant)
+    joints = len(joints_of(ds.source))
+    net = make_model(v, joints, dev)
+    optimizer = make_optimizer(cfg, net)
+    model = torch.compile(net) if compile else net
+    supervised = supervised_outputs(v, net.config)
+    aug = Augmentation(cfg.rotation, cfg.scale, cfg.flip, cfg.color_jitter)
+    flip_perm = torch.arange(joints)
+
+    # Random stored crops and joints inside the central input window, 5 % missing.
+    g = torch.Generator().manual_seed(seed)
+    c = ds.crop_size
+    crops = torch.randint(0, 256, (batch, c, c, 3), dtype=torch.uint8, generator=g)
+    lo, hi = (c - ds.input_res) / 2, (c + ds.input_res) / 2
+    joint_px = lo + (hi - lo) * torch.rand(batch, joints, 2, generator=g)
+    missing = torch.rand(batch, joints, generator=g) < 0.05
+    if dev.type == "cuda":
+        crops = crops.pin_memory()
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    data_s, step_s = [], []
+    for it in range(warmup + steps):
+        _sync(dev)
+        t0 = time.perf_counter()
+        images, targets = make_batch(crops, joint_px, missing, aug=aug, generator=step_generator(seed, it),
+                                     flip_perm=flip_perm, input_res=ds.input_res, output_res=ds.output_res,
+                                     sigma=cfg.sigma, device=dev)
+        _sync(dev)
+        t1 = time.perf_counter()
+        train_step(model, optimizer, images, targets, supervised, precision)
+        _sync(dev)
+        t2 = time.perf_counter()
+        if it >= warmup:
+            data_s.append(t1 - t0)
+            step_s.append(t2 - t1)
+
+    total = sum(data_s) + sum(step_s)
+    img_per_s = batch * steps / total
+    flops = 6 * count_macs(net, ds.input_res)
+    peak, peak_source = device_peak_gflops(dev, precision, threads)
+    achieved = flops * img_per_s / 1e9
+    record = {
+        "bench": "train", "profile": params.profile, "variant": variant, "input_res": ds.input_res,
+        "device": dev.type, "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
+                                            else platform.processor() or platform.machine()),
+        "precision": precision, "compile": bool(compile), "batch": batch, "threads": threads, "steps": steps,
+        "img_per_s": round(img_per_s, 4),
+        "step_ms_median": round(1e3 * statistics.median(step_s), 2),
+        "augment_ms_per_img": round(1e3 * sum(data_s) / (batch * steps), 3),
+        "flops_per_img": flops, "achieved_gflops": round(achieved, 1),
+        "peak_gflops": round(peak, 1) if peak else None, "peak_source": peak_source,
+        "fraction_of_peak": round(achieved / peak, 4) if peak else None,
+        "torch": torch.__version__, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        # Other processes on the machine make CPU figures noisy; the load average records it.
+        "loadavg_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
+    }
+    if dev.type == "cuda":
+        record["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+    record["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    return record
+
+
+def bench_data(data_file: Path, *, batch: int, batches: int, threads: int, workers: int = 0, device: str = "cpu",
+               input_res: int | None = None, output_res: int | None = None, seed: int = 0) -> dict:
+    """ms per training sample of the data path from a prepared HDF5 file.
+
+    ``read_ms_per_sample``: rows read from the file in shuffled batches (the loader's work, no
+    in-memory copy), per sample, wall time ÷ max(1, workers) processes, i.e. per core.
+    ``augment_ms_per_sample``: :func:`hgbench.train.make_batch` (warp, colour jitter, targets)
+    on ``device`` with ``threads`` threads (on a GPU this runs on the GPU).
+    """
+    from .data.dataset import iterate_batches
+
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    data = CropDataset(data_file, in_memory=False)
+    with h5py.File(data_file, "r") as h5:
+        input_res = input_res or int(h5.attrs["input_res"])
+    output_res = output_res or input_res // 4
+    order = [b for e in range(1 + batches * batch // max(len(data), 1)) for b in epoch_batches(len(data), batch, seed, e)]
+    order = order[:batches]
+    read_s, aug_s, n = 0.0, 0.0, 0
+    t_read = time.perf_counter()
+    for it, (crops, joints, missing) in enumerate(iterate_batches(data, order, workers)):
+        t0 = time.perf_counter()
+        read_s += t0 - t_read
+        make_batch(crops, joints, missing, aug=Augmentation(30, 0.25, True, 0.2), generator=step_generator(seed, it),
+                   flip_perm=torch.as_tensor(data.flip_permutation), input_res=input_res, output_res=output_res,
+                   sigma=1.0, device=dev)
+        _sync(dev)
+        n += crops.shape[0]
+        t_read = time.perf_counter()
+        aug_s += t_read - t0
+    cores = max(1, workers)
+    return {
+        "bench": "data", "file": str(data_file), "rows": len(data), "crop_size": data.crop_size, "input_res": input_res,
+        "batch": batch, "samples": n, "workers": workers, "threads": threads, "device": dev.type,
+        "read_ms_per_sample": round(1e3 * read_s * cores / n, 4),
+        "augment_ms_per_sample": round(1e3 * aug_s * threads / n, 4),
+        "read_mb_per_s": round(n * 3 * data.crop_size**2 / read_s / 1e6, 1),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def results_file(record: dict, root: Path = RESULTS_DIR) -> Path:
+    """``bench/results/<bench>_<device>_<dtype>_b<batch>_t<threads>.csv`` for a record."""
+    if record["bench"] == "train":
+        name = f"train_{record['device']}_{record['precision']}_b{record['batch']}_t{record['threads']}.csv"
+    else:
+        name = f"data_{record['device']}_b{record['batch']}_w{record['workers']}_t{record['threads']}.csv"
+    return root / name
+
+
+def append_result(record: dict, root: Path = RESULTS_DIR) -> Path:
+    """Append ``record`` as a row of its CSV (written atomically; new columns widen the header)."""
+    path = results_file(record, root)
+    rows = []
+    if path.exists():
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    rows.append({k: ("" if v is None else v) for k, v in record.items()})
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def summary_line(record: dict) -> str:
+    """One human-readable line of a record."""
+    if record["bench"] == "train":
+        frac = record["fraction_of_peak"]
+        mem = f"peak GPU {record['peak_gpu_mib']:.0f} MiB, " if "peak_gpu_mib" in record else ""
+        return (f"{record['variant']} {record['input_res']}px {record['device']} {record['precision']} batch "
+                f"{record['batch']} threads {record['threads']}: {record['img_per_s']:.3f} img/s, "
+                f"{record['achieved_gflops']:.0f} GFLOP/s" + (f" = {100 * frac:.0f}% of peak" if frac else "")
+                + f", {mem}peak RSS {record['peak_rss_mib']:.0f} MiB")
+    return (f"{record['file']}: read {record['read_ms_per_sample']:.3f} ms/sample/core "
+            f"({record['read_mb_per_s']:.0f} MB/s), augment {record['augment_ms_per_sample']:.3f} ms/sample "
+            f"on {record['device']}")
+
+
+def dumps(record: dict) -> str:
+    return json.dumps(record, sort_keys=False)

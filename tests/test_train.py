@@ -1,0 +1,51 @@
+"""Training pieces: lr schedules, colour jitter, bf16 steps."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from hgbench.config import load_params
+from hgbench.data.dataset import jitter_colours
+from hgbench.train import make_model, make_optimizer, make_scheduler, step_schedule_lr, train_step
+from conftest import ROOT
+
+SMOKE = load_params(ROOT / "params/smoke.yaml")
+
+
+def test_plateau_schedule_divides_lr_by_five_when_patience_epochs_in_a_row_bring_no_improvement():
+    cfg = dataclasses.replace(SMOKE.train, lr=1e-3, lr_schedule="plateau", plateau_patience=2, lr_drop_factor=0.2)
+    opt = make_optimizer(cfg, torch.nn.Linear(2, 2))
+    sched = make_scheduler(cfg, opt)
+    lrs = []
+    for acc in [10, 20, 20, 19, 18, 30, 30, 30, 30]:
+        sched.step(acc)
+        lrs.append(opt.param_groups[0]["lr"])
+    # 20, 19 are two epochs without beating 20 (allowed); the third (18) drops the lr.
+    assert lrs[:4] == [1e-3] * 4
+    assert lrs[4:8] == pytest.approx([2e-4] * 4)
+    assert lrs[8] == pytest.approx(4e-5)
+
+
+def test_step_schedule():
+    cfg = dataclasses.replace(SMOKE.train, lr=1.0, lr_drop_epochs=(2, 4), lr_drop_factor=0.5)
+    assert [step_schedule_lr(cfg, e) for e in range(5)] == [1.0, 1.0, 0.5, 0.5, 0.25]
+    assert make_scheduler(cfg, make_optimizer(cfg, torch.nn.Linear(1, 1))) is None
+
+
+def test_colour_jitter_scales_channels_and_clips():
+    images = torch.full((2, 3, 4, 4), 0.5)
+    out = jitter_colours(images, torch.tensor([[1.2, 1.0, 0.8], [3.0, 1.0, 1.0]], dtype=torch.float64))
+    assert out[0, :, 0, 0].tolist() == pytest.approx([0.6, 0.5, 0.4])
+    assert out[1, 0].max() == 1.0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_train_step_learns_a_fixed_batch(precision):
+    torch.manual_seed(0)
+    model = make_model(SMOKE.variants["hg2x1"], 16, torch.device("cpu"))
+    opt = make_optimizer(dataclasses.replace(SMOKE.train, lr=2e-3), model)
+    images = torch.rand(4, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    targets = torch.rand(4, 16, 16, 16) * (torch.rand(4, 16, 16, 16) > 0.9)
+    losses = [float(train_step(model, opt, images, targets, [0, 1], precision).sum()) for _ in range(8)]
+    assert losses[-1] < 0.7 * losses[0]
