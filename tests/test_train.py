@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from hgbench.config import load_params
 from hgbench.data.dataset import jitter_colours
 from hgbench.train import make_model, make_optimizer, make_scheduler, step_schedule_lr, train_step
 from conftest import ROOT
+from test_resume import smoke_data  # noqa: F401 (fixture)
 
 SMOKE = load_params(ROOT / "params/smoke.yaml")
 
@@ -49,3 +52,17 @@ def test_train_step_learns_a_fixed_batch(precision):
     targets = torch.rand(4, 16, 16, 16) * (torch.rand(4, 16, 16, 16) > 0.9)
     losses = [float(train_step(model, opt, images, targets, [0, 1], precision).sum()) for _ in range(8)]
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_batches_read_from_the_file_equal_the_in_memory_ones(smoke_data):
+    from hgbench.data.dataset import CropDataset, epoch_batches, iterate_batches
+
+    disk, memory = CropDataset(smoke_data / "train.h5", in_memory=False), CropDataset(smoke_data / "train.h5")
+    assert disk.images is None and memory.images is not None
+    batches = epoch_batches(len(disk), 8, seed=3, epoch=1)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(24))
+    for (a, ja, ma), (b, jb, mb) in zip(iterate_batches(disk, batches, workers=0), iterate_batches(memory, batches, 0)):
+        assert torch.equal(a, b) and torch.equal(ma, mb)
+        torch.testing.assert_close(ja, jb, rtol=0, atol=0, equal_nan=True)  # missing joints are NaN
+    with pytest.raises(RuntimeError, match="cannot read images rows"):
+        disk.batch(np.array([99]))

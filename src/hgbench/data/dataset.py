@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,6 +47,7 @@ class CropDataset(torch.utils.data.Dataset):
         self.normalizer = fields["normalizer"][: self.n].astype(np.float64)
         self.crop_to_image = fields["crop_to_image"][: self.n].astype(np.float64)
         self._split = None
+        self._h5 = None
 
     def __len__(self) -> int:
         return self.n
@@ -62,16 +64,24 @@ class CropDataset(torch.utils.data.Dataset):
     def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rows ``rows`` stacked: crops uint8 [B, C, C, 3], joints float32 [B, J, 2], missing bool [B, J].
 
-        In memory this is one gather (no per-row Python); from the file it reads row by row (each
-        row is one HDF5 chunk, so a row costs one uncompressed chunk read).
+        In memory this is one gather (no per-row Python); from the file it reads row by row straight
+        into the batch array (each row is one uncompressed HDF5 chunk; ``read_direct`` skips the
+        temporary array and selection objects of ``dataset[i]``, ~3× faster per row).
         """
         rows = np.asarray(rows, dtype=np.int64)
         if self.images is not None:
             crops = self.images[rows]
         else:
-            if self._split is None:
-                self._split = open_split(self.path)
-            crops = self._split.images(rows)
+            if self._h5 is None:  # opened lazily so that each loader worker has its own handle
+                self._h5 = h5py.File(self.path, "r")
+            images = self._h5["images"]
+            crops = np.empty((len(rows), *images.shape[1:]), dtype=np.uint8)
+            try:
+                for k, i in enumerate(rows):
+                    images.read_direct(crops, np.s_[int(i)], np.s_[k])
+            except (OSError, ValueError, IndexError) as exc:
+                raise RuntimeError(f"{self.path}: cannot read images rows {rows.tolist()[:4]}… ({exc}); "
+                                   "rerun `hgbench prepare` to rewrite the file") from None
         return torch.from_numpy(crops), torch.from_numpy(self.joints[rows]), torch.from_numpy(self.missing[rows])
 
 
