@@ -214,7 +214,8 @@ def bench_data(data_file: Path, *, batch: int, batches: int, threads: int, worke
 def results_file(record: dict, root: Path = RESULTS_DIR) -> Path:
     """``bench/results/<bench>_<device>_<dtype>_b<batch>_t<threads>.csv`` for a record."""
     if record["bench"] == "train":
-        name = f"train_{record['device']}_{record['precision']}_b{record['batch']}_t{record['threads']}.csv"
+        compiled = "_compiled" if record["compile"] else ""
+        name = f"train_{record['device']}_{record['precision']}{compiled}_b{record['batch']}_t{record['threads']}.csv"
     else:
         name = f"data_{record['device']}_b{record['batch']}_w{record['workers']}_t{record['threads']}.csv"
     return root / name
