@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, run
+from conftest import ROOT
 from hgbench.config import load_params
 from hgbench.data.fetch import fetch_synthetic
 from hgbench.data.prepare import prepare_dataset
