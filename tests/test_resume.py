@@ -140,3 +140,24 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(sm
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert not (tmp_path / "model.pt").exists()
     assert os.listdir(tmp_path) == ["last.pt"]  # no temporary files left behind
+
+
+def test_last_pt_of_other_params_is_not_resumed(smoke_data, reference, tmp_path):
+    # A finished run's last.pt (kept by DVC's persist) must not be "resumed" after a params change:
+    # that would return the old weights for the new settings.
+    out = tmp_path / "run"
+    run_train(smoke_data, out)
+    assert_bit_identical(weights(out / "model.pt"), weights(reference))
+    messages = []
+    changed = dataclasses.replace(CFG, lr=5e-4)
+    train(dataset=DATASET, variant=VARIANT, cfg=changed, seed=0, train_file=smoke_data / "train.h5",
+          valid_file=smoke_data / "valid.h5", out_dir=out, device="cpu", log=messages.append)
+    assert any("starting over" in m for m in messages)
+    fresh = run_train(smoke_data, tmp_path / "fresh", cfg=changed)
+    assert_bit_identical(weights(out / "model.pt"), weights(fresh))
+    # Speed-only settings do not invalidate it: this one resumes (and has nothing left to do).
+    messages.clear()
+    train(dataset=DATASET, variant=VARIANT, cfg=dataclasses.replace(changed, threads=2, checkpoint_every=5),
+          seed=0, train_file=smoke_data / "train.h5", valid_file=smoke_data / "valid.h5", out_dir=out,
+          device="cpu", log=messages.append)
+    assert not any("starting over" in m for m in messages)

@@ -48,11 +48,13 @@ def save_checkpoint(state: dict, path: Path) -> None:
         torch.save({"format": FORMAT, **state}, tmp)
 
 
-def load_checkpoint(path: Path, *, seed: int, model_config: dict) -> dict:
+def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: str | None = None) -> dict | None:
     """Read a ``last.pt`` written by :func:`save_checkpoint` for the same model and seed.
 
-    Tensors are loaded on the CPU (``load_state_dict`` moves them). Raises RuntimeError naming the
-    file and the fix when it is unreadable or belongs to another run.
+    Tensors are loaded on the CPU (``load_state_dict`` moves them). Returns None when
+    ``fingerprint`` is given and the file was written under other training settings (the caller
+    starts over). Raises RuntimeError naming the file and the fix when it is unreadable or
+    belongs to another run.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -60,6 +62,8 @@ def load_checkpoint(path: Path, *, seed: int, model_config: dict) -> dict:
         raise RuntimeError(f"{path} cannot be read ({exc}); delete it to start the run over") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise RuntimeError(f"{path} was written by another version of hgbench train; delete it to start over")
+    if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        return None
     if state["model_config"] != model_config or state["seed"] != seed:
         raise RuntimeError(f"{path} was written for another model or seed; delete it to start over")
     return state

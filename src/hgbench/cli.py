@@ -41,6 +41,16 @@ def _dataset(params, name: str):
     return params.datasets[name]
 
 
+def _gpu_claim(device: str, n: int):
+    """Claim ``n`` concrete GPUs when ``device`` resolves to CUDA (see hgbench.gpus), else nothing."""
+    import torch
+
+    from .gpus import claim_gpus
+
+    on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    return claim_gpus(n if on_gpu else 0, total=torch.cuda.device_count() if on_gpu else 0)
+
+
 def cmd_describe(args) -> int:
     from .describe import describe
 
@@ -109,14 +119,17 @@ def cmd_train(args) -> int:
         # DDP inside one job: rerun this same command as train.devices torchrun workers.
         argv = ["train", "--params", args.params, "--dataset", args.dataset, "--variant", args.variant,
                 "--seed", str(args.seed), "--data", args.data, "--out", args.out]
-        return distributed.launch(params.train.devices, argv + (["--device", args.device] if args.device else []))
+        with _gpu_claim(args.device or params.device, params.train.devices):
+            return distributed.launch(params.train.devices, argv + (["--device", args.device] if args.device else []))
     data = Path(args.data)
     try:
-        path = train(
-            dataset=ds, variant=params.variants[args.variant], cfg=params.train, seed=args.seed,
-            train_file=data / "train.h5", valid_file=data / "valid.h5", out_dir=Path(args.out),
-            device=args.device or params.device,
-        )
+        # Inside torchrun the launcher's claim is inherited through CUDA_VISIBLE_DEVICES (kept as is).
+        with _gpu_claim(args.device or params.device, params.train.devices):
+            path = train(
+                dataset=ds, variant=params.variants[args.variant], cfg=params.train, seed=args.seed,
+                train_file=data / "train.h5", valid_file=data / "valid.h5", out_dir=Path(args.out),
+                device=args.device or params.device,
+            )
     except TrainingInterrupted as exc:
         print(f"hgbench train: interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -135,9 +148,10 @@ def cmd_predict(args) -> int:
     if meta is None:
         raise FileNotFoundError(f"checkpoint {args.checkpoint} not found; run `hgbench train` first")
     run = {"dataset": meta["dataset"], "variant": meta["variant"], "seed": int(meta["seed"])}
-    predict(checkpoint=Path(args.checkpoint), data_file=Path(args.data), out=Path(args.out),
-            flip_test=params.predict.flip_test, batch_size=params.predict.batch_size,
-            device=args.device or params.device, threads=params.train.threads, run=run)
+    with _gpu_claim(args.device or params.device, 1):
+        predict(checkpoint=Path(args.checkpoint), data_file=Path(args.data), out=Path(args.out),
+                flip_test=params.predict.flip_test, batch_size=params.predict.batch_size,
+                device=args.device or params.device, threads=params.train.threads, run=run)
     print(f"predictions written to {args.out}")
     return 0
 

@@ -16,6 +16,8 @@ The recipe, speed knobs and multi-GPU use are described in docs/training.md.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import os
 import signal
@@ -258,6 +260,23 @@ class Progress:
             self.bar.close()
 
 
+# Train keys that change speed or bookkeeping, not the trained weights.
+_NOT_IN_FINGERPRINT = ("threads", "checkpoint_every")
+
+
+def run_fingerprint(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, seed: int,
+                    train_file: Path) -> str:
+    """sha256 of everything that decides the weights: dataset/variant/train params, seed, data size.
+
+    Stored in ``last.pt``; a checkpoint with another fingerprint is not resumed.
+    """
+    train_params = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_FINGERPRINT}
+    blob = json.dumps({"dataset": asdict(dataset), "variant": asdict(variant), "train": train_params,
+                       "seed": seed, "train_bytes": Path(train_file).stat().st_size},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def train(
     *, dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, seed: int,
     train_file: Path, valid_file: Path, out_dir: Path, device: str = "auto",
@@ -298,8 +317,17 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
 
     log_path, last_path = out_dir / "log.csv", out_dir / "last.pt"
     epoch, batch_done, iteration, rows, progress_sums = 0, 0, 0, [], None
+    fingerprint = run_fingerprint(dataset, variant, cfg, seed, train_file)
     if last_path.exists():
-        state = load_checkpoint(last_path, seed=seed, model_config=asdict(mconf))
+        state = load_checkpoint(last_path, seed=seed, model_config=asdict(mconf), fingerprint=fingerprint)
+        if state is None:
+            # Params changed since last.pt was written (a DVC experiment, an edited profile): its
+            # weights answer another question, so resuming would mix two runs. Start over.
+            if ctx.is_main:
+                log(f"{last_path} was written under other training settings; starting over")
+    else:
+        state = None
+    if state is not None:
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
@@ -324,7 +352,7 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state(),
                 "epoch": epoch_, "batch": batch_, "iteration": iteration, "progress": sums, "log": rows,
-                "seed": seed, "model_config": asdict(mconf),
+                "seed": seed, "model_config": asdict(mconf), "fingerprint": fingerprint,
             }, last_path)
         if ctx.world > 1:
             torch.distributed.barrier()  # nobody stops before rank 0 has written the state
