@@ -28,7 +28,7 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> su
 
 
 def make_project(dest: Path, profile: str) -> Path:
-    """A fresh git repository with the workflow files and params.yaml → params/<profile>.yaml."""
+    """A fresh git repository with the workflow files and params.yaml = a copy of params/<profile>.yaml."""
     for rel in PROJECT_FILES:
         src, dst = ROOT / rel, dest / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def make_project(dest: Path, profile: str) -> Path:
             shutil.copytree(src, dst, symlinks=True)
         else:
             shutil.copy2(src, dst)
-    (dest / "params.yaml").symlink_to(f"params/{profile}.yaml")
+    shutil.copy2(ROOT / "params" / f"{profile}.yaml", dest / "params.yaml")
     run(["git", "init", "-q"], dest)
     return dest
 

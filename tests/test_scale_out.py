@@ -151,6 +151,7 @@ def test_snakemake_reruns_nothing_after_pull_once_timestamps_are_synced(shared_r
     assert "rule train:" in dry.stdout, "the timestamp pitfall should make Snakemake want to retrain"
     hashes = sha256_tree(clone)
 
+    # The profile Snakemake runs with (its path is part of each rule's params).
     proc = run(["hgbench", "sync-timestamps", "--params", "params/smoke.yaml"], clone)
     assert "aligned" in proc.stdout
     dry = run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], clone)
@@ -161,13 +162,13 @@ def test_snakemake_reruns_nothing_after_pull_once_timestamps_are_synced(shared_r
 
 def test_sync_timestamps_refuses_when_dvc_reports_stale_stages(shared_run, tmp_path):
     origin, clone = shared_run
-    params = clone / "params/smoke.yaml"
+    params = clone / "params.yaml"
     original = params.read_text()
     model = clone / "models/smoke/hg2x1/s0/model.pt"
     mtime = model.stat().st_mtime_ns
     try:
         params.write_text(original.replace("lr: 2.5e-4", "lr: 1.0e-3"))
-        proc = run(["hgbench", "sync-timestamps", "--params", "params/smoke.yaml"], clone, check=False)
+        proc = run(["hgbench", "sync-timestamps", "--params", "params.yaml"], clone, check=False)
         assert proc.returncode == 2
         assert "train@run0" in proc.stderr and "dvc pull" in proc.stderr
         assert model.stat().st_mtime_ns == mtime
@@ -178,7 +179,7 @@ def test_sync_timestamps_refuses_when_dvc_reports_stale_stages(shared_run, tmp_p
 def test_dvc_exp_run_changes_an_ablation_knob_and_lists_it(shared_run):
     origin, _ = shared_run
     run(["dvc", "exp", "run", "--quiet", "-n", "hg2x1-last",
-         "-S", "params/smoke.yaml:variants.hg2x1.supervision=last"], origin)
+         "-S", "params.yaml:variants.hg2x1.supervision=last"], origin)
     shown = run(["dvc", "exp", "show", "--csv"], origin).stdout
     rows = [line for line in shown.splitlines() if line.startswith("hg2x1-last,")]
     assert rows and "last" in rows[0].split(","), shown[-2000:]

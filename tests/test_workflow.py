@@ -96,3 +96,11 @@ def test_config_overrides_are_refused_with_a_fix():
     proc = run(["snakemake", "-n", "--config", "profile=other"], ROOT, check=False)
     assert proc.returncode != 0
     assert "--configfile" in proc.stdout + proc.stderr
+
+
+def test_params_yaml_is_a_copy_of_the_demo_profile():
+    # DVC reads params.yaml (also from git commits, so it must be a real file, not a symlink);
+    # Snakemake's default is params/demo.yaml. The two must never drift apart.
+    params = ROOT / "params.yaml"
+    assert not params.is_symlink(), "params.yaml must be a file: cp params/demo.yaml params.yaml"
+    assert params.read_bytes() == (ROOT / "params/demo.yaml").read_bytes(), "cp params/demo.yaml params.yaml"

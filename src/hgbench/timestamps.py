@@ -10,7 +10,7 @@ every hash matches. DVC, which compares content hashes, is the judge of "up to d
 2. ``snakemake --touch`` then walks the DAG in order and gives every output a time after its
    inputs, without running anything.
 
-    hgbench sync-timestamps --params params.yaml     # after dvc pull, before snakemake
+    hgbench sync-timestamps --params params/demo.yaml   # after dvc pull; the profile snakemake runs
 """
 
 from __future__ import annotations

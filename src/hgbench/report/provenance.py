@@ -108,7 +108,7 @@ def reproduce_commands(params_file: str, commit: str | None) -> list[str]:
         checkout,
         "make install && . .venv/bin/activate",
         f"snakemake --cores 4 --resources gpu=1 --configfile {params_file}",
-        f"# or, through DVC: ln -sf {params_file} params.yaml && dvc repro",
+        f"# or, through DVC: cp {params_file} params.yaml && dvc repro",
         "# or fetch the recorded outputs instead of recomputing: dvc pull && "
         f"hgbench sync-timestamps --params {params_file}",
     ]
