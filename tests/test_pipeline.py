@@ -9,6 +9,10 @@ from conftest import ROOT, run
 
 
 def check_outputs(cwd):
+    with h5py.File(cwd / "results/summary/smoke/gallery.h5") as f:
+        sources = [s.decode() for s in f["source"][()]]
+        # validation best/median/worst for both variants, and both models on the 5 real MPII images
+        assert sources.count("validation") == 6 and sources.count("real MPII image") == 10
     metrics = json.loads((cwd / "results/smoke/hg2x1/s0/metrics.json").read_text())
     assert metrics["protocol"] == "official"
     assert set(metrics["pckh@0.5"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"}

@@ -75,14 +75,30 @@ def test_sigterm_at_any_step_then_resume_gives_bit_identical_weights(smoke_data,
     assert [r.split(",")[:n_same] for r in log] == [r.split(",")[:n_same] for r in ref_log]
 
 
-def test_resume_refuses_a_checkpoint_of_another_seed(smoke_data, tmp_path, monkeypatch):
+def test_a_checkpoint_of_another_seed_is_not_resumed(smoke_data, tmp_path, monkeypatch):
     monkeypatch.setenv(TEST_SIGNAL_ENV, "1:SIGINT")
     with pytest.raises(TrainingInterrupted):
         run_train(smoke_data, tmp_path)
     monkeypatch.delenv(TEST_SIGNAL_ENV)
+    messages = []
+    train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
+          valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=messages.append)
+    assert any("starting over" in m for m in messages)
+    fresh = train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
+                  valid_file=smoke_data / "valid.h5", out_dir=tmp_path / "fresh", device="cpu",
+                  log=lambda *_: None)
+    assert_bit_identical(weights(tmp_path / "model.pt"), weights(fresh))
+
+
+def test_load_checkpoint_refuses_another_model_or_seed(smoke_data, tmp_path, monkeypatch):
+    from hgbench.checkpoint import load_checkpoint
+
+    monkeypatch.setenv(TEST_SIGNAL_ENV, "1:SIGINT")
+    with pytest.raises(TrainingInterrupted):
+        run_train(smoke_data, tmp_path)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
     with pytest.raises(RuntimeError, match="another model or seed"):
-        train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
-              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+        load_checkpoint(tmp_path / "last.pt", seed=1, model_config=state["model_config"])
 
 
 def write_params(tmp_path, **train_overrides):

@@ -185,7 +185,13 @@ def cmd_summarize(args) -> int:
     if args.data:
         from .gallery import build_gallery
 
-        build_gallery(params, args.dataset, Path(args.results), Path(args.data), Path(args.out) / "gallery.h5")
+        from .gallery import append_people, sample_people
+
+        gallery = build_gallery(params, args.dataset, Path(args.results), Path(args.data),
+                                Path(args.out) / "gallery.h5")
+        samples = sample_people(params, args.dataset, Path(args.models))
+        if samples is not None and len(samples["variant"]):
+            append_people(gallery, samples)
     print(f"summary written to {args.out}")
     return 0
 

@@ -195,6 +195,64 @@ def append_people(path: Path, columns: dict[str, np.ndarray]) -> Path:
     return write_gallery(path, merged, old["attrs"]["dataset"], old["attrs"]["joint_names"], size)
 
 
+SAMPLES = Path(__file__).parent / "data" / "samples" / "mpii"
+SAMPLE_SOURCE = "real MPII image"
+
+
+def sample_people(params: Params, dataset: str, models_dir: Path, size: int = IMAGE_SIZE,
+                  samples: Path = SAMPLES) -> dict[str, np.ndarray] | None:
+    """Every variant's predictions on the five real MPII people shipped in ``samples``.
+
+    The people are cropped at the dataset's ``input_res``/``crop_margin`` (the same ``prepare``
+    code as any split) and predicted with each variant's lowest-seed ``model.pt`` (flip test as in
+    the profile, on the CPU). Returns gallery columns with ``source`` = "real MPII image" and
+    ``case`` = the image name, or None when the dataset's joints are not MPII's (FLIC) or no
+    checkpoint exists yet.
+    """
+    import tempfile
+
+    from hgbench.data.prepare import prepare_sample
+    from hgbench.joints import MPII_JOINTS
+    from hgbench.predict import predict
+
+    cfg = params.datasets[dataset]
+    if list(joints_of(cfg.source)) != list(MPII_JOINTS):
+        return None
+    checkpoints: dict[str, tuple[int, Path]] = {}
+    for exp in params.experiments_for(dataset):
+        path = Path(models_dir) / dataset / exp.variant / f"s{exp.seed}" / "model.pt"
+        if exp.variant not in checkpoints and path.is_file():
+            checkpoints[exp.variant] = (exp.seed, path)
+    if not checkpoints:
+        return None
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="hgbench-samples-") as tmp:
+        split = Path(tmp) / "samples.h5"
+        prepare_sample(samples / "release_subset.mat", samples / "images", split, input_res=cfg.input_res,
+                       crop_margin=cfg.crop_margin, dataset=dataset)
+        with h5py.File(split, "r") as f:
+            gt = np.asarray(f["joints_image"], float)
+            missing = np.asarray(f["missing"], bool)
+            normalizer = np.asarray(f["normalizer"], float)
+            affine = np.asarray(f["crop_to_image"], float)
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["image_name"][()]]
+            crops = np.asarray(f["images"])
+        for variant, (seed, checkpoint) in checkpoints.items():
+            preds = predict(checkpoint=checkpoint, data_file=split, out=Path(tmp) / f"{variant}.h5",
+                            flip_test=params.predict.flip_test, batch_size=params.predict.batch_size,
+                            device="cpu", threads=1,
+                            run={"dataset": dataset, "variant": variant, "seed": seed})
+            scores = normalised_error(preds, gt, missing, normalizer)
+            for i in range(len(gt)):
+                truth = np.where(missing[i][:, None], np.nan, gt[i])
+                image, pts = downscale(crops[i], np.concatenate([native_to_crop(truth, affine[i]),
+                                                                 native_to_crop(preds[i], affine[i])]), size)
+                rows.append({"images": image, "gt": pts[:len(truth)], "pred": pts[len(truth):],
+                             "source": SAMPLE_SOURCE, "variant": variant, "case": names[i], "seed": seed,
+                             "person": i, "score": scores[i]})
+    return _columns(rows, size, gt.shape[1])
+
+
 def build_gallery(params: Params, dataset: str, results_dir: Path, data_dir: Path, out: Path,
                   size: int = IMAGE_SIZE) -> Path:
     """``hgbench summarize --data``: select the people and write ``out`` (empty when the split

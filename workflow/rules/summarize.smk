@@ -10,6 +10,8 @@ rule summarize:
         # the gallery crops people out of the split the predictions were made on
         predictions=lambda w: runs_of(w.dataset, "results", "predictions.h5"),
         valid="data/processed/{dataset}/valid.h5",
+        # ...and runs every model on the five real MPII images shipped with hgbench
+        checkpoints=lambda w: runs_of(w.dataset, "models", "model.pt"),
     output:
         expand("results/summary/{{dataset}}/{table}", table=SUMMARY_FILES),
     params:

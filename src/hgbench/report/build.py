@@ -317,7 +317,7 @@ def _gallery_rows(found: dict | None, names: dict[str, str]) -> tuple[list[dict]
 
     def panel(i, prefix):
         return {"image": cols["images"][i], "gt": cols["gt"][i].astype(float), "pred": cols["pred"][i].astype(float),
-                "caption": f"{prefix}error {cols['score'][i]:.2f} (person {cols['person'][i]}, seed {cols['seed'][i]})"}
+                "caption": f"{prefix}error {cols['score'][i]:.2f} (#{cols['person'][i]}, s{cols['seed'][i]})"}
 
     rows, missing = [], []
     for v, label in names.items():
@@ -327,10 +327,12 @@ def _gallery_rows(found: dict | None, names: dict[str, str]) -> tuple[list[dict]
             rows.append({"title": label, "panels": [panel(i, f"{cols['case'][i]}: ") for i in picked]})
         else:
             missing.append(label)
+    # Other sources (the real MPII images): one row per source and variant, the image name as case.
     for source in dict.fromkeys(s for s in cols["source"] if s != "validation"):
-        picked = [i for i in range(n) if cols["source"][i] == source][:6]
-        rows.append({"title": source, "panels": [
-            panel(i, f"{names.get(cols['variant'][i], cols['variant'][i])}: ") for i in picked]})
+        for v in dict.fromkeys(cols["variant"][i] for i in range(n) if cols["source"][i] == source):
+            picked = [i for i in range(n) if cols["source"][i] == source and cols["variant"][i] == v][:6]
+            rows.append({"title": f"{source}\n{names.get(v, v)}", "panels": [
+                {**panel(i, ""), "caption": f"{cols['case'][i]}: error {cols['score'][i]:.2f}"} for i in picked]})
     return rows, missing
 
 
