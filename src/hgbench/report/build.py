@@ -59,13 +59,18 @@ def describe_protocol(name: str) -> str:
     threshold = ("inclusive: distance ≤ threshold × head size" if p.inclusive
                  else "strict: distance < threshold × head size")
     head = "Head = mean of neck and head top" if p.head == "neck+head" else "Head = head top only"
-    mean = ("Mean pooled over all scored instances of the 14 joints" if p.mean == "pooled"
-            else "Mean = unweighted mean of the 14 per-joint scores")
-    semantics = "official MPII toolkit semantics" if name == "official" else f"semantics of {p.source}"
-    return (f"'{name}': {semantics} ({p.source}); a joint is correct when its distance to the ground "
-            f"truth is within the threshold, {threshold} (head size = 0.6 × head-box diagonal); "
-            f"{head}; {mean}; pelvis and thorax are never scored, missing joints are skipped and "
-            f"occluded joints are scored.")
+    scored = 16 - len(p.unscored)
+    mean = (f"Mean pooled over all scored instances of the {scored} joints" if p.mean == "pooled"
+            else f"Mean = unweighted mean of the {scored} per-joint scores")
+    semantics = "official MPII toolkit semantics" if name == "official" else "the semantics of"
+    unscored = (" and ".join({"pelv": "pelvis", "thrx": "thorax"}.get(j, j) for j in p.unscored) + " are never scored" if p.unscored
+                else "every joint, pelvis and thorax included, is scored")
+    counted = {"annotated": "missing joints are skipped",
+               "x_nonzero": "a joint counts when its ground-truth x is not 0",
+               "coords_gt_1": "a joint counts only when both ground-truth coordinates are > 1"}[p.gt_rule]
+    return (f"'{name}': {semantics} {p.source}; a joint is correct when its distance to the ground "
+            f"truth is within the threshold, {threshold} (head size from {p.ground_truth}); "
+            f"{head}; {mean}; {unscored}; {counted}; occluded joints are scored. Details: docs/evaluation.md.")
 
 
 def _read_tables(folder: Path) -> dict[str, pd.DataFrame | None]:
