@@ -62,7 +62,7 @@ def describe_protocol(name: str) -> str:
     scored = 16 - len(p.unscored)
     mean = (f"Mean pooled over all scored instances of the {scored} joints" if p.mean == "pooled"
             else f"Mean = unweighted mean of the {scored} per-joint scores")
-    semantics = "official MPII toolkit semantics" if name == "official" else "the semantics of"
+    semantics = "the semantics of"
     unscored = (" and ".join({"pelv": "pelvis", "thrx": "thorax"}.get(j, j) for j in p.unscored) + " are never scored" if p.unscored
                 else "every joint, pelvis and thorax included, is scored")
     counted = {"annotated": "missing joints are skipped",
