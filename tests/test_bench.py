@@ -25,7 +25,12 @@ def test_bench_train_prints_json_last_and_appends_to_a_csv_named_by_conditions(t
     p = load_params(ROOT / "params/smoke.yaml")
     macs = count_macs(StackedHourglass(model_config(p.variants["hg2x1"], 16)), 64)
     assert record["flops_per_img"] == 6 * macs
-    assert 0 < record["fraction_of_peak"] < 1 and record["peak_source"].startswith("measured")
+    # The fraction is achieved / measured peak; its size depends on what else the machine is doing
+    # (a loaded machine can even put it above 1), so check how it is made, not how big it is.
+    assert record["peak_source"].startswith("measured") and record["peak_gflops"] > 0
+    # (achieved and peak are rounded to 0.1 GFLOP/s and the fraction to 4 decimals in the record)
+    frac, achieved, peak = record["fraction_of_peak"], record["achieved_gflops"], record["peak_gflops"]
+    assert frac > 0 and abs(frac * peak - achieved) <= 0.05 + 0.05 * frac + 1e-4 * peak
     files = sorted(f.name for f in (tmp_path / "results").iterdir())
     assert files == ["train_cpu_bf16_b2_t1.csv", "train_cpu_fp32_b2_t1.csv"]
     with open(tmp_path / "results" / "train_cpu_bf16_b2_t1.csv") as fh:

@@ -249,28 +249,34 @@ def test_claims_are_recognised_and_oriented():
     assert claim_for(v["hg1x2"], v["hg2x1"])[1] == "hg2x1"  # more stacks at equal capacity
     assert claim_for(v["hg2x1-last"], v["hg2x1"])[1] == "hg2x1"  # intermediate supervision
     assert claim_for(v["small"], v["hg1x2"]) is None  # other capacity: no claim
-    paired = pd.DataFrame([
+    common = {"metric": "pckh@0.5", "n_seeds": 3, "seeds": "0 1 2"}
+    pooled = pd.DataFrame([
         # A = one hourglass, B = stacked: A − B = −2 [−3, −1] supports stacking → +2 [1, 3], holds
-        {"variant_a": "hg1x2", "variant_b": "hg2x1", "seed": 0, "metric": "pckh@0.5", "quantity": "Mean",
-         "diff": -2.0, "ci_low": -3.0, "ci_high": -1.0, "p": 0.001},
+        {**common, "variant_a": "hg1x2", "variant_b": "hg2x1", "quantity": "Mean", "diff": -2.0,
+         "ci_low": -3.0, "ci_high": -1.0, "p": 0.001, "per_seed": "-1.5 -2.5 -2.0", "seed_std": 0.5,
+         "seeds_agree": 3},
         # int. sup. − last only = −1.5 [−2.5, −0.5]: the claim is reversed
-        {"variant_a": "hg2x1", "variant_b": "hg2x1-last", "seed": 0, "metric": "pckh@0.5",
-         "quantity": "ablation", "diff": -1.5, "ci_low": -2.5, "ci_high": -0.5, "p": 0.01},
-        {"variant_a": "small", "variant_b": "hg2x1", "seed": 0, "metric": "pckh@0.5", "quantity": "Mean",
-         "diff": 0.4, "ci_low": -0.6, "ci_high": 1.4, "p": 0.4},
-        {"variant_a": "gone", "variant_b": "hg2x1", "seed": 0, "metric": "pckh@0.5", "quantity": "Mean",
-         "diff": 1, "ci_low": 0.5, "ci_high": 2, "p": 0.1},  # not a variant of this dataset: dropped
+        {**common, "variant_a": "hg2x1", "variant_b": "hg2x1-last", "quantity": "ablation", "diff": -1.5,
+         "ci_low": -2.5, "ci_high": -0.5, "p": 0.01, "per_seed": "-1 -2 -1.5", "seed_std": 0.5,
+         "seeds_agree": 3},
+        {**common, "variant_a": "small", "variant_b": "hg2x1", "quantity": "Mean", "diff": 0.4,
+         "ci_low": -0.6, "ci_high": 1.4, "p": 0.4, "per_seed": "1 -0.2 0.4", "seed_std": 0.6,
+         "seeds_agree": 2},
+        {**common, "variant_a": "gone", "variant_b": "hg2x1", "quantity": "Mean", "diff": 1, "ci_low": 0.5,
+         "ci_high": 2, "p": 0.1, "per_seed": "1 1 1", "seed_std": 0, "seeds_agree": 3},  # not a variant here: dropped
     ])
     names = {k: k for k in ("hg1x2", "hg2x1", "hg2x1-last", "small")}
-    rows = _claim_rows(paired, params, names)
+    rows = _claim_rows(pooled, params, names)
     assert len(rows) == 3 and [r["is_claim"] for r in rows] == [True, True, False]
     by_first = {r["higher"]: r for r in rows}
     stack = next(r for r in rows if "stacking" in r["claim"])
     assert (stack["higher"], stack["other"], stack["diff"], stack["low"], stack["high"]) == ("hg2x1", "hg1x2", 2.0, 1.0, 3.0)
-    assert stack["verdict"] == "holds"
+    assert stack["verdict"] == "holds" and stack["per_seed"] == "+1.5, +2.5, +2.0"  # oriented too
+    assert stack["agree"] == "3 of 3" and stack["n_seeds"] == 3
     sup = next(r for r in rows if "supervision" in r["claim"])
     assert sup["higher"] == "hg2x1" and sup["diff"] == -1.5 and sup["verdict"] == "reversed"
     assert by_first["small"]["verdict"] == "not resolved at this sample size"
+    assert by_first["small"]["agree"] == "2 of 3"
 
 
 def test_flic_dataset_shows_pck_and_the_papers_elbow_wrist(tmp_path, monkeypatch):

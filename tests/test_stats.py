@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from hgbench.metrics import statistic_for
-from hgbench.stats import bootstrap_ci, paired_bootstrap, resample_weights, seed_summary
+from hgbench.stats import (bootstrap_ci, paired_bootstrap, paired_bootstrap_seeds, resample_weights,
+                           seed_summary)
 
 MEAN = statistic_for("official", "Mean")
 
@@ -59,3 +60,35 @@ def test_seed_summary():
     one = seed_summary([87.0, float("nan")])
     assert one["mean"] == 87.0 and np.isnan(one["std"]) and one["n"] == 1
     assert seed_summary([])["n"] == 0
+
+
+def test_pooled_seeds_one_seed_equals_the_people_bootstrap_and_more_seeds_add_seed_noise():
+    correct, scored = fake(n=400)
+    rng = np.random.default_rng(11)
+    better = correct | (rng.random(correct.shape) < 0.15)
+    one = paired_bootstrap_seeds([(better, scored)], [(correct, scored)], MEAN, n_boot=500, seed=3)
+    ref = paired_bootstrap(better, scored, correct, scored, MEAN, n_boot=500, seed=3)
+    assert one["diff"] == pytest.approx(ref["diff"]) and one["n_seeds"] == 1
+    assert (one["low"], one["high"]) == pytest.approx((ref["low"], ref["high"]))
+    assert np.isnan(one["seed_std"]) and one["seeds_agree"] == 1
+
+    # Three seeds whose gaps disagree in sign: the pooled CI must cover zero although every
+    # per-seed people-only CI excludes it (seed noise dominates).
+    worse = correct & (rng.random(correct.shape) < 0.95)
+    runs_a = [(better, scored), (worse, scored), (better, scored)]
+    runs_b = [(correct, scored)] * 3
+    pooled = paired_bootstrap_seeds(runs_a, runs_b, MEAN, n_boot=800, seed=4)
+    per_seed = [paired_bootstrap(a, s, correct, scored, MEAN, n_boot=300) for a, s in runs_a]
+    assert all(r["low"] > 0 or r["high"] < 0 for r in per_seed)
+    assert pooled["per_seed"] == pytest.approx([r["diff"] for r in per_seed])
+    assert pooled["diff"] == pytest.approx(np.mean(pooled["per_seed"]))
+    assert pooled["low"] < 0 < pooled["high"] and pooled["seeds_agree"] == 2
+    assert pooled["seed_std"] == pytest.approx(np.std(pooled["per_seed"], ddof=1))
+
+    # Three seeds that agree: the pooled CI excludes zero and is no narrower than one seed's.
+    agree = paired_bootstrap_seeds([(better, scored)] * 3, [(correct, scored)] * 3, MEAN, n_boot=500)
+    assert agree["low"] > 0 and agree["seeds_agree"] == 3 and agree["seed_std"] == 0
+    with pytest.raises(ValueError, match="same non-zero number of seeds"):
+        paired_bootstrap_seeds([(better, scored)], [], MEAN)
+    with pytest.raises(ValueError, match="same people"):
+        paired_bootstrap_seeds([(better[:10], scored[:10])], [(correct, scored)], MEAN)

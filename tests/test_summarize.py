@@ -147,7 +147,8 @@ def tree(tmp_path, stub_describe):
 
 def test_writes_every_table(tree):
     _, _, _, out, tables = tree
-    assert set(tables) == {"per_joint", "curves", "ablations", "training", "variants", "seeds", "paired"}
+    assert set(tables) == {"per_joint", "curves", "ablations", "training", "variants", "seeds", "paired",
+                           "paired_pooled"}
     for stem, frame in tables.items():
         on_disk = pd.read_csv(out / f"{stem}.csv")
         assert list(on_disk.columns) == list(frame.columns)
@@ -305,3 +306,19 @@ def test_paired_table(tree):
     assert row["diff"] == pytest.approx(means["hg1"] - means["hg2"])
     assert row["ci_low"] <= row["diff"] <= row["ci_high"] and 0 <= row["p"] <= 1
     assert row["n_people"] == 40 and row["n_boot"] == summarize_module.N_BOOT
+
+
+def test_pooled_table_averages_the_seeds_both_variants_have(tree):
+    _, _, _, out, _ = tree
+    pooled = pd.read_csv(out / "paired_pooled.csv")
+    paired = pd.read_csv(out / "paired.csv")
+    # hg1 has seeds 0 and 1, hg2 and evil only seed 0: every pair pools the one common seed.
+    assert set(zip(pooled["variant_a"], pooled["variant_b"])) == {("hg1", "hg2"), ("hg1", "evil"),
+                                                                    ("hg2", "evil")}
+    assert (pooled["n_seeds"] == 1).all() and (pooled["seeds"].astype(str) == "0").all()
+    for r in pooled.itertuples():
+        one = paired[(paired["variant_a"] == r.variant_a) & (paired["variant_b"] == r.variant_b)
+                     & (paired["quantity"] == r.quantity)].iloc[0]
+        assert r.diff == pytest.approx(one["diff"]) and float(r.per_seed) == pytest.approx(one["diff"], abs=1e-4)
+        assert r.ci_low <= r.diff <= r.ci_high and np.isnan(r.seed_std)
+        assert r.n_boot == summarize_module.N_BOOT_POOLED and r.n_people == 40

@@ -105,3 +105,65 @@ def seed_summary(values) -> dict:
         return {"mean": float("nan"), "std": float("nan"), "n": 0}
     std = float(v.std(ddof=1)) if v.size > 1 else float("nan")
     return {"mean": float(v.mean()), "std": std, "n": int(v.size)}
+
+
+def paired_bootstrap_seeds(runs_a, runs_b, statistic: Statistic, n_boot: int = 2000, seed: int = 0,
+                           level: float = 0.95) -> dict:
+    """Difference A − B pooled over training seeds, with a two-level paired bootstrap.
+
+    runs_a, runs_b: sequences of k ``(correct, scored)`` pairs, each (N, J) bool; element s of both
+    comes from the same seed and all runs are scored on the same N people. The pooled difference
+    is the mean over seeds of the per-seed differences. Each replicate draws k seeds with
+    replacement (training noise: another seed gives another model) and one resampling of people
+    shared by every drawn seed and both variants (test-set noise: the same people for A and B, so
+    what the variants share cancels). A CI that excludes zero therefore means the gap is larger
+    than both what another set of people and what another handful of seeds would move it by.
+
+    With few seeds the seed level is coarse (k = 3 seeds give 10 distinct draws) and its spread
+    is underestimated by a factor (k − 1)/k in variance; ``seed_std`` (the sample std of the
+    per-seed differences) and ``seeds_agree`` (seeds whose difference has the pooled sign) are
+    returned so that a reader can judge that part directly. With k = 1 this is
+    :func:`paired_bootstrap`'s people-only interval.
+
+    Returns {"diff", "low", "high", "p", "per_seed" (list of k differences), "seed_std",
+    "seeds_agree", "n_seeds", "level", "n_boot", "seed"} in the statistic's unit.
+    """
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise ValueError(f"need the same non-zero number of seeds for both variants: "
+                         f"{len(runs_a)} vs {len(runs_b)}")
+    k = len(runs_a)
+    hits_a, counts_a, hits_b, counts_b = [], [], [], []
+    n = None
+    for (ca, sa), (cb, sb) in zip(runs_a, runs_b):
+        ca, sa = np.asarray(ca, dtype=bool), np.asarray(sa, dtype=bool)
+        cb, sb = np.asarray(cb, dtype=bool), np.asarray(sb, dtype=bool)
+        n = ca.shape[0] if n is None else n
+        if ca.shape[0] != n or cb.shape[0] != n:
+            raise ValueError(f"paired bootstrap needs the same people in every run: {ca.shape[0]}, "
+                             f"{cb.shape[0]} vs {n} rows")
+        hits_a.append((ca & sa).astype(np.float64))
+        counts_a.append(sa.astype(np.float64))
+        hits_b.append((cb & sb).astype(np.float64))
+        counts_b.append(sb.astype(np.float64))
+    per_seed = np.array([float(statistic(ha.sum(0), sa.sum(0)) - statistic(hb.sum(0), sb.sum(0)))
+                         for ha, sa, hb, sb in zip(hits_a, counts_a, hits_b, counts_b)])
+    diff = float(per_seed.mean())
+
+    weights = resample_weights(n, n_boot, seed)  # (B, N), one people draw per replicate
+    # (k, B): every seed's difference under every people draw (two small matrix products each)
+    by_seed = np.stack([np.asarray(statistic(weights @ ha, weights @ sa), dtype=np.float64)
+                        - np.asarray(statistic(weights @ hb, weights @ sb), dtype=np.float64)
+                        for ha, sa, hb, sb in zip(hits_a, counts_a, hits_b, counts_b)])
+    picks = np.random.default_rng([seed, 1]).integers(0, k, size=(n_boot, k))  # seeds drawn per replicate
+    reps = by_seed[picks, np.arange(n_boot)[:, None]].mean(axis=1)
+    reps = reps[np.isfinite(reps)]
+    agree = int(np.sum(np.sign(per_seed) == np.sign(diff))) if diff != 0 else 0
+    out = {"diff": diff, "per_seed": per_seed.tolist(),
+           "seed_std": float(per_seed.std(ddof=1)) if k > 1 else float("nan"),
+           "seeds_agree": agree, "n_seeds": k, "level": level, "n_boot": int(n_boot), "seed": int(seed)}
+    if reps.size == 0:
+        return {**out, "low": np.nan, "high": np.nan, "p": np.nan}
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(reps, [alpha, 1.0 - alpha])
+    p = min(1.0, 2.0 * min(np.mean(reps <= 0), np.mean(reps >= 0)))
+    return {**out, "low": float(low), "high": float(high), "p": float(p)}

@@ -18,6 +18,10 @@ Outputs (``out_dir``, normally ``results/summary/<dataset>/``, each written atom
 - ``paired.csv``: one row per pair of variants × seed × quantity (Mean, ablation) scored on the same
   people: the difference A − B with its paired-bootstrap 95 % CI and two-sided p
   (:func:`hgbench.stats.paired_bootstrap`, resampling people).
+- ``paired_pooled.csv``: one row per pair of variants × quantity, pooled over the seeds both were
+  run with: the mean of the per-seed differences with a two-level (seeds and people) paired
+  bootstrap 95 % CI and p (:func:`hgbench.stats.paired_bootstrap_seeds`), the per-seed
+  differences, their std and how many seeds agree in sign. The report's verdicts come from here.
 
 ``per_joint.csv`` also carries, on the headline rows (pckh@0.5, FLIC pck@0.2), the bootstrap 95 % CIs
 over people of Mean and of the ablation metric (``Mean_ci_low`` … ``ablation_ci_high``), ``n_people``
@@ -41,7 +45,7 @@ import pandas as pd
 from hgbench.config import DatasetConfig, Experiment, Params, VariantConfig
 from hgbench.iofiles import atomic_path
 from hgbench.metrics import PROTOCOLS, decode_correct, statistic_for
-from hgbench.stats import paired_bootstrap, seed_summary
+from hgbench.stats import paired_bootstrap, paired_bootstrap_seeds, seed_summary
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ METRICS = ("pckh@0.5", "pckh@0.1")
 """MPII tables; a metrics.json names its own in ``thresholds`` (FLIC: ``pck@0.2``)."""
 N_BOOT = 1000
 """Paired-bootstrap replicates (seeded: the summary is reproducible)."""
+N_BOOT_POOLED = 2000
+"""Replicates of the two-level (seeds × people) bootstrap behind the verdicts."""
 
 CI_COLUMNS = ["Mean_ci_low", "Mean_ci_high", "ablation_ci_low", "ablation_ci_high"]
 PER_JOINT_COLUMNS = ["dataset", "variant", "label", "seed", "protocol", "metric", *GROUPS,
@@ -58,6 +64,9 @@ SEED_COLUMNS = ["dataset", "variant", "label", "protocol", "metric", "quantity",
                 "n_seeds"]
 PAIRED_COLUMNS = ["dataset", "variant_a", "variant_b", "seed", "protocol", "metric", "quantity",
                   "diff", "ci_low", "ci_high", "p", "n_boot", "n_people"]
+POOLED_COLUMNS = ["dataset", "variant_a", "variant_b", "seeds", "n_seeds", "protocol", "metric",
+                  "quantity", "diff", "ci_low", "ci_high", "p", "per_seed", "seed_std",
+                  "seeds_agree", "n_boot", "n_people"]
 CURVE_COLUMNS = ["dataset", "variant", "seed", "protocol", "group", "threshold", "pckh"]
 ABLATION_COLUMNS = ["dataset", "variant", "label", "seed", "stacks", "modules", "features", "depth",
                     "supervision", "params", "macs", "stack", "mean@0.5", "ablation@0.5",
@@ -215,10 +224,7 @@ def _paired_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
     rows = []
     for i, (exp_a, ma) in enumerate(scored_runs):
         for exp_b, mb in scored_runs[i + 1:]:
-            if (exp_a.seed != exp_b.seed or exp_a.variant == exp_b.variant
-                    or ma["per_person"] is None or mb["per_person"] is None
-                    or ma["protocol"] != mb["protocol"] or ma["protocol"] not in PROTOCOLS
-                    or ma["per_person"][0].shape != mb["per_person"][0].shape):
+            if exp_a.seed != exp_b.seed or exp_a.variant == exp_b.variant or not _comparable(ma, mb):
                 continue
             proto = PROTOCOLS[ma["protocol"]]
             quantities = ("Mean", "ablation") if proto.dataset == "mpii" else ("Mean",)
@@ -231,6 +237,48 @@ def _paired_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
                              "quantity": quantity, "diff": res["diff"], "ci_low": res["low"],
                              "ci_high": res["high"], "p": res["p"], "n_boot": res["n_boot"],
                              "n_people": int(ma["per_person"][0].shape[0])})
+    return rows
+
+
+def _comparable(ma: dict, mb: dict) -> bool:
+    """Two runs' per-person scores can be paired: same protocol, same people."""
+    return (ma["per_person"] is not None and mb["per_person"] is not None
+            and ma["protocol"] == mb["protocol"] and ma["protocol"] in PROTOCOLS
+            and ma["per_person"][0].shape == mb["per_person"][0].shape)
+
+
+def _pooled_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> list[dict]:
+    """Per pair of variants: A − B pooled over the seeds both have (two-level paired bootstrap)."""
+    by_variant: dict[str, dict[int, dict]] = {}
+    for exp, metrics in scored_runs:
+        by_variant.setdefault(exp.variant, {})[exp.seed] = metrics
+    names = list(by_variant)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            seeds = [s for s in by_variant[a] if s in by_variant[b]
+                     and _comparable(by_variant[a][s], by_variant[b][s])]
+            if not seeds:
+                continue
+            runs_a = [by_variant[a][s] for s in seeds]
+            runs_b = [by_variant[b][s] for s in seeds]
+            if len({m["protocol"] for m in runs_a}) != 1 or len({m["per_person"][0].shape for m in runs_a}) != 1:
+                continue  # seeds scored differently cannot be pooled
+            proto = PROTOCOLS[runs_a[0]["protocol"]]
+            quantities = ("Mean", "ablation") if proto.dataset == "mpii" else ("Mean",)
+            for quantity in quantities:
+                res = paired_bootstrap_seeds([m["per_person"] for m in runs_a],
+                                             [m["per_person"] for m in runs_b],
+                                             statistic_for(proto, quantity), n_boot=N_BOOT_POOLED, seed=0)
+                rows.append({"dataset": dataset, "variant_a": a, "variant_b": b,
+                             "seeds": " ".join(str(s) for s in seeds), "n_seeds": len(seeds),
+                             "protocol": proto.name, "metric": runs_a[0]["metrics"][0],
+                             "quantity": quantity, "diff": res["diff"], "ci_low": res["low"],
+                             "ci_high": res["high"], "p": res["p"],
+                             "per_seed": " ".join(f"{d:.4f}" for d in res["per_seed"]),
+                             "seed_std": res["seed_std"], "seeds_agree": res["seeds_agree"],
+                             "n_boot": res["n_boot"],
+                             "n_people": int(runs_a[0]["per_person"][0].shape[0])})
     return rows
 
 
@@ -270,7 +318,7 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
     """Summarise every experiment of ``dataset`` into CSV tables in ``out_dir``.
 
     Returns the tables as DataFrames keyed by file stem (``per_joint``, ``curves``, ``ablations``,
-    ``training``, ``variants``, ``seeds``, ``paired``); the same tables are written as
+    ``training``, ``variants``, ``seeds``, ``paired``, ``paired_pooled``); the same tables are written as
     ``out_dir/<stem>.csv``.
     """
     if dataset not in params.datasets:
@@ -314,6 +362,7 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
         "variants": pd.DataFrame(list(variant_rows.values()), columns=VARIANT_COLUMNS),
         "seeds": pd.DataFrame(_seed_rows(dataset, per_joint), columns=SEED_COLUMNS),
         "paired": pd.DataFrame(_paired_rows(dataset, scored_runs), columns=PAIRED_COLUMNS),
+        "paired_pooled": pd.DataFrame(_pooled_rows(dataset, scored_runs), columns=POOLED_COLUMNS),
     }
     out_dir = Path(out_dir)
     for stem, frame in tables.items():

@@ -1,6 +1,6 @@
 # Tables, costs and the gallery: everything the report reads (it regenerates from results/ alone).
 SUMMARY_FILES = ["per_joint.csv", "curves.csv", "ablations.csv", "training.csv", "variants.csv", "seeds.csv",
-                  "paired.csv", "costs.csv", "gallery.h5"]
+                  "paired.csv", "paired_pooled.csv", "costs.csv", "gallery.h5"]
 
 
 rule summarize:

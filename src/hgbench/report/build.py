@@ -31,7 +31,8 @@ REQUIRED = {  # columns each summary table must have to be used (hgbench.summari
     "variants": ("variant", "label", "stacks", "modules", "features", "depth", "supervision",
                  "params", "macs"),
     "seeds": ("variant", "metric", "quantity", "mean", "std", "n_seeds"),
-    "paired": ("variant_a", "variant_b", "seed", "metric", "quantity", "diff", "ci_low", "ci_high", "p"),
+    "paired_pooled": ("variant_a", "variant_b", "seeds", "n_seeds", "metric", "quantity", "diff", "ci_low",
+                      "ci_high", "p", "per_seed", "seed_std", "seeds_agree"),
     "costs": ("variant", "seed", "train_s", "train_max_rss_mb", "predict_ms_per_person"),
 }
 
@@ -213,36 +214,53 @@ def _paper_difference(better, other, quantity: str) -> float | None:
     return None if a is None or b is None else round(a - b, 1)
 
 
-def _claim_rows(paired: pd.DataFrame | None, params: Params, names: dict[str, str]) -> list[dict]:
-    """Paired-bootstrap differences as claims: oriented so that positive supports the paper, with
-    the verdict derived from the CI; pairs the paper makes no claim about follow, as A − B."""
-    if paired is None:
+def _per_seed(text) -> list[float]:
+    """The space-separated per-seed differences of a paired_pooled.csv row."""
+    try:
+        return [float(x) for x in str(text).split()]
+    except ValueError:
+        return []
+
+
+def _claim_rows(pooled: pd.DataFrame | None, params: Params, names: dict[str, str]) -> list[dict]:
+    """Seed-pooled paired differences as claims: oriented so that positive supports the paper,
+    with the verdict derived from the two-level bootstrap CI (seeds and people); pairs the paper
+    makes no claim about follow, as A − B."""
+    if pooled is None:
         return []
     rows = []
-    for r in paired.itertuples():
+    for r in pooled.itertuples():
         a, b = str(r.variant_a), str(r.variant_b)
         if a not in names or b not in names:
             continue
         diff, low, high = _value(r.diff), _value(r.ci_low), _value(r.ci_high)
+        per_seed = _per_seed(r.per_seed)
         claim = claim_for(params.variants[a], params.variants[b])
         if claim is not None and claim[1] == b:  # orient as (expected higher − other)
             a, b = b, a
             diff, low, high = (None if diff is None else -diff, None if high is None else -high,
                                None if low is None else -low)
+            per_seed = [-d for d in per_seed]
         if claim is not None:
             words = verdict(low, high)
         else:
             words = {"holds": f"{names[a]} higher", "reversed": f"{names[b]} higher"}.get(
                 verdict(low, high), verdict(low, high))
         quantity = str(r.quantity)
+        n_seeds = int(r.n_seeds)
+        agree = _value(r.seeds_agree)
         rows.append({
             "claim": claim[0] if claim else "no claim in the paper (not equal capacity)",
-            "is_claim": claim is not None, "higher": names[a], "other": names[b], "seed": int(r.seed),
+            "is_claim": claim is not None, "higher": names[a], "other": names[b],
+            "seeds": str(r.seeds), "n_seeds": n_seeds,
+            "per_seed": ", ".join(f"{d:+.1f}" for d in per_seed),
+            "seed_std": _value(r.seed_std),
+            "agree": f"{int(agree)} of {n_seeds}" if agree is not None else None,
             "quantity": ("ablation metric" if quantity == "ablation" else f"{quantity}") + f" ({METRIC_LABELS.get(str(r.metric), r.metric)})",
             "diff": diff, "low": low, "high": high, "p": _value(r.p), "verdict": words,
             "paper": _paper_difference(params.variants[a], params.variants[b], quantity) if claim else None,
         })
-    rows.sort(key=lambda x: (not x["is_claim"], x["claim"], x["higher"], x["other"], x["quantity"], x["seed"]))
+    rows.sort(key=lambda x: (not x["is_claim"], x["claim"], x["higher"], x["other"], x["quantity"]))
     return rows
 
 
@@ -371,7 +389,7 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
                              "groups": [PAPER_FLIC.get(g) for g in GROUPS]} if cfg.source == "flic" else
                             {"label": "8-stack (paper, MPII test set)", "groups": [PAPER_MPII_TEST[g] for g in GROUPS]})
     section["runs"] = _run_rows(per_joint, experiments, names, headline)
-    section["claims"] = _claim_rows(tables["paired"], params, names)
+    section["claims"] = _claim_rows(tables["paired_pooled"], params, names)
     section["ablations"] = _ablation_rows(ablations, variants, names, params)
     section["cards"] = _card_rows(tables["variants"], tables["costs"], variants, names, params)
 
