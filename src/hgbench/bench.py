@@ -74,7 +74,16 @@ def device_peak_gflops(device: torch.device, precision: str, threads: int) -> tu
     # matrix multiply, the best case the convolution kernels can approach.
     torch.set_num_threads(threads)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    n = 2048
+    # A CPU without native bf16 (no AVX512-bf16/AMX, e.g. AMD Zen 3) runs bf16 matmuls through a
+    # scalar fallback at well under 1 GFLOP/s, where a 2048² product takes a minute. So size the
+    # product from a small probe: about 0.1 s per product, at most 2048².
+    probe = 128
+    a, b = torch.randn(probe, probe, dtype=dtype), torch.randn(probe, probe, dtype=dtype)
+    a @ b
+    t0 = time.perf_counter()
+    a @ b
+    probe_gflops = 2 * probe**3 / max(time.perf_counter() - t0, 1e-9) / 1e9
+    n = int(min(2048, max(probe, (0.1 * probe_gflops * 1e9 / 2) ** (1 / 3))) // 64 * 64) or probe
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = float("inf")
