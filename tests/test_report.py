@@ -249,6 +249,8 @@ def test_claims_are_recognised_and_oriented():
     assert claim_for(v["hg1x2"], v["hg2x1"])[1] == "hg2x1"  # more stacks at equal capacity
     assert claim_for(v["hg2x1-last"], v["hg2x1"])[1] == "hg2x1"  # intermediate supervision
     assert claim_for(v["small"], v["hg1x2"]) is None  # other capacity: no claim
+    assert "without intermediate supervision" in claim_for(v["hg1x2"], v["hg2x1-last"])[0]
+    assert "without" not in claim_for(v["hg1x2"], v["hg2x1"])[0]
     common = {"metric": "pckh@0.5", "n_seeds": 3, "seeds": "0 1 2"}
     pooled = pd.DataFrame([
         # A = one hourglass, B = stacked: A − B = −2 [−3, −1] supports stacking → +2 [1, 3], holds

@@ -13,11 +13,16 @@ resumed ends with the same weights, bit for bit on CPU, as a run that was never 
 - ``seed``, ``model_config`` and ``format``, checked on resume.
 
 Files are written through :func:`hgbench.iofiles.atomic_path`: a kill during the write leaves the
-previous ``last.pt`` intact.
+previous ``last.pt`` intact. Every file (``last.pt`` and ``model.pt``) also carries ``sha256``, a
+digest of its whole content (:func:`content_digest`), checked on every read: torch's zip container
+does not check the tensor bytes, so without it a damaged byte in a weight would load silently.
+Files are read with ``torch.load(weights_only=True)`` only (no code runs from a checkpoint), and
+every failure is a :class:`CheckpointError` naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -42,10 +47,73 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file is unreadable, damaged, or belongs to another run; the message names the file and fix."""
+
+
+def _feed(h, value) -> None:
+    """Hash ``value`` (nested dicts/lists of tensors and plain values) into ``h``, type-tagged."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(f"D{len(value)}".encode())
+        for k, v in value.items():  # insertion order: pickle keeps it
+            h.update(f"K{k!r}".encode())
+            _feed(h, v)
+    elif isinstance(value, (list, tuple)):
+        h.update(f"{type(value).__name__}{len(value)}".encode())
+        for v in value:
+            _feed(h, v)
+    else:  # int, float (repr round-trips), str, bool, None, torch.Size, ...
+        h.update(f"V{type(value).__name__}:{value!r}".encode())
+
+
+def content_digest(state: dict) -> str:
+    """sha256 (hex) of everything in ``state`` except its ``sha256`` key: tensor bytes, dtypes,
+    shapes and every plain value."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in state.items() if k != "sha256"})
+    return h.hexdigest()
+
+
 def save_checkpoint(state: dict, path: Path) -> None:
     """Write ``state`` to ``path`` atomically (never a half-written file under the final name)."""
+    save_state({"format": FORMAT, **state}, path)
+
+
+def save_state(state: dict, path: Path) -> None:
+    """Write ``state`` plus its ``sha256`` content digest to ``path`` atomically."""
+    state = {**state, "sha256": None}
+    state["sha256"] = content_digest(state)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+        torch.save(state, tmp)
+
+
+def read_state(path: Path, fix: str, map_location="cpu") -> dict:
+    """Read a file written by :func:`save_state` with ``weights_only=True`` and check its digest.
+
+    Raises :class:`CheckpointError` naming ``path`` and ``fix`` when the file is missing,
+    truncated, damaged (digest mismatch), or not a plain checkpoint (a crafted pickle is refused by
+    the weights-only loader, never executed). Files without a digest (older hgbench) are accepted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found; {fix}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, UnicodeDecodeError, KeyError...
+        raise CheckpointError(f"{path} cannot be read: it is truncated, corrupt or not an hgbench checkpoint "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {fix}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not an hgbench checkpoint (holds a {type(state).__name__}); {fix}")
+    expected = state.get("sha256")
+    if expected is not None and content_digest(state) != expected:
+        raise CheckpointError(f"{path} is corrupt: its content does not match the sha256 recorded when it was "
+                              f"written (a damaged or partly overwritten file); {fix}")
+    return state
 
 
 def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: str | None = None) -> dict | None:
@@ -53,17 +121,30 @@ def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: s
 
     Tensors are loaded on the CPU (``load_state_dict`` moves them). Returns None when
     ``fingerprint`` is given and the file was written under other training settings (the caller
-    starts over). Raises RuntimeError naming the file and the fix when it is unreadable or
-    belongs to another run.
+    starts over). Raises :class:`CheckpointError` (a RuntimeError) naming the file and the fix
+    when it is unreadable, damaged or belongs to another run.
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise RuntimeError(f"{path} cannot be read ({exc}); delete it to start the run over") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise RuntimeError(f"{path} was written by another version of hgbench train; delete it to start over")
+    fix = "delete it to start the run over"
+    state = read_state(path, fix)
+    if state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} was written by another version of hgbench train; {fix}")
     if fingerprint is not None and state.get("fingerprint") != fingerprint:
         return None
-    if state["model_config"] != model_config or state["seed"] != seed:
-        raise RuntimeError(f"{path} was written for another model or seed; delete it to start over")
+    if state.get("model_config") != model_config or state.get("seed") != seed:
+        raise CheckpointError(f"{path} was written for another model or seed; delete it to start over")
+    return state
+
+
+MODEL_KEYS = ("model", "model_config", "variant", "dataset", "input_res", "output_res", "seed")
+"""Keys every ``model.pt`` holds (``train.py`` writes them; ``predict`` needs them)."""
+
+
+def read_model_file(path: Path, map_location="cpu") -> dict:
+    """Read a ``model.pt`` written by ``hgbench train``; :class:`CheckpointError` names the file and fix."""
+    fix = (f"delete it and rerun `hgbench train` with --out {Path(path).parent} (it rewrites model.pt from "
+           f"last.pt, or trains again)")
+    state = read_state(path, fix, map_location)
+    missing = [k for k in MODEL_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a model.pt written by hgbench train (missing {', '.join(missing)}); {fix}")
     return state

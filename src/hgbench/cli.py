@@ -139,14 +139,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import torch
-
+    from .checkpoint import read_model_file
     from .predict import predict
 
     params = _params(args.params)
-    meta = torch.load(args.checkpoint, map_location="cpu", weights_only=True) if Path(args.checkpoint).is_file() else None
-    if meta is None:
+    if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {args.checkpoint} not found; run `hgbench train` first")
+    meta = read_model_file(Path(args.checkpoint))  # weights_only, digest checked; errors name the fix
     run = {"dataset": meta["dataset"], "variant": meta["variant"], "seed": int(meta["seed"])}
     with _gpu_claim(args.device or params.device, 1):
         predict(checkpoint=Path(args.checkpoint), data_file=Path(args.data), out=Path(args.out),
@@ -333,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "HGBENCH_DEBUG"
+"""Set to 1 to get the Python traceback of an unexpected error instead of the one-line message."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -344,6 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hgbench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # Anything else is a bug in hgbench, not a user error: still one line (a traceback means
+        # nothing to most users), with the way to get the details for a report.
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"hgbench {args.command}: error: unexpected {type(exc).__name__}: {exc} (this is a bug in hgbench; "
+              f"rerun with {DEBUG_ENV}=1 to see the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ Configuration flows one way: ``params/<profile>.yaml`` is validated against
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -136,6 +138,12 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    """The schema's validator, built once per process (parsing the schema costs milliseconds)."""
+    return jsonschema.Draft202012Validator(schema())
+
+
 def _error_message(error: jsonschema.ValidationError, source: str) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
     if error.validator == "enum":
@@ -151,13 +159,35 @@ def _error_message(error: jsonschema.ValidationError, source: str) -> str:
     return f"{source}: invalid params key '{key}': {detail}"
 
 
+def _non_finite(raw: Any, path: tuple = ()):
+    """Key paths of NaN/inf numbers in ``raw`` (YAML ``.nan``/``.inf``)."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        yield path
+    elif isinstance(raw, dict):
+        for k, v in raw.items():
+            yield from _non_finite(v, path + (k,))
+    elif isinstance(raw, list):
+        for i, v in enumerate(raw):
+            yield from _non_finite(v, path + (i,))
+
+
 def validate_dict(raw: Any, source: str = "params") -> None:
     """Raise :class:`ParamsError` naming the first invalid key of ``raw``, if any."""
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    errors = sorted(_validator().iter_errors(raw), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         raise ParamsError(_error_message(errors[0], source))
+    # JSON Schema's minimum/maximum compare with < and >, which are false for NaN, so `.nan`
+    # passes every range (and `.inf` every open one); no params value may be NaN or infinite.
+    for path in _non_finite(raw):
+        key = ".".join(str(p) for p in path)
+        raise ParamsError(f"{source}: invalid params key '{key}': {_get(raw, path)!r} is not a finite number")
     _check_cross_references(raw, source)
+
+
+def _get(raw: Any, path: tuple) -> Any:
+    for p in path:
+        raw = raw[p]
+    return raw
 
 
 def _check_cross_references(raw: dict[str, Any], source: str) -> None:
@@ -254,10 +284,33 @@ def load_params(path: str | Path) -> Params:
     if not path.is_file():
         raise ParamsError(f"params file {path} not found; profiles live in params/*.yaml (e.g. params/demo.yaml)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: cannot be read as a text file ({exc}); profiles are YAML files") from None
     return params_from_dict(raw, str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last value silently, so a pasted second ``lr:`` would quietly win.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def as_dict(obj: Any) -> Any:

@@ -46,23 +46,44 @@ class GroundTruth:
     dataset: str = "mpii"
 
 
+H5_FIX = "delete it and rerun the stage that wrote it (`hgbench prepare` for a split file, `hgbench predict` for predictions)"
+
+
+def _h5_read(path: Path, fn, fix: str = H5_FIX):
+    """``fn(h5py.File)`` on ``path``; a truncated or corrupt file raises ValueError naming it and ``fix``.
+
+    h5py reports damage as OSError (a cut file, a failed Fletcher-32 checksum), KeyError or
+    RuntimeError (damaged metadata); none of them says which file or what to do.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            return fn(f)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ValueError(f"{path}: cannot read the HDF5 file, it is truncated or corrupt "
+                         f"({type(exc).__name__}: {exc}); {fix}") from None
+
+
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     """All top-level arrays of an HDF5 or MATLAB v5 file, its HDF5 attributes, and is-HDF5.
 
-    MATLAB v7.3 files are HDF5; their arrays come back with the axes reversed.
+    MATLAB v7.3 files are HDF5; their arrays come back with the axes reversed. A processed split's
+    ``images`` (the crops, gigabytes for MPII) are never scored and are not read.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            arrays = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
-            attrs = dict(f.attrs)
+        def read(f):
+            arrays = {k: f[k][()] for k in f if k != "images" and isinstance(f[k], h5py.Dataset)}
+            return arrays, dict(f.attrs)
+
+        arrays, attrs = _h5_read(path, read)
         return arrays, attrs, True
     try:
         mat = scipy.io.loadmat(path)
     except Exception as err:  # scipy raises several types for non-MAT input
-        raise ValueError(f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err})") from None
+        raise ValueError(f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err}); a truncated or corrupt file? "
+                         f"{H5_FIX[0].upper()}{H5_FIX[1:]}") from None
     return {k: v for k, v in mat.items() if not k.startswith("__")}, {}, False
 
 
@@ -187,10 +208,10 @@ def load_prediction_stacks(path, n_joints: int = N_JOINTS) -> np.ndarray | None:
     path = Path(path)
     if not h5py.is_hdf5(path):
         return None
-    with h5py.File(path, "r") as f:
-        if "preds_stack" not in f:
-            return None
-        stack = np.asarray(f["preds_stack"][()], dtype=np.float64)
+    stack = _h5_read(path, lambda f: f["preds_stack"][()] if "preds_stack" in f else None)
+    if stack is None:
+        return None
+    stack = np.asarray(stack, dtype=np.float64)
     if stack.ndim != 4 or stack.shape[2:] != (n_joints, 2):
         raise ValueError(f"{path}: 'preds_stack' has shape {stack.shape}; "
                          f"expected (N, S, {n_joints}, 2)")
@@ -201,8 +222,7 @@ def _run_attrs(path: Path) -> dict | None:
     """``{dataset, variant, seed}`` from a predictions HDF5's attributes, None if not all there."""
     if not h5py.is_hdf5(path):
         return None
-    with h5py.File(path, "r") as f:
-        attrs = {k: f.attrs[k] for k in ("dataset", "variant", "seed") if k in f.attrs}
+    attrs = _h5_read(path, lambda f: {k: f.attrs[k] for k in ("dataset", "variant", "seed") if k in f.attrs})
     if len(attrs) < 3:
         return None
 

@@ -1,9 +1,18 @@
-"""Atomic file writes: a stage never leaves a half-written file under its final name."""
+"""Safe outputs: atomic file writes, one writer per output, stale temporary files.
+
+* :func:`atomic_path`: a stage never leaves a half-written file under its final name.
+* :func:`output_lock`: two processes never write the same output (two pipeline runs in one
+  working directory, two training jobs with the same ``--out``); the second fails fast.
+* :func:`remove_stale_temps`: temporary files that a killed process left behind (SIGKILL runs no
+  cleanup) are removed by the next run, which holds the output's lock, so they are not in use.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,13 +23,22 @@ def _umask() -> int:
     return mask
 
 
+def public_mode(path: str | Path, directory: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would give it.
+
+    ``mkstemp`` makes files 0600 and ``mkdtemp`` folders 0700, which would hide results from the
+    rest of a shared group once the temporary is renamed into place.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path next to ``path``; on success it is renamed to ``path``.
 
     On an exception the temporary file is removed and ``path`` is left as it was. The published
-    file gets the permissions a plain ``open`` would give it (``mkstemp`` alone makes it 0600,
-    which would hide results from the rest of a shared group).
+    file gets the permissions a plain ``open`` would give it. A SIGKILL leaves the temporary
+    (``.<name>.<random>.tmp``) behind, never a partial ``path``; :func:`remove_stale_temps` clears it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,9 +46,89 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        public_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
+    """Remove the temporaries of ``path`` left by killed runs; returns what was removed.
+
+    Matches :func:`atomic_path`'s ``.<name>.*.tmp`` next to ``path`` plus ``patterns`` (globs in
+    the same folder). Call it only while holding :func:`output_lock` of the output, so that no
+    live process is still writing them.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for pattern in (f".{path.name}.*.tmp", *patterns):
+        for stale in path.parent.glob(pattern):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
+class OutputLockedError(RuntimeError):
+    """Another live process holds the lock of an output; the message names it and the fix."""
+
+
+def lock_file(output: str | Path) -> Path:
+    """The lock file of ``output`` (a file or a folder): ``.<name>.lock`` beside it.
+
+    Beside, not inside: a folder output (``data/raw/<dataset>``) is replaced by a rename, and
+    DVC hashes every file inside a tracked folder.
+    """
+    output = Path(output)
+    return output.parent / f".{output.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(output: str | Path, stage: str):
+    """Hold an exclusive lock on ``output`` for the block, or fail at once.
+
+    ``stage`` names the command for the message (``"hgbench train"``). Raises
+    :class:`OutputLockedError` (naming the output, the holder's pid and the fix) when another
+    process holds it. The lock is a ``flock`` on :func:`lock_file`, so the kernel releases it
+    when the holder dies, even by SIGKILL: a killed job never blocks its rerun. The file is
+    removed on release; a kill leaves it, and the next holder reuses it.
+    """
+    path = lock_file(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise OutputLockedError(
+                f"{output} is being written by {holder} (lock {path}); two runs must not write the same "
+                f"output: wait for that run to finish or stop it, then rerun") from None
+        # The previous holder may have removed the file between our open and our flock: then we
+        # locked a deleted file, which protects nothing. Lock the file that is there now instead.
+        try:
+            same = os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{stage} (pid {os.getpid()})\n")
+        fh.flush()
+        yield path
+    finally:
+        # Remove before unlocking, so that nobody can lock the file we are about to delete.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        fh.close()

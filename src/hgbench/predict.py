@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .data.dataset import CropDataset, centre_inputs
+from .data.schema import set_str_attr
 from .heatmaps import decode_heatmaps
 from .iofiles import atomic_path
 from .train import load_model, resolve_device
@@ -68,12 +69,17 @@ def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, ba
         hm = predict_heatmaps(model, centre_inputs(crops, input_res), perm, flip_test)
         cells.append(decode_heatmaps(hm)[0].double().cpu().numpy())
     native = cells_to_native(np.concatenate(cells), data.crop_to_image, data.crop_size, input_res, output_res)
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        f["preds"] = native[:, -1]
-        f["preds_stack"] = native
+    # Fletcher-32 checksums and the HDF5 1.10 format's metadata checksums: a damaged file is
+    # reported by evaluate instead of being scored (docs/reliability.md).
+    with atomic_path(out) as tmp, h5py.File(tmp, "w", libver="v110") as f:
+        f.create_dataset("preds", data=native[:, -1], fletcher32=bool(native.size), chunks=True if native.size else None)
+        f.create_dataset("preds_stack", data=native, fletcher32=bool(native.size), chunks=True if native.size else None)
         f.attrs["flip_test"] = flip_test
-        f.attrs["checkpoint"] = str(checkpoint)
-        f.attrs["frame"] = "native (MPII layout: 1-based MATLAB pixels)"
+        set_str_attr(f, "checkpoint", str(checkpoint))  # fixed-length strings: see schema.fixed_utf8
+        set_str_attr(f, "frame", "native (MPII layout: 1-based MATLAB pixels)")
         for key, value in (run or {}).items():
-            f.attrs[key] = value
+            if isinstance(value, str):
+                set_str_attr(f, key, value)
+            else:
+                f.attrs[key] = value
     return native[:, -1]

@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,13 +31,14 @@ import numpy as np
 import torch
 
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (CheckpointError, load_checkpoint, read_model_file, rng_state, save_checkpoint, save_state,
+                         set_rng_state)
 from .config import DatasetConfig, TrainConfig, VariantConfig
 from .data.dataset import (Augmentation, CropDataset, centre_inputs, epoch_batches, iterate_batches,
                            jitter_colours, sample_transforms, step_generator, warp_batch)
 from .describe import model_config
 from .heatmaps import cells_to_pixels, decode_heatmaps, heatmap_targets, pixels_to_cells
-from .iofiles import atomic_path
+from .iofiles import atomic_path, output_lock, remove_stale_temps
 from .joints import ABLATION_JOINTS, MPII_JOINTS, joints_of
 from .metrics import pckh_distances
 from .model import ModelConfig, StackedHourglass
@@ -284,12 +285,20 @@ def train(
 ) -> Path:
     """Train one variant with one seed; returns the path of ``model.pt``.
 
-    Inside a torchrun worker (``train.devices`` > 1) this is one rank of a DDP job.
+    Inside a torchrun worker (``train.devices`` > 1) this is one rank of a DDP job. The writing
+    rank holds ``out_dir``'s lock (:func:`hgbench.iofiles.output_lock`), so a second job with the
+    same ``out_dir`` fails at once (:class:`hgbench.iofiles.OutputLockedError`) instead of writing
+    the same ``last.pt``.
     """
     ctx, dev = distributed.setup(resolve_device(device))
     try:
-        return _train(dataset=dataset, variant=variant, cfg=cfg, seed=seed, train_file=train_file,
-                      valid_file=valid_file, out_dir=out_dir, dev=dev, ctx=ctx, log=log)
+        out_dir = Path(out_dir)
+        with output_lock(out_dir, "hgbench train") if ctx.is_main else nullcontext():
+            if ctx.is_main:  # temporaries of a run killed while writing (the lock says it is dead)
+                for name in ("last.pt", "model.pt", "log.csv"):
+                    remove_stale_temps(out_dir / name)
+            return _train(dataset=dataset, variant=variant, cfg=cfg, seed=seed, train_file=train_file,
+                          valid_file=valid_file, out_dir=out_dir, dev=dev, ctx=ctx, log=log)
     finally:
         distributed.teardown(ctx)
 
@@ -455,8 +464,7 @@ def _epoch_row(epoch, iteration, lr, sums, supervised, names, valid_data, net, d
 
 
 def _save(obj: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    save_state(obj, path)  # atomic, with a content digest checked on load
 
 
 def _write_log(rows: list[dict], path: Path) -> None:
@@ -468,12 +476,16 @@ def _write_log(rows: list[dict], path: Path) -> None:
 
 
 def load_model(path: Path, device: torch.device) -> tuple[StackedHourglass, dict]:
-    """Model and metadata from ``model.pt`` (loaded with ``weights_only=True``)."""
+    """Model and metadata from ``model.pt`` (``weights_only=True``, content digest checked).
+
+    Raises :class:`hgbench.checkpoint.CheckpointError` naming the file and the fix.
+    """
+    state = read_model_file(path, map_location=device)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
         model = StackedHourglass(ModelConfig(**state["model_config"])).to(device)
         model.load_state_dict(state["model"])
-    except (OSError, RuntimeError, KeyError, EOFError) as exc:
-        raise RuntimeError(f"checkpoint {path} cannot be read ({exc}); delete it and rerun `hgbench train`") from None
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit the model it describes ({exc}); delete it and rerun "
+                              f"`hgbench train`") from None
     model.eval()
     return model, state

@@ -11,5 +11,5 @@ rule fetch:
     log:
         "logs/fetch/{dataset}.log",
     shell:
-        "hgbench fetch --params {params.profile} --dataset {wildcards.dataset} "
+        "hgbench fetch --params {params.profile:q} --dataset {wildcards.dataset} "
         "--out data/raw/{wildcards.dataset} > {log} 2>&1"

@@ -17,5 +17,5 @@ rule predict:
     benchmark:
         "benchmarks/predict/{dataset}/{variant}/s{seed}.tsv"
     shell:
-        "hgbench predict --params {params.profile} --checkpoint {input.model} --data {input.valid} "
+        "hgbench predict --params {params.profile:q} --checkpoint {input.model} --data {input.valid} "
         "--out {output} > {log} 2>&1"

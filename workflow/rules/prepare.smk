@@ -13,6 +13,6 @@ rule prepare:
     log:
         "logs/prepare/{dataset}.log",
     shell:
-        "hgbench prepare --params {params.profile} --dataset {wildcards.dataset} "
+        "hgbench prepare --params {params.profile:q} --dataset {wildcards.dataset} "
         "--raw data/raw/{wildcards.dataset} --out data/processed/{wildcards.dataset} "
         "--workers {threads} > {log} 2>&1"

@@ -11,4 +11,4 @@ rule report:
     log:
         "logs/report.log",
     shell:
-        "hgbench report --params {params.profile} --results results --out {output.html} > {log} 2>&1"
+        "hgbench report --params {params.profile:q} --results results --out {output.html} > {log} 2>&1"

@@ -22,6 +22,6 @@ rule summarize:
     log:
         "logs/summarize/{dataset}.log",
     shell:
-        "hgbench summarize --params {params.profile} --dataset {wildcards.dataset} --results results "
+        "hgbench summarize --params {params.profile:q} --dataset {wildcards.dataset} --results results "
         "--models models --out results/summary/{wildcards.dataset} --data data/processed/{wildcards.dataset} "
         "--benchmarks benchmarks > {log} 2>&1"

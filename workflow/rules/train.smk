@@ -23,6 +23,6 @@ rule train:
     benchmark:
         "benchmarks/train/{dataset}/{variant}/s{seed}.tsv"
     shell:
-        "hgbench train --params {params.profile} --dataset {wildcards.dataset} "
+        "hgbench train --params {params.profile:q} --dataset {wildcards.dataset} "
         "--variant {wildcards.variant} --seed {wildcards.seed} --data data/processed/{wildcards.dataset} "
         "--out models/{wildcards.dataset}/{wildcards.variant}/s{wildcards.seed} > {log} 2>&1"

@@ -11,7 +11,9 @@
   the destination and moves its top-level entries into place only when every member was
   extracted. Members with absolute paths, ``..`` components, links that point outside the
   archive, device files or FIFOs are refused (:class:`UnsafeArchiveError`) before anything is
-  written under the final names.
+  written under the final names, and so are malformed archives (a hard link to a missing member,
+  a file over a folder). A truncated or damaged archive (a cut stream, a failed zip or gzip CRC,
+  which is read to the end for that) raises :class:`CorruptArchiveError`; nothing is moved into place.
 
 Progress goes to stderr: a tqdm bar on a terminal, plain lines every 10 % otherwise (logs).
 Sizes are bytes throughout.
@@ -19,8 +21,11 @@ Sizes are bytes throughout.
 
 from __future__ import annotations
 
+import errno
+import gzip
 import hashlib
 import http.client
+import lzma
 import os
 import shutil
 import socket
@@ -32,6 +37,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -50,6 +56,10 @@ class ChecksumError(RuntimeError):
 
 class UnsafeArchiveError(RuntimeError):
     """An archive member would be written outside the destination (or is a device/FIFO)."""
+
+
+class CorruptArchiveError(UnsafeArchiveError):
+    """An archive is truncated or damaged (failed CRC, cut compressed stream); nothing was extracted."""
 
 
 @dataclass(frozen=True)
@@ -284,8 +294,9 @@ def _manual_hint(dest: Path) -> str:
 # extraction
 # ---------------------------------------------------------------------------------------------
 
-def _member_path(name: str, archive: Path) -> PurePosixPath:
-    """The member's relative path; refuses absolute paths and ``..`` components."""
+def _member_path(name: str, archive: Path, is_dir: bool = False) -> PurePosixPath:
+    """The member's relative path; refuses absolute paths, ``..`` components, and a file or link
+    whose name is the extraction root itself (``.``, empty)."""
     p = PurePosixPath(name.replace("\\", "/"))
     if p.is_absolute() or name.startswith(("/", "\\")) or (p.parts and ":" in p.parts[0]):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract "
@@ -293,6 +304,9 @@ def _member_path(name: str, archive: Path) -> PurePosixPath:
     if ".." in p.parts:
         raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..'; refusing to extract "
                                  f"(the archive is not the official file — delete it and fetch again)")
+    if not is_dir and not [part for part in p.parts if part not in ("", ".")]:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} names the extraction folder itself; refusing to "
+                                 f"extract (the archive is not the official file — delete it and fetch again)")
     return p
 
 
@@ -310,7 +324,7 @@ def _inside(target: PurePosixPath) -> bool:
 
 
 def _check_tar_member(m: tarfile.TarInfo, archive: Path) -> None:
-    p = _member_path(m.name, archive)
+    p = _member_path(m.name, archive, is_dir=m.isdir())
     if m.issym():
         link = PurePosixPath(m.linkname)
         if link.is_absolute() or not _inside(p.parent / link):
@@ -339,6 +353,12 @@ def _extract_tar(archive: Path, into: Path, progress: bool) -> None:
                     pos = raw.tell()
                     bar.update(pos - last)
                     last = pos
+            # tarfile stops at the end-of-archive blocks, before the gzip/bz2/xz trailer, so the
+            # stream's CRC would never be checked: a damaged byte inside stored (incompressible,
+            # e.g. JPEG) data would be extracted silently. Reading to the end checks it.
+            if tar.fileobj is not raw:
+                while tar.fileobj.read(CHUNK):
+                    pass
         if bar is not None:
             bar.close()
 
@@ -347,7 +367,7 @@ def _extract_zip(archive: Path, into: Path, progress: bool) -> None:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         for info in infos:  # check all names first: a zip has a central directory, so this is cheap
-            _member_path(info.filename, archive)
+            _member_path(info.filename, archive, is_dir=info.is_dir())
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to "
@@ -359,6 +379,16 @@ def _extract_zip(archive: Path, into: Path, progress: bool) -> None:
                 bar.update(info.compress_size)
         if bar is not None:
             bar.close()
+
+
+_MALFORMED_ERRNOS = {errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL}
+"""Extraction errors that the archive's own members cause (a file where a folder must be, a
+link that loops, a name too long): the archive is refused. Others (a full disk) propagate."""
+
+
+def _malformed(archive: Path, exc: Exception) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"{archive}: malformed archive ({type(exc).__name__}: {exc}); refusing to extract "
+                              f"(the archive is not the official file — delete it and fetch again)")
 
 
 def safe_extract(archive: str | Path, dest_dir: str | Path, progress: bool = True,
@@ -379,8 +409,9 @@ def safe_extract(archive: str | Path, dest_dir: str | Path, progress: bool = Tru
         elif tarfile.is_tarfile(archive):
             _extract_tar(archive, tmp, progress)
         else:
-            raise UnsafeArchiveError(f"{archive}: neither a tar nor a zip archive (a truncated or wrong file); "
-                                     f"delete it and fetch again")
+            raise CorruptArchiveError(f"{archive}: neither a tar nor a zip archive (a truncated, corrupt or wrong "
+                                      f"file); nothing was extracted. Delete it and run the fetch again to download "
+                                      f"it anew")
         names = sorted(os.listdir(tmp))
         clash = [n for n in names if n in protected]
         if clash:
@@ -392,9 +423,20 @@ def safe_extract(archive: str | Path, dest_dir: str | Path, progress: bool = Tru
                 os.replace(target, tmp / f".old-{name}")  # moved aside, deleted with tmp below
             os.replace(tmp / name, target)
         return names
-    except tarfile.TarError as exc:
-        raise UnsafeArchiveError(f"{archive}: cannot be read as an archive ({exc}); delete it and fetch again") from None
-    except zipfile.BadZipFile as exc:
-        raise UnsafeArchiveError(f"{archive}: cannot be read as a zip archive ({exc}); delete it and fetch again") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        # A truncated download or a damaged file: a cut gzip stream raises EOFError, damaged
+        # deflate data zlib.error, a failed CRC BadGzipFile/BadZipFile. Nothing was moved into place.
+        raise CorruptArchiveError(f"{archive}: the archive is truncated or corrupt ({type(exc).__name__}: {exc}); "
+                                  f"nothing was extracted. Delete it and run the fetch again to download it "
+                                  f"anew") from None
+    except KeyError as exc:  # a hard link to a member that is not in the archive
+        raise _malformed(archive, exc) from None
+    except OSError as exc:
+        if exc.errno in _MALFORMED_ERRNOS:
+            raise _malformed(archive, exc) from None
+        if "Invalid data stream" in str(exc):  # bz2 reports damaged data as a bare OSError
+            raise CorruptArchiveError(f"{archive}: the archive is corrupt ({exc}); nothing was extracted. Delete it "
+                                      f"and run the fetch again to download it anew") from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

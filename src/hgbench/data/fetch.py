@@ -37,7 +37,7 @@ from hgbench.config import SyntheticConfig
 from hgbench.data import flic, synthetic
 from hgbench.data.download import (Checksum, ChecksumError, DownloadError, UnsafeArchiveError, download,
                                    file_digest, safe_extract, verify_file)
-from hgbench.iofiles import atomic_path
+from hgbench.iofiles import atomic_path, output_lock, public_mode, remove_stale_temps
 
 MPII_BASE_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
 MPII_IMAGES_URL = f"{MPII_BASE_URL}/mpii_human_pose_v1.tar.gz"
@@ -59,28 +59,36 @@ class FetchError(RuntimeError):
 
 
 def fetch_synthetic(out_dir: str | Path, cfg: SyntheticConfig, progress: bool = False) -> bool:
-    """Make ``out_dir`` hold the synthetic dataset of ``cfg``. Returns True if it was (re)generated."""
+    """Make ``out_dir`` hold the synthetic dataset of ``cfg``. Returns True if it was (re)generated.
+
+    Holds ``out_dir``'s lock (:func:`hgbench.iofiles.output_lock`): a second fetch of the same
+    folder fails at once instead of racing this one. Temporary folders of a killed earlier run
+    (``.<name>.tmp-*``, ``.<name>.old-*``) are removed first.
+    """
     out_dir = Path(out_dir)
-    if out_dir.is_dir() and synthetic.manifest_matches(out_dir, cfg):
-        return False
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    old = None
-    try:
-        synthetic.generate(tmp, cfg, progress=progress)
-        if out_dir.exists() or out_dir.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "data")
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (old / "data").exists() and not out_dir.exists():
-            os.replace(old / "data", out_dir)  # put the previous dataset back
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    return True
+    with output_lock(out_dir, "hgbench fetch"):
+        remove_stale_temps(out_dir, (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"))
+        if out_dir.is_dir() and synthetic.manifest_matches(out_dir, cfg):
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+        public_mode(tmp, directory=True)  # mkdtemp makes it 0700; the published folder is shared
+        old = None
+        try:
+            synthetic.generate(tmp, cfg, progress=progress)
+            if out_dir.exists() or out_dir.is_symlink():
+                old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+                os.replace(out_dir, old / "data")
+            os.replace(tmp, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None and (old / "data").exists() and not out_dir.exists():
+                os.replace(old / "data", out_dir)  # put the previous dataset back
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return True
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,15 @@ def fetch_real(source: str, raw_dir: str | Path, *, retries: int = 5, backoff: f
     """
     ds = dataset or real_dataset(source)
     raw_dir = Path(raw_dir)
+    raw_dir.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(raw_dir, "hgbench fetch"):
+        # Extraction folders of a killed earlier run (each can be as large as the dataset).
+        remove_stale_temps(raw_dir / MANIFEST, (".extract-*",))
+        return _fetch_real_locked(ds, raw_dir, retries=retries, backoff=backoff, timeout=timeout, progress=progress)
+
+
+def _fetch_real_locked(ds: RealDataset, raw_dir: Path, *, retries: int, backoff: float, timeout: float,
+                       progress: bool) -> dict:
     if manifest_ok(ds, raw_dir):
         return json.loads((raw_dir / MANIFEST).read_text())
     downloads = raw_dir / DOWNLOADS

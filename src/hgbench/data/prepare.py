@@ -22,7 +22,14 @@ docs/architecture.md, "Coordinate frames"; docs/data.md):
 
 Files are written to ``<out>.tmp`` (images streamed into a preallocated, per-person-chunked
 dataset, decoded by a process pool in deterministic order), validated with
-:func:`hgbench.data.schema.open_split`, and only then renamed to ``<out>``.
+:func:`hgbench.data.schema.open_split`, and only then renamed to ``<out>``. Memory stays bounded
+as the dataset grows: one image's crops at a time (per worker), never the whole split's.
+
+Reliability (docs/reliability.md): the output is locked while it is written
+(:func:`hgbench.iofiles.output_lock`; a second ``prepare`` of the same folder fails at once), and
+every fixed-size dataset carries an HDF5 Fletcher-32 checksum per chunk, with the metadata
+checksums of the HDF5 1.10 format (``libver="v110"``), so that a damaged byte in a crop or a
+label is reported on read (:class:`~hgbench.data.schema.DataFileError`) instead of being used.
 """
 
 from __future__ import annotations
@@ -41,13 +48,17 @@ from PIL import Image
 
 from hgbench.data import flic, mpii
 from hgbench.data.mpii import PersonRecord
-from hgbench.data.schema import FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layout, open_split
+from hgbench.data.schema import (FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layout, fixed_utf8, open_split,
+                                 set_str_attr)
+from hgbench.iofiles import output_lock
 from hgbench.joints import MPII_JOINTS
 
 RELEASE_RELPATH = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 SPLIT_FILENAME = "valid_split.csv"
 MANIFEST_FILENAME = "MANIFEST.json"
 J = len(MPII_JOINTS)
+HDF5_LIBVER = "v110"
+"""Lowest HDF5 file format written (1.10, 2016): its object headers carry metadata checksums."""
 
 
 class PrepareError(ValueError):
@@ -192,14 +203,14 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
     ``people`` are :class:`~hgbench.data.mpii.PersonRecord` s or records with the same attributes
     (:class:`~hgbench.data.flic.FlicRecord`): joints (J, 2) native px with J = len(layout.joint_names),
     ``normalizer`` in native px. ``layout`` gives joint names, flip permutation, the normaliser's
-    definition and whether the hourglass box adjustment applies.
+    definition and whether the hourglass box adjustment applies. A concurrent writer of the same
+    file must be excluded by the caller (:func:`hgbench.iofiles.output_lock`, as the functions below do).
     """
     images_dir, out_path = Path(images_dir), Path(out_path)
     n = len(people)
     c = crop_size(input_res, crop_margin)
     g = split_geometry(people, input_res=input_res, crop_margin=crop_margin, layout=layout)
-    joints, joints_image, visible, missing = g["joints"], g["joints_image"], g["visible"], g["missing"]
-    a_all, normalizer, headbox, center, scale = g["crop_to_image"], g["normalizer"], g["headbox"], g["center"], g["scale"]
+    a_all = g["crop_to_image"]
 
     tasks = []
     for name, grp in groupby(range(n), key=lambda i: people[i].image_name):
@@ -211,31 +222,54 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
         tasks.append((str(images_dir / name), specs, c))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # The caller's lock on the output (prepare_dataset, prepare_flic, prepare_sample) makes the
+    # fixed temporary name safe: no live process is writing it, so a leftover is a killed run's.
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.unlink(missing_ok=True)
+    _write_split(tmp, out_path, people, tasks, g, n=n, c=c, dataset=dataset, split=split, input_res=input_res,
+                 crop_margin=crop_margin, source_checksums=source_checksums, workers=workers,
+                 progress=progress, layout=layout)
+
+
+def _checked(h5: h5py.File, name: str, data: np.ndarray) -> None:
+    """A fixed-size dataset with a Fletcher-32 checksum (h5py picks the chunking; empty → none)."""
+    if data.size:
+        h5.create_dataset(name, data=data, fletcher32=True, chunks=True)
+    else:  # HDF5 cannot chunk a zero-sized dataset
+        h5.create_dataset(name, data=data)
+
+
+def _write_split(tmp: Path, out_path: Path, people: list, tasks: list, g: dict, *, n: int, c: int, dataset: str,
+                 split: str, input_res: int, crop_margin: float, source_checksums: dict, workers: int,
+                 progress: bool, layout: Layout) -> None:
+    """Write ``tmp``, check it, rename it to ``out_path``; on any failure (or signal) remove ``tmp``."""
+    joints, joints_image, visible, missing = g["joints"], g["joints_image"], g["visible"], g["missing"]
+    a_all, normalizer, headbox, center, scale = g["crop_to_image"], g["normalizer"], g["headbox"], g["center"], g["scale"]
     pool = None
     try:
         if workers > 1 and len(tasks) > 1:
             # the pool starts before the HDF5 file is opened, so no child inherits an open handle
             pool = _mp_context().Pool(min(workers, len(tasks)))
-        with h5py.File(tmp, "w") as h5:
+        with h5py.File(tmp, "w", libver=HDF5_LIBVER) as h5:
             h5.create_dataset("images", shape=(n, c, c, 3), dtype=np.uint8, chunks=(1, c, c, 3),
-                              maxshape=(None, c, c, 3))
-            h5.create_dataset("joints", data=joints.astype(np.float32))
-            h5.create_dataset("joints_image", data=joints_image)
-            h5.create_dataset("visible", data=visible)
-            h5.create_dataset("missing", data=missing)
-            h5.create_dataset("crop_to_image", data=a_all)
-            h5.create_dataset("normalizer", data=normalizer)
-            h5.create_dataset("headbox", data=headbox)
-            h5.create_dataset("center", data=center)
-            h5.create_dataset("scale", data=scale)
-            h5.create_dataset("image_name", data=np.array([p.image_name for p in people], dtype=object),
-                              dtype=h5py.string_dtype("utf-8"), shape=(n,))
-            h5.create_dataset("image_index", data=np.array([p.image_index for p in people], dtype=np.int64),
-                              shape=(n,), dtype=np.int64)
-            h5.create_dataset("person_index", data=np.array([p.person_index for p in people], dtype=np.int64),
-                              shape=(n,), dtype=np.int64)
+                              maxshape=(None, c, c, 3), fletcher32=True)
+            _checked(h5, "joints", joints.astype(np.float32))
+            _checked(h5, "joints_image", joints_image)
+            _checked(h5, "visible", visible)
+            _checked(h5, "missing", missing)
+            _checked(h5, "crop_to_image", a_all)
+            _checked(h5, "normalizer", normalizer)
+            _checked(h5, "headbox", headbox)
+            _checked(h5, "center", center)
+            _checked(h5, "scale", scale)
+            # Fixed-length, so that the names are in checksummed chunks (schema.fixed_utf8).
+            names = fixed_utf8([p.image_name for p in people])
+            if n:
+                h5.create_dataset("image_name", data=names, fletcher32=True, chunks=True)
+            else:
+                h5.create_dataset("image_name", shape=(0,), dtype=h5py.string_dtype("utf-8", 1))
+            _checked(h5, "image_index", np.array([p.image_index for p in people], dtype=np.int64).reshape(n))
+            _checked(h5, "person_index", np.array([p.person_index for p in people], dtype=np.int64).reshape(n))
             attrs = {
                 "schema_version": SCHEMA_VERSION, "dataset": dataset, "split": split,
                 "joint_names": list(layout.joint_names),
@@ -246,7 +280,10 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
                 "code_version": code_version(),
             }
             for k, v in attrs.items():
-                h5.attrs[k] = v
+                if isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+                    set_str_attr(h5, k, v)  # fixed-length: inside the checksummed header
+                else:
+                    h5.attrs[k] = v
 
             if pool is not None:
                 results = pool.imap(_crop_image_task, tasks, chunksize=max(1, min(16, len(tasks) // (8 * workers))))
@@ -291,6 +328,15 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: in
     person of the ``img_train == 1`` images that hold no validation person. Returns counts.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    # One prepare per output folder: a second one fails here, before any work.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir, "hgbench prepare"):
+        return _prepare_dataset(raw_dir, out_dir, dataset=dataset, input_res=input_res, crop_margin=crop_margin,
+                                workers=workers, progress=progress, split_csv=split_csv)
+
+
+def _prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
+                     workers: int, progress: bool, split_csv: Path | None) -> dict:
     mat = raw_dir / RELEASE_RELPATH
     if not mat.is_file():
         raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
@@ -339,6 +385,14 @@ def prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, 
     ``labels``: ``observer`` (default, the paper's) or ``person`` (see :mod:`hgbench.data.flic`).
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir, "hgbench prepare"):
+        return _prepare_flic(raw_dir, out_dir, dataset=dataset, input_res=input_res, crop_margin=crop_margin,
+                             labels=labels, workers=workers, progress=progress)
+
+
+def _prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float, labels: str,
+                  workers: int, progress: bool) -> dict:
     mat = raw_dir / flic.EXAMPLES_RELPATH
     images_dir = raw_dir / flic.IMAGES_RELPATH
     if not mat.is_file():
@@ -372,7 +426,9 @@ def prepare_sample(annotations: Path, images_dir: Path, out_path: Path, *, input
         people = mpii.people_from_hrnet_json(annotations)
     else:
         people = mpii.people(mpii.load_release(annotations))
-    prepare_split(people, Path(images_dir), Path(out_path), dataset=dataset, split=split, input_res=input_res,
-                  crop_margin=crop_margin, source_checksums={annotations.name: _sha256(annotations)},
-                  workers=workers)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_path, "prepare_sample"):
+        prepare_split(people, Path(images_dir), Path(out_path), dataset=dataset, split=split, input_res=input_res,
+                      crop_margin=crop_margin, source_checksums={annotations.name: _sha256(annotations)},
+                      workers=workers)
     return len(people)

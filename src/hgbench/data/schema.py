@@ -70,6 +70,26 @@ ATTRIBUTES = (
 )
 
 
+def fixed_utf8(values) -> np.ndarray:
+    """Strings as a fixed-length UTF-8 array (dtype ``S<n>``, h5py string type ``utf-8``).
+
+    Written so rather than as variable-length strings because HDF5 keeps variable-length strings
+    in its global heap, which has no checksum: a damaged byte there would change an image name or
+    an attribute silently. Fixed-length values live in checksummed chunks (datasets with
+    Fletcher-32) or in the checksummed object header (attributes, HDF5 1.10 format). Read back
+    with ``Dataset.asstr()`` or by decoding the bytes.
+    """
+    encoded = [str(v).encode("utf-8") for v in np.asarray(values, dtype=object).reshape(-1)]
+    width = max([1, *map(len, encoded)])
+    return np.array(encoded, dtype=h5py.string_dtype("utf-8", width)).reshape(np.shape(values))
+
+
+def set_str_attr(obj, key: str, value) -> None:
+    """Attribute ``key`` of an h5py object as a fixed-length UTF-8 string, or array of them."""
+    data = fixed_utf8(value)
+    obj.attrs.create(key, data, dtype=data.dtype)
+
+
 class DataFileError(ValueError):
     """A processed data file is missing, damaged or does not follow the schema."""
 
@@ -103,6 +123,13 @@ class SplitFile:
             raise _err(self.path, f"cannot open as HDF5, the file is truncated or corrupt ({exc})") from None
         try:
             self._validate()
+        except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+            self._h5.close()
+            if isinstance(exc, DataFileError):
+                raise
+            # Damaged metadata surfaces from h5py as any of these (e.g. "incorrect metadata checksum").
+            raise _err(self.path, f"cannot read the file's structure, it is corrupt ({type(exc).__name__}: "
+                                  f"{str(exc).strip(chr(39))})") from None
         except BaseException:
             self._h5.close()
             raise
@@ -150,8 +177,9 @@ class SplitFile:
     @property
     def attrs(self) -> dict:
         """File attributes as plain Python values (``source_checksums`` decoded from JSON)."""
+        items = self._guard("the attributes", lambda: list(self._h5.attrs.items()))
         out = {}
-        for k, v in self._h5.attrs.items():
+        for k, v in items:
             if isinstance(v, bytes):
                 v = v.decode()
             elif isinstance(v, np.ndarray):
@@ -171,8 +199,11 @@ class SplitFile:
     def _guard(self, what: str, fn):
         try:
             return fn()
-        except OSError as exc:
-            raise _err(self.path, f"reading {what} failed, the file is truncated or corrupt ({exc})") from None
+        except (OSError, KeyError, RuntimeError) as exc:
+            # OSError: a failed Fletcher-32 chunk checksum or a cut file; KeyError/RuntimeError:
+            # damaged metadata met on the way (h5py reports "incorrect metadata checksum" so).
+            raise _err(self.path, f"reading {what} failed, the file is truncated or corrupt "
+                                  f"({type(exc).__name__}: {exc})") from None
 
     def image(self, i: int) -> np.ndarray:
         """Crop ``i`` as a (C, C, 3) uint8 array (reads one chunk)."""
@@ -198,7 +229,7 @@ class SplitFile:
             raise KeyError(f"unknown field(s) {unknown}; the schema has {', '.join(DATASETS)}")
         out = {}
         for f in fields:
-            ds = self._h5[f]
+            ds = self._guard(f, lambda: self._h5[f])
             if f == "image_name":
                 out[f] = self._guard(f, lambda: ds.asstr()[...]).astype(str)
             else:

@@ -181,6 +181,10 @@ def claim_for(a, b) -> tuple[str, str] | None:
     same_body = a.features == b.features and a.depth == b.depth
     if same_body and a.stacks * a.modules == b.stacks * b.modules and a.stacks != b.stacks:
         more, fewer = (a, b) if a.stacks > b.stacks else (b, a)
+        if more.supervision == "last":  # the paper's HG-Stacked vs HG: no intermediate loss at all
+            return (f"stacking helps at equal capacity even without intermediate supervision: "
+                    f"{more.stacks}×{more.modules} (last stack only) beats {fewer.stacks}×{fewer.modules} "
+                    f"(HG-Stacked vs HG, Fig. 8)", more.name)
         return (f"stacking helps at equal capacity: {more.stacks}×{more.modules} beats "
                 f"{fewer.stacks}×{fewer.modules} (§4.2, Figs. 8–9)", more.name)
     if same_body and (a.stacks, a.modules) == (b.stacks, b.modules) and a.supervision != b.supervision:
