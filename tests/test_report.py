@@ -251,6 +251,11 @@ def test_claims_are_recognised_and_oriented():
     assert claim_for(v["small"], v["hg1x2"]) is None  # other capacity: no claim
     assert "without intermediate supervision" in claim_for(v["hg1x2"], v["hg2x1-last"])[0]
     assert "without" not in claim_for(v["hg1x2"], v["hg2x1"])[0]
+    four_last = fake.make_params({**fake.PROFILE, "variants": {
+        "hg4x1": {"stacks": 4, "modules": 1, "features": 32, "depth": 2, "supervision": "all"},
+        "hg2x2-last": {"stacks": 2, "modules": 2, "features": 32, "depth": 2, "supervision": "last"}},
+        "experiments": [{"dataset": "synth", "variant": "hg4x1", "seed": 0}]}).variants
+    assert claim_for(four_last["hg4x1"], four_last["hg2x2-last"]) is None  # stacks and loss both differ
     common = {"metric": "pckh@0.5", "n_seeds": 3, "seeds": "0 1 2"}
     pooled = pd.DataFrame([
         # A = one hourglass, B = stacked: A − B = −2 [−3, −1] supports stacking → +2 [1, 3], holds

@@ -181,6 +181,11 @@ def claim_for(a, b) -> tuple[str, str] | None:
     same_body = a.features == b.features and a.depth == b.depth
     if same_body and a.stacks * a.modules == b.stacks * b.modules and a.stacks != b.stacks:
         more, fewer = (a, b) if a.stacks > b.stacks else (b, a)
+        # Only stacking may differ: a single hourglass has one output (all = last), but two
+        # stacked networks supervised differently confound stacking with supervision.
+        same_loss = fewer.supervision == more.supervision or (fewer.stacks == 1 and fewer.supervision != "inner")
+        if not same_loss:
+            return None
         if more.supervision == "last":  # the paper's HG-Stacked vs HG: no intermediate loss at all
             return (f"stacking helps at equal capacity even without intermediate supervision: "
                     f"{more.stacks}×{more.modules} (last stack only) beats {fewer.stacks}×{fewer.modules} "
