@@ -259,7 +259,7 @@ def _claim_rows(pooled: pd.DataFrame | None, params: Params, names: dict[str, st
         n_seeds = int(r.n_seeds)
         agree = _value(r.seeds_agree)
         rows.append({
-            "claim": claim[0] if claim else "no claim in the paper (not equal capacity)",
+            "claim": claim[0] if claim else "no claim in the paper (not equal capacity, or more than one difference)",
             "is_claim": claim is not None, "higher": names[a], "other": names[b],
             "seeds": str(r.seeds), "n_seeds": n_seeds,
             "per_seed": ", ".join(f"{d:+.1f}" for d in per_seed),
