@@ -90,3 +90,25 @@ def mpii_release_from_json(records: list[dict]) -> dict:
         annolist.append({"image": {"name": names.get(i, f"unlisted{i}.jpg")}, "annorect": _obj(row)})
     img_train = np.array([1 if i in rects else 0 for i in range(n_images)])
     return {"RELEASE": {"annolist": _obj(annolist), "img_train": img_train}}
+
+
+def write_flic_zip(path: Path, padding: bytes = b"") -> Path:
+    """``FLIC.zip`` in the official layout: ``FLIC/examples.mat`` (the shipped real subset) and a
+    small JPEG per image it names; ``padding`` adds ``FLIC/padding.bin`` (to make the file big)."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from hgbench.data import flic
+
+    examples = Path(__file__).resolve().parent / "data" / "flic" / "examples_subset.mat"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.write(examples, "FLIC/examples.mat")
+        for name in sorted({e.image_name for e in flic.load_examples(examples)}):
+            buf = io.BytesIO()
+            Image.new("RGB", (72, 48), (100, 110, 120)).save(buf, "JPEG")
+            zf.writestr(f"FLIC/images/{name}", buf.getvalue())
+        if padding:
+            zf.writestr("FLIC/padding.bin", padding)
+    return path

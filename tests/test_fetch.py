@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from hgbench.cli import main
-from hgbench.data import download, fetch, flic, prepare, schema
+from hgbench.data import download, fetch, prepare, schema
 from hgbench.data.download import Checksum
 from http_server import FileServer
+from realdata import write_flic_zip
 
 MPII_DATA = Path(__file__).parent / "data" / "mpii"
-FLIC_DATA = Path(__file__).parent / "data" / "flic"
 PAPER = Path(__file__).resolve().parents[1] / "params" / "paper.yaml"
 FAST = dict(retries=2, backoff=0.01, timeout=5, progress=False)
 
@@ -38,12 +37,7 @@ def archives(tmp_path_factory) -> Path:
         tar.add(MPII_DATA / "images", arcname="images")
     with zipfile.ZipFile(root / "mpii_human_pose_v1_u12_2.zip", "w") as zf:
         zf.write(MPII_DATA / "release_subset.mat", "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat")
-    with zipfile.ZipFile(root / "FLIC.zip", "w") as zf:
-        zf.write(FLIC_DATA / "examples_subset.mat", "FLIC/examples.mat")
-        for name in sorted({e.image_name for e in flic.load_examples(FLIC_DATA / "examples_subset.mat")}):
-            buf = io.BytesIO()
-            Image.new("RGB", (72, 48), (100, 110, 120)).save(buf, "JPEG")
-            zf.writestr(f"FLIC/images/{name}", buf.getvalue())
+    write_flic_zip(root / "FLIC.zip")
     return root
 
 

@@ -12,7 +12,6 @@ import ast
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from hgbench.data.schema import read_split_arrays
 from hgbench.iofiles import lock_file
 from hgbench.train import TEST_SIGNAL_ENV
 from http_server import FileServer, _Handler
+from realdata import write_flic_zip
 
 from .conftest import (SMOKE_FILE, TOTAL_STEPS, TRAIN_OVERRIDES, assert_bit_identical, fault_rng, forked_main, hgbench,
                        log_rows_without_timing, smoke_raw_params, start_hgbench, tree_bytes, wait_for, weights,
@@ -231,23 +231,8 @@ def stalling_server(root: Path) -> FileServer:
 def flic_archive(tmp_path_factory) -> Path:
     """A FLIC.zip in the official layout (the real test records) with 2.5 MiB of padding, so that
     a download can be caught with more than one 1 MiB block on disk."""
-    import io
-    import zipfile
-
-    from PIL import Image
-
-    from hgbench.data import flic
-
-    flic_data = ROOT / "tests" / "data" / "flic"
     root = tmp_path_factory.mktemp("flic-archive")
-    with zipfile.ZipFile(root / "FLIC.zip", "w") as zf:
-        zf.write(flic_data / "examples_subset.mat", "FLIC/examples.mat")
-        for name in sorted({e.image_name for e in flic.load_examples(flic_data / "examples_subset.mat")}):
-            buf = io.BytesIO()
-            Image.new("RGB", (72, 48), (100, 110, 120)).save(buf, "JPEG")
-            zf.writestr(f"FLIC/images/{name}", buf.getvalue())
-        zf.writestr("FLIC/padding.bin", fault_rng("flic-padding").randbytes(5 << 19))
-    return root / "FLIC.zip"
+    return write_flic_zip(root / "FLIC.zip", padding=fault_rng("flic-padding").randbytes(5 << 19))
 
 
 def test_fetch_download_sigkilled_midway_then_rerun_resumes_to_identical_tree(flic_archive, tmp_path, monkeypatch):
