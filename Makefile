@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -c requirements.lock -e '.[all,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,5 +35,7 @@ paper-dry-run: $(STAMP)
 lint: $(STAMP)
 	snakemake --lint
 
+# metrics/ stays: its headline files are DVC metrics kept in git (README "Rerun, change, compare").
 clean:
-	rm -rf data models results reports/index.html reports/figures logs benchmarks .snakemake
+	rm -rf data models results logs benchmarks .snakemake
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

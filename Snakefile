@@ -7,4 +7,4 @@ include: "workflow/Snakefile"
 rule all:
     default_target: True
     input:
-        "reports/index.html",
+        f"reports/{PROFILE}/index.html",

@@ -8,7 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ["Snakefile", "workflow", "dvc.yaml", ".dvc/config", ".dvcignore", "params", "src/hgbench/params.schema.yaml"]
+# The shipped files a user's clone has (scenario tests run on these, never on edited copies).
+PROJECT_FILES = ["Snakefile", "workflow", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "params",
+                 "src/hgbench/params.schema.yaml"]
 
 
 def tool_env() -> dict:
@@ -45,3 +47,12 @@ def make_project(dest: Path, profile: str) -> Path:
 def project(tmp_path):
     """Factory: ``project("smoke")`` → path of a temporary project for that profile."""
     return lambda profile: make_project(tmp_path / "project", profile)
+
+
+@pytest.fixture(scope="session")
+def finished_smoke(tmp_path_factory) -> Path:
+    """A clone after one finished ``snakemake`` run of the smoke profile (made once per session;
+    tests that change it work on a copy, see tests/test_lifecycle.py)."""
+    cwd = make_project(tmp_path_factory.mktemp("finished") / "p", "smoke")
+    run(["snakemake", "--cores", "2", "--resources", "gpu=1", "--configfile", "params/smoke.yaml"], cwd)
+    return cwd

@@ -46,6 +46,10 @@ def test_paper_profile_has_the_papers_variants():
         (lambda d: d["variants"]["hg2x1"].update(depth=5), "variants.hg2x1.depth", "output_res"),
         (lambda d: d.update(device="tpu"), "device", "'auto', 'cpu', 'cuda'"),
         (lambda d: d["datasets"].update(summary=copy.deepcopy(d["datasets"]["smoke"])), "datasets", "summary"),
+        (lambda d: d["datasets"]["smoke-flic"]["synthetic"].update(layout="coco"), "datasets.smoke-flic.synthetic.layout",
+         "'mpii', 'flic'"),
+        (lambda d: d["datasets"]["smoke-flic"]["synthetic"].update(missing_rate=0.1),
+         "datasets.smoke-flic.synthetic.missing_rate", "missing_rate: 0"),
     ],
 )
 def test_invalid_values_name_the_key_and_the_allowed_values(mutate, key, hint):

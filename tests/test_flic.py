@@ -4,6 +4,7 @@ tests/data/flic holds 24 real records in the examples.mat layout (see its README
 check over all 5003 examples needs the reference copies in ../shared/data/flic and skips without.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,15 @@ def test_observer_centric_rule():
     np.testing.assert_array_equal(flic.observer_centric(pc), pc)
     with pytest.raises(ValueError, match="labels"):
         flic.record(flic.load_examples(DATA / "examples_subset.mat")[0], "sideways")
+
+
+def test_crop_box_scales_with_the_frame_height(examples):
+    # FLIC's 480-row frames: exactly pose-hg-train's 2.2 (440 px); a 96-row synthetic frame: the
+    # same framing (0.917 of the frame height), centred on half the frame height.
+    assert flic.record(examples[0]).scale == 2.2
+    small = flic.record(dataclasses.replace(examples[0], height=96))
+    assert small.scale == pytest.approx(2.2 * 96 / 480) and small.objpos[1] == 48.0
+    assert small.objpos[0] == flic.record(examples[0]).objpos[0]
 
 
 def test_bad_files(tmp_path):

@@ -9,29 +9,28 @@ from conftest import ROOT, run
 
 
 def check_outputs(cwd):
-    with h5py.File(cwd / "results/summary/smoke/gallery.h5") as f:
+    with h5py.File(cwd / "results/smoke/summary/smoke/gallery.h5") as f:
         sources = [s.decode() for s in f["source"][()]]
         # validation best/median/worst for both variants, and both models on the 5 real MPII images
         assert sources.count("validation") == 6 and sources.count("real MPII image") == 10
-    metrics = json.loads((cwd / "results/smoke/hg2x1/s0/metrics.json").read_text())
+    metrics = json.loads((cwd / "results/smoke/smoke/hg2x1/s0/metrics.json").read_text())
     assert metrics["protocol"] == "official"
     assert set(metrics["pckh@0.5"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"}
     assert 0 <= metrics["pckh@0.5"]["Mean"] <= 100
     assert [s["stack"] for s in metrics["per_stack"]] == [1, 2]
-    with h5py.File(cwd / "results/smoke/hg2x1/s0/predictions.h5") as f:
+    with h5py.File(cwd / "results/smoke/smoke/hg2x1/s0/predictions.h5") as f:
         preds = f["preds"][()]
-    with h5py.File(cwd / "data/processed/smoke/valid.h5") as f:
+    with h5py.File(cwd / "data/processed/smoke/smoke/valid.h5") as f:
         assert preds.shape == f["joints_image"].shape
     assert np.isfinite(preds).all()
-    html = (cwd / "reports/index.html").read_text()
+    html = (cwd / "reports/smoke/index.html").read_text()
     assert "hg2x1" in html and "official" in html
     for name in ("per_joint", "curves", "ablations", "training", "variants"):
-        assert (cwd / f"results/summary/smoke/{name}.csv").stat().st_size > 0
+        assert (cwd / f"results/smoke/summary/smoke/{name}.csv").stat().st_size > 0
 
 
-def test_smoke_profile_through_snakemake(project):
-    cwd = project("smoke")
-    run(["snakemake", "--cores", "2", "--resources", "gpu=1", "--configfile", "params/smoke.yaml"], cwd)
+def test_smoke_profile_through_snakemake(finished_smoke):
+    cwd = finished_smoke
     check_outputs(cwd)
     # Up to date: a second run has nothing to do.
     proc = run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], cwd)
@@ -43,7 +42,7 @@ def test_smoke_profile_through_dvc_repro(project):
     run(["dvc", "repro", "--quiet"], cwd)
     check_outputs(cwd)
     lock = (cwd / "dvc.lock").read_text()
-    assert "models/smoke/hg2x1/s0/model.pt" in lock and "md5" in lock
+    assert "models/smoke/smoke/hg2x1/s0/model.pt" in lock and "md5" in lock
     status = run(["dvc", "status"], cwd).stdout
     assert "up to date" in status
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from hgbench.config import DatasetConfig, SyntheticConfig
-from hgbench.data import fetch, mpii, prepare, schema, synthetic
+from hgbench.data import mpii, prepare, schema, synthetic
 from hgbench.joints import MPII_FLIP, MPII_JOINTS
 
 MPII_DATA = Path(__file__).parent / "data" / "mpii"

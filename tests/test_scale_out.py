@@ -7,7 +7,10 @@ commands (tests/fake_slurm/) that record what would have been submitted.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import os
 import re
 import subprocess
@@ -74,18 +77,19 @@ def test_slurm_dry_run_of_the_paper_profile_requests_gpus_only_for_gpu_rules(pro
 
 def submit_train_job(cwd: Path, profile: str, fake_dir: Path) -> str:
     """Run the SLURM executor on one training job against fake SLURM commands; return the sbatch line."""
-    for rel in ("data/raw/mpii/MANIFEST.json", "data/processed/mpii/train.h5", "data/processed/mpii/valid.h5"):
+    for rel in ("data/raw/paper/mpii/MANIFEST.json", "data/processed/paper/mpii/train.h5",
+                "data/processed/paper/mpii/valid.h5"):
         path = cwd / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    stamp = os.stat(cwd / "data/raw/mpii/MANIFEST.json").st_mtime + 10
-    for rel in ("data/processed/mpii/train.h5", "data/processed/mpii/valid.h5"):
+    stamp = os.stat(cwd / "data/raw/paper/mpii/MANIFEST.json").st_mtime + 10
+    for rel in ("data/processed/paper/mpii/train.h5", "data/processed/paper/mpii/valid.h5"):
         os.utime(cwd / rel, (stamp, stamp))  # prepared after fetch: only train is due
     fake_dir.mkdir()
     env = tool_env()
     env["PATH"] = f"{FAKE_SLURM}{os.pathsep}{env['PATH']}"
     env["FAKE_SLURM_DIR"] = str(fake_dir)
-    cmd = ["snakemake", "models/mpii/hg8/s0/model.pt", *SLURM, "--configfile", profile,
+    cmd = ["snakemake", "models/paper/mpii/hg8/s0/model.pt", *SLURM, "--configfile", profile,
            "--retries", "0", "--slurm-init-seconds-before-status-checks", "1",
            "--default-resources", "slurm_partition=cpu", "runtime=60", "mem_mb=4000", "slurm_account=pose"]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
@@ -106,11 +110,12 @@ def test_slurm_submission_is_one_task_with_all_gpus(project, tmp_path):
     assert call.count("--executor slurm-jobstep") == 1 and "--target-jobs 'train:dataset=mpii,variant=hg8,seed=0'" in call
 
 
-def sha256_tree(root: Path, dirs=("data", "models", "results", "reports")) -> dict[str, str]:
+def sha256_tree(root: Path, dirs=("data", "models", "results", "reports", "metrics")) -> dict[str, str]:
+    """Hashes of the pipeline's files (the landing page reports/index.html is no pipeline output)."""
     out = {}
     for d in dirs:
         for path in sorted((root / d).rglob("*")):
-            if path.is_file() and path.name != ".snakemake_timestamp":
+            if path.is_file() and path.name != ".snakemake_timestamp" and path != root / "reports/index.html":
                 out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
@@ -120,7 +125,6 @@ def shared_run(tmp_path_factory):
     """The smoke profile run with dvc repro, pushed to a local remote, and pulled into a fresh clone."""
     base = tmp_path_factory.mktemp("dvc")
     origin = make_project(base / "origin", "smoke")
-    (origin / ".gitignore").write_text(".snakemake/\nlogs/\nbenchmarks/\n")
     run(["git", "add", "-A"], origin)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "workflow"], origin)
     run(["dvc", "repro", "--quiet"], origin)
@@ -137,8 +141,8 @@ def shared_run(tmp_path_factory):
 def test_dvc_pull_into_a_fresh_clone_restores_identical_outputs(shared_run):
     origin, clone = shared_run
     before = sha256_tree(origin)
-    assert any(k.endswith("model.pt") for k in before) and "reports/index.html" in before
-    assert any(k.startswith("reports/figures/") for k in before)
+    assert any(k.endswith("model.pt") for k in before) and "reports/smoke/index.html" in before
+    assert any(k.startswith("reports/smoke/figures/") for k in before)
     assert sha256_tree(clone) == before
     assert "up to date" in run(["dvc", "status"], clone).stdout
 
@@ -146,7 +150,7 @@ def test_dvc_pull_into_a_fresh_clone_restores_identical_outputs(shared_run):
 def test_snakemake_reruns_nothing_after_pull_once_timestamps_are_synced(shared_run):
     origin, clone = shared_run
     # A checkout writes files in no fixed order; make the raw data the newest, as a pull may.
-    (clone / "data/raw/smoke/MANIFEST.json").touch()
+    (clone / "data/raw/smoke/smoke/MANIFEST.json").touch()
     dry = run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], clone)
     assert "rule train:" in dry.stdout, "the timestamp pitfall should make Snakemake want to retrain"
     hashes = sha256_tree(clone)
@@ -164,7 +168,7 @@ def test_sync_timestamps_refuses_when_dvc_reports_stale_stages(shared_run, tmp_p
     origin, clone = shared_run
     params = clone / "params.yaml"
     original = params.read_text()
-    model = clone / "models/smoke/hg2x1/s0/model.pt"
+    model = clone / "models/smoke/smoke/hg2x1/s0/model.pt"
     mtime = model.stat().st_mtime_ns
     try:
         params.write_text(original.replace("lr: 2.5e-4", "lr: 1.0e-3"))
@@ -181,7 +185,52 @@ def test_dvc_exp_run_changes_an_ablation_knob_and_lists_it(shared_run):
     run(["dvc", "exp", "run", "--quiet", "-n", "hg2x1-last",
          "-S", "params.yaml:variants.hg2x1.supervision=last"], origin)
     shown = run(["dvc", "exp", "show", "--csv"], origin).stdout
-    rows = [line for line in shown.splitlines() if line.startswith("hg2x1-last,")]
-    assert rows and "last" in rows[0].split(","), shown[-2000:]
+    table = list(csv.DictReader(io.StringIO(shown)))
+    rows = {r["Experiment"] or r["rev"]: r for r in table}
+    assert "hg2x1-last" in rows and "last" in rows["hg2x1-last"].values(), shown[-2000:]
+    # Numbers (not DVC's "!" for an unreadable metric) for the baseline and the experiment.
+    mean = "metrics/smoke/smoke/hg2x1/s0.json:Mean"
+    assert mean in table[0], list(table[0])
+    baseline = next(r for r in table if r["rev"] in ("workspace", "main", "master") and r[mean] not in ("", "!"))
+    for row in (baseline, rows["hg2x1-last"]):
+        assert 0.0 <= float(row[mean]) <= 100.0, row
+    # About a dozen headline leaves per run, not the whole metrics.json.
+    per_run = [c for c in table[0] if c.startswith("metrics/smoke/smoke/hg2x1/s0.json:")]
+    assert 8 <= len(per_run) <= 16, per_run
     # The experiment retrained only the changed variant; the other model is the cached one.
-    assert "models/smoke/hg1x2/s0/model.pt" not in run(["dvc", "status"], origin).stdout
+    assert "models/smoke/smoke/hg1x2/s0/model.pt" not in run(["dvc", "status"], origin).stdout
+    # The workspace holds the experiment: `dvc metrics diff` against HEAD lists the changed run only.
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], origin).stdout)
+    changed = {path for path, values in diff.items() if values}
+    assert changed == {"metrics/smoke/smoke/hg2x1/s0.json"}, diff
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], origin).stdout)
+    assert not plots.get("errors"), plots.get("errors")
+    names = set(plots["data"])
+    assert any(n.endswith("hg2x1/s0/log.csv") for n in names) and any(n.endswith("pck_curve.csv") for n in names)
+
+
+def test_a_speed_knob_leaves_every_dvc_stage_up_to_date(shared_run):
+    _, clone = shared_run
+    params = clone / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("threads: 1", "threads: 2").replace("workers: 0", "workers: 1"))
+        assert "up to date" in run(["dvc", "status"], clone).stdout
+        params.write_text(original.replace("lr: 2.5e-4", "lr: 1.0e-3"))
+        assert "train@" in run(["dvc", "status"], clone).stdout
+    finally:
+        params.write_text(original)
+
+
+def test_a_second_profile_after_dvc_repro_runs_its_own_jobs(shared_run):
+    _, clone = shared_run
+    raw = yaml.safe_load((clone / "params/smoke.yaml").read_text())
+    raw["profile"] = "other"
+    other = clone / "params" / "other.yaml"
+    other.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        dry = run(["snakemake", "-n", "--configfile", "params/other.yaml"], clone)
+        assert "Nothing to be done" not in dry.stdout + dry.stderr
+        assert "rule train:" in dry.stdout and "models/other/" in dry.stdout
+    finally:
+        other.unlink()

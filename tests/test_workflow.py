@@ -104,3 +104,18 @@ def test_params_yaml_is_a_copy_of_the_demo_profile():
     params = ROOT / "params.yaml"
     assert not params.is_symlink(), "params.yaml must be a file: cp params/demo.yaml params.yaml"
     assert params.read_bytes() == (ROOT / "params/demo.yaml").read_bytes(), "cp params/demo.yaml params.yaml"
+
+
+def test_training_depends_on_exactly_the_keys_that_change_the_weights():
+    """dvc.yaml lists the train keys one by one (DVC cannot leave keys of a section out): they must
+    be hgbench's result keys, so a speed knob retrains nothing and a recipe key always does."""
+    from hgbench.config import SPEED_KEYS, result_keys
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
+    listed = [p.split(".", 1)[1] for p in stage["params"] if p.startswith("train.")]
+    assert sorted(listed) == sorted(result_keys())
+    assert not set(listed) & set(SPEED_KEYS)
+    # every shipped profile spells out each of them (DVC refuses a listed key a profile lacks)
+    for path in (ROOT / "params").glob("*.yaml"):
+        train = yaml.safe_load(path.read_text())["train"]
+        assert set(result_keys()) <= set(train), (path.name, set(result_keys()) - set(train))

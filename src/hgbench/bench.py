@@ -37,7 +37,8 @@ from .data.dataset import Augmentation, CropDataset, epoch_batches, step_generat
 from .iofiles import atomic_path
 from .joints import joints_of
 from .model import count_macs
-from .train import make_batch, make_model, make_optimizer, resolve_device, supervised_outputs, train_step
+from .inference import resolve_device
+from .train import make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 RESULTS_DIR = Path("bench/results")
 
@@ -117,7 +118,7 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     v, ds = params.variants[variant], _variant_dataset(params, variant)
-    joints = len(joints_of(ds.source))
+    joints = len(joints_of(ds.layout))
     net = make_model(v, joints, dev)
     optimizer = make_optimizer(cfg, net)
     model = torch.compile(net) if compile else net

@@ -4,17 +4,24 @@ Every stage takes explicit input and output paths; Snakemake rules and DVC stage
 commands and nothing else. Run ``hgbench <stage> --help`` for each stage's arguments.
 
     hgbench describe --params params/paper.yaml
-    hgbench fetch    --params params/demo.yaml --dataset synthetic --out data/raw/synthetic
-    hgbench prepare  --params params/demo.yaml --dataset synthetic --raw data/raw/synthetic --out data/processed/synthetic
-    hgbench train    --params params/demo.yaml --dataset synthetic --variant hg2x2 --seed 0 \
-                     --data data/processed/synthetic --out models/synthetic/hg2x2/s0
-    hgbench predict  --params params/demo.yaml --checkpoint models/synthetic/hg2x2/s0/model.pt \
-                     --data data/processed/synthetic/valid.h5 --out results/synthetic/hg2x2/s0/predictions.h5
-    hgbench evaluate --ground-truth data/processed/synthetic/valid.h5 \
-                     --predictions results/synthetic/hg2x2/s0/predictions.h5 --out results/synthetic/hg2x2/s0/metrics.json
-    hgbench summarize --params params/demo.yaml --dataset synthetic --results results --models models \
-                     --out results/summary/synthetic
-    hgbench report   --params params/demo.yaml --results results --out reports/index.html
+    hgbench fetch    --params params/demo.yaml --dataset synthetic --out data/raw/demo/synthetic
+    hgbench prepare  --params params/demo.yaml --dataset synthetic --raw data/raw/demo/synthetic \
+                     --out data/processed/demo/synthetic
+    hgbench train    --params params/demo.yaml --dataset synthetic --variant hg2x1 --seed 0 \
+                     --data data/processed/demo/synthetic --out models/demo/synthetic/hg2x1/s0
+    hgbench predict  --params params/demo.yaml --checkpoint models/demo/synthetic/hg2x1/s0/model.pt \
+                     --data data/processed/demo/synthetic/valid.h5 --out results/demo/synthetic/hg2x1/s0/predictions.h5
+    hgbench evaluate --ground-truth data/processed/demo/synthetic/valid.h5 \
+                     --predictions results/demo/synthetic/hg2x1/s0/predictions.h5 \
+                     --out results/demo/synthetic/hg2x1/s0/metrics.json --headline metrics/demo/synthetic/hg2x1/s0.json
+    hgbench summarize --params params/demo.yaml --dataset synthetic --results results/demo --models models/demo \
+                     --out results/demo/summary/synthetic
+    hgbench report   --params params/demo.yaml --results results/demo --out reports/demo/index.html \
+                     --index reports/index.html
+    hgbench infer    --checkpoint models/demo/synthetic/hg2x1/s0/model.pt --images photos/ --out poses/
+    hgbench export   --checkpoint models/demo/synthetic/hg2x1/s0/model.pt --format onnx --out hg2x1.onnx
+
+Each profile's outputs live under its name (``<root>/<profile>/...``, README "Outputs").
 """
 
 from __future__ import annotations
@@ -49,6 +56,36 @@ def _gpu_claim(device: str, n: int):
 
     on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     return claim_gpus(n if on_gpu else 0, total=torch.cuda.device_count() if on_gpu else 0)
+
+
+EXTRAS = {
+    "pipeline": ("snakemake", "dvc"),
+    "report": ("pandas", "matplotlib", "seaborn", "jinja2"),
+    "export": ("onnx", "onnxruntime"),
+}
+"""Optional install layers (pyproject.toml) and the modules each brings; the core install runs
+describe, fetch, prepare, train, predict, evaluate, bench and infer."""
+
+
+class MissingExtra(Exception):
+    """A command needs an optional dependency group that is not installed."""
+
+    def __init__(self, command: str, extra: str):
+        super().__init__(f"hgbench {command} needs the '{extra}' extra: pip install 'hgbench[{extra}]'")
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
+
+
+def _require_extra(command: str, extra: str) -> None:
+    """Stop ``command`` with one line naming the extra when any of its modules is missing."""
+    if not all(_has_module(m) for m in EXTRAS[extra]):
+        raise MissingExtra(command, extra)
 
 
 def cmd_describe(args) -> int:
@@ -87,7 +124,7 @@ def cmd_prepare(args) -> int:
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
-    if ds.source == "flic":
+    if ds.layout == "flic":  # real FLIC and the synthetic FLIC layout: the same examples.mat code
         from .data.prepare import prepare_flic
 
         counts = prepare_flic(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
@@ -160,7 +197,18 @@ def cmd_evaluate(args) -> int:
 
     metrics = evaluate_files(Path(args.ground_truth), Path(args.predictions), protocol=args.protocol,
                              allow_nan=args.allow_nan)
+    for target in (args.out, args.headline, args.curve):
+        if target and Path(target).resolve() in {Path(args.ground_truth).resolve(), Path(args.predictions).resolve()}:
+            raise ValueError(f"output {target} is an input of this evaluation; give another --out/--headline path")
     write_metrics(metrics, Path(args.out))
+    if args.headline:
+        from .evaluate import headline_metrics
+
+        write_metrics(headline_metrics(metrics), Path(args.headline))
+    if args.curve:
+        from .evaluate import write_curve_csv
+
+        write_curve_csv(metrics, Path(args.curve))
     for key in metrics["thresholds"]:  # pckh@0.5, pckh@0.1 (MPII) or pck@0.2 (FLIC)
         print(f"{key} ({metrics['protocol']}): " + "  ".join(f"{k} {v:.1f}" for k, v in metrics[key].items()))
     ci = metrics.get("ci95", {}).get("Mean")
@@ -169,6 +217,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_summarize(args) -> int:
+    _require_extra("summarize", "report")  # pandas
     from .summarize import summarize
 
     params = _params(args.params)
@@ -196,14 +245,21 @@ def cmd_summarize(args) -> int:
 
 
 def cmd_report(args) -> int:
+    _require_extra("report", "report")
     from .report.build import build_report
 
     path = build_report(_params(args.params), Path(args.results), Path(args.out), params_file=args.params)
     print(f"report written to {path.resolve()}")
+    if args.index:
+        from .report.landing import write_landing
+
+        index = write_landing(Path(args.index), latest=path)
+        print(f"index of reports written to {index.resolve()}")
     return 0
 
 
 def cmd_sync_timestamps(args) -> int:
+    _require_extra("sync-timestamps", "pipeline")
     from .timestamps import sync_timestamps
 
     n = sync_timestamps(args.params, Path(args.dir))
@@ -226,6 +282,32 @@ def cmd_bench(args) -> int:
     print(f"appended to {path}")
     if args.json:
         print(bench.dumps(record))
+    return 0
+
+
+def cmd_infer(args) -> int:
+    from .infer import run_infer
+
+    with _gpu_claim(args.device, 1):
+        done = run_infer(Path(args.checkpoint), args.images, Path(args.out), Path(args.boxes) if args.boxes else None,
+                         device=args.device, batch_size=args.batch_size, flip_test=args.flip_test,
+                         min_score=args.min_score, progress=sys.stderr.isatty())
+    print(f"{done['people']} people in {done['images']} images: <name>.json and <name>.png written to {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import export
+
+    if args.format == "safetensors":
+        out, side = export.export_safetensors(Path(args.checkpoint), Path(args.out), crop_margin=args.crop_margin)
+        print(f"weights written to {out}, config to {side}")
+        return 0
+    _require_extra("export --format onnx", "export")
+    out, diff = export.export_onnx(Path(args.checkpoint), Path(args.out), opset=args.opset,
+                                   crop_margin=args.crop_margin)
+    print(f"ONNX (opset {args.opset}, dynamic batch) written to {out}; onnxruntime vs PyTorch max abs heatmap "
+          f"difference {diff:.2e}")
     return 0
 
 
@@ -288,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PCK protocol (docs/evaluation.md); default official; FLIC ground truth uses flic")
     p.add_argument("--allow-nan", action="store_true", help="score NaN predictions as wrong instead of failing")
     p.add_argument("--out", required=True, metavar="JSON")
+    p.add_argument("--curve", metavar="CSV", help="also write the Mean/group curve here, for DVC plots")
+    p.add_argument("--headline", metavar="JSON",
+                   help="also write the headline numbers (about a dozen) here, for DVC metrics (dvc exp show)")
 
     p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables.")
     params_arg(p)
@@ -303,7 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report, "Build reports/index.html and its figures from results/summary.")
     params_arg(p)
     p.add_argument("--results", required=True, metavar="DIR", help="results root (results/)")
-    p.add_argument("--out", required=True, metavar="HTML", help="e.g. reports/index.html")
+    p.add_argument("--out", required=True, metavar="HTML", help="e.g. reports/demo/index.html")
+    p.add_argument("--index", metavar="HTML",
+                   help="also rewrite this landing page linking every report next to --out's folder "
+                        "(reports/index.html)")
 
     p = add("sync-timestamps", cmd_sync_timestamps,
             "After dvc pull/checkout: if DVC reports no change, snakemake --touch so nothing reruns.")
@@ -329,6 +417,30 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto" if q is b else "cpu")
         q.add_argument("--results", default="bench/results", metavar="DIR", help="CSV directory")
         q.add_argument("--json", action="store_true", help="print the result as one JSON object, last line")
+
+    p = add("infer", cmd_infer, "Run a trained model on your own JPEG/PNG images: joints (JSON) and overlays (PNG).")
+    p.add_argument("--checkpoint", required=True, metavar="MODEL",
+                   help="model.pt written by train, or a .safetensors written by export")
+    p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders of them")
+    p.add_argument("--boxes", metavar="JSON", help="people per image file name: [x1, y1, x2, y2] or "
+                   "{\"center\": [x, y], \"scale\": s} (or a list of them), 0-based px; without an entry the "
+                   "whole image is one person (docs/inference.md)")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes <name>.json and <name>.png here")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--batch-size", type=int, default=16, help="people per forward pass, across images (default 16)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=True,
+                   help="average with the mirrored image's heatmaps, as predict does (default on)")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="leave joints scoring below S out of the overlay (the JSON keeps every joint)")
+
+    p = add("export", cmd_export, "Write a trained model as ONNX or safetensors (+ JSON config) for deployment.")
+    p.add_argument("--checkpoint", required=True, metavar="MODEL", help="model.pt written by train (or a .safetensors)")
+    p.add_argument("--format", required=True, choices=["onnx", "safetensors"],
+                   help="onnx needs the 'export' extra; safetensors writes <name>.json beside the weights")
+    p.add_argument("--out", required=True, metavar="FILE", help="e.g. hg2x1.onnx or hg2x1.safetensors")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--crop-margin", type=float, metavar="M",
+                   help="record the training dataset's crop_margin (default: the checkpoint's, else 1.25)")
     return parser
 
 
@@ -336,10 +448,31 @@ DEBUG_ENV = "HGBENCH_DEBUG"
 """Set to 1 to get the Python traceback of an unexpected error instead of the one-line message."""
 
 
+def _line_buffered() -> None:
+    """Flush every line, also into a file: Snakemake and DVC send stdout to logs/, where Python
+    would otherwise buffer blocks, leaving the log empty while a job runs and losing the last
+    lines of a killed one."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _line_buffered()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except MissingExtra as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = next((e for e, mods in EXTRAS.items() if (exc.name or "").split(".")[0] in mods), None)
+        if extra is None:
+            print(f"hgbench {args.command}: error: {exc}; the installation is incomplete: reinstall hgbench",
+                  file=sys.stderr)
+        else:
+            print(MissingExtra(args.command, extra), file=sys.stderr)
+        return 2
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         # Expected failures (bad params, missing or corrupt files) end with one clear line, no traceback.
         print(f"hgbench {args.command}: error: {exc}", file=sys.stderr)

@@ -42,6 +42,9 @@ class SyntheticConfig:
     clutter: float
     lr_cue: float
     missing_rate: float
+    # Raw layout written by ``hgbench fetch``: ``mpii`` (RELEASE .mat, 16 joints) or ``flic``
+    # (FLIC/examples.mat, 11 joints); the same renderer draws both.
+    layout: str = "mpii"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,15 @@ class DatasetConfig:
     def crop_size(self) -> int:
         """Side of the stored crop in pixels (input_res × crop_margin, even)."""
         return 2 * round(self.input_res * self.crop_margin / 2)
+
+    @property
+    def layout(self) -> str:
+        """Joint layout of the prepared data: ``flic`` (11 joints, torso PCK) for source ``flic`` or a
+        synthetic set with ``layout: flic``, else ``mpii`` (16 joints, PCKh). Every stage that
+        depends on the joints (prepare, model size, metrics, report) asks this, never ``source``."""
+        if self.source == "flic" or (self.synthetic is not None and self.synthetic.layout == "flic"):
+            return "flic"
+        return "mpii"
 
 
 @dataclass(frozen=True)
@@ -92,9 +104,6 @@ class TrainConfig:
     flip: bool
     threads: int
     workers: int
-    max_train_samples: int | None = None
-    max_valid_samples: int | None = None
-    # Issue 5 (docs/training.md): schedule, colour jitter, speed, resume and multi-GPU knobs.
     lr_schedule: str = "steps"
     plateau_patience: int = 5
     color_jitter: float = 0.0
@@ -102,6 +111,17 @@ class TrainConfig:
     compile: bool = False
     checkpoint_every: int = 0
     devices: int = 1
+
+
+SPEED_KEYS = ("threads", "workers", "checkpoint_every", "devices", "compile")
+"""``train`` keys that change how fast a run goes, never what it learns: they are no rerun trigger
+(Snakemake ``params``, DVC ``params``), not part of ``last.pt``'s fingerprint (a preempted job
+retried with other threads or GPUs resumes), and the only optional ``train`` keys."""
+
+
+def result_keys() -> tuple[str, ...]:
+    """``train`` keys that decide the trained weights (every TrainConfig field but :data:`SPEED_KEYS`)."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in SPEED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -222,13 +242,18 @@ def _check_cross_references(raw: dict[str, Any], source: str) -> None:
                 f"{source}: invalid params key '{where}.synthetic': give a 'synthetic' section "
                 f"exactly when source is 'synthetic'"
             )
-        if "labels" in ds and ds["source"] != "flic":
+        flic_layout = ds["source"] == "flic" or ds.get("synthetic", {}).get("layout") == "flic"
+        if "labels" in ds and not flic_layout:
+            fix = " or set synthetic.layout: flic" if ds["source"] == "synthetic" else ""
             raise ParamsError(f"{source}: invalid params key '{where}.labels': only FLIC has observer/person-centric "
-                              f"labels; remove the key for source {ds['source']!r}")
+                              f"labels (source flic, or synthetic with layout: flic); remove the key{fix}")
         if "synthetic" in ds:
             lo, hi = ds["synthetic"]["person_height"]
             if lo > hi:
                 raise ParamsError(f"{source}: invalid params key '{where}.synthetic.person_height': min > max")
+            if ds["synthetic"].get("layout") == "flic" and ds["synthetic"]["missing_rate"]:
+                raise ParamsError(f"{source}: invalid params key '{where}.synthetic.missing_rate': FLIC labels all "
+                                  f"11 of its joints in every example; set missing_rate: 0 for layout: flic")
     for name, v in raw["variants"].items():
         if v["supervision"] == "inner" and v["stacks"] != 1:
             raise ParamsError(

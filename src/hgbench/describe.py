@@ -20,7 +20,7 @@ def describe_variant(variant: VariantConfig, dataset: DatasetConfig) -> dict:
     import torch
 
     with torch.device("meta"):
-        net = StackedHourglass(model_config(variant, len(joints_of(dataset.source))))
+        net = StackedHourglass(model_config(variant, len(joints_of(dataset.layout))))
     return {"variant": variant.name, "params": count_parameters(net), "macs": count_macs(net, dataset.input_res)}
 
 

@@ -88,7 +88,7 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
 
 
 def _dataset_of(n_joints: int, names) -> str:
-    """"flic" for the 11 FLIC joints, else "mpii" (the synthetic dataset uses the MPII layout)."""
+    """"flic" for the 11 FLIC joints, else "mpii" (a synthetic split has either layout; its joints decide)."""
     if names is not None:
         names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(names))
         return "flic" if names == FLIC_JOINTS else "mpii"
@@ -311,6 +311,45 @@ def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot
             if "ablation@0.5" in s:
                 row["ablation@0.5"] = s["ablation@0.5"]
             out["per_stack"].append(row)
+    return out
+
+
+def headline_metrics(metrics: dict) -> dict:
+    """The numbers of one run that DVC shows and diffs (``dvc exp show``, ``dvc metrics diff``).
+
+    From an :func:`evaluate_files` result: the headline table row in % (Mean and the groups at the
+    protocol's headline threshold: PCKh@0.5 for MPII, PCK@0.2 for FLIC), ``AUC`` (%), the §4.2
+    ablation metric (MPII), and the bootstrap 95 % CI of Mean (``Mean_low``, ``Mean_high``).
+    About a dozen leaves, flat, so that a table of experiments stays readable; everything else
+    stays in ``metrics.json``.
+    """
+    from hgbench.metrics import get_protocol
+
+    key, _ = get_protocol(metrics["protocol"]).headline
+    out = {"protocol": metrics["protocol"], "metric": key}
+    out.update({name: metrics[key][name] for name in metrics[key]})
+    out["AUC"] = metrics["auc"]
+    if "ablation@0.5" in metrics:
+        out["ablation"] = metrics["ablation@0.5"]
+    ci = metrics.get("ci95", {}).get("Mean")
+    if ci:
+        out["Mean_low"], out["Mean_high"] = ci["low"], ci["high"]
+    return out
+
+
+def write_curve_csv(metrics: dict, out) -> Path:
+    """Write the run's PCK(h) curve as CSV (``threshold`` then the groups and ``Mean``, in %),
+    one row per threshold of the protocol's curve: the file DVC plots (``dvc plots show``)."""
+    import csv
+
+    curve = metrics["curve"]
+    columns = [k for k in curve if k != "thresholds"]
+    out = Path(out)
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["threshold", *columns])
+        for i, t in enumerate(curve["thresholds"]):
+            writer.writerow([f"{t:g}", *(f"{curve[c][i]:.4f}" for c in columns)])
     return out
 
 

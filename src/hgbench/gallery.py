@@ -206,17 +206,16 @@ def sample_people(params: Params, dataset: str, models_dir: Path, size: int = IM
     The people are cropped at the dataset's ``input_res``/``crop_margin`` (the same ``prepare``
     code as any split) and predicted with each variant's lowest-seed ``model.pt`` (flip test as in
     the profile, on the CPU). Returns gallery columns with ``source`` = "real MPII image" and
-    ``case`` = the image name, or None when the dataset's joints are not MPII's (FLIC) or no
-    checkpoint exists yet.
+    ``case`` = the image name, or None when the dataset's layout is not MPII's (real FLIC or the
+    synthetic FLIC layout: its models predict 11 other joints) or no checkpoint exists yet.
     """
     import tempfile
 
     from hgbench.data.prepare import prepare_sample
-    from hgbench.joints import MPII_JOINTS
     from hgbench.predict import predict
 
     cfg = params.datasets[dataset]
-    if list(joints_of(cfg.source)) != list(MPII_JOINTS):
+    if cfg.layout != "mpii":  # the sample photos are labelled with MPII's 16 joints
         return None
     checkpoints: dict[str, tuple[int, Path]] = {}
     for exp in params.experiments_for(dataset):
@@ -258,7 +257,7 @@ def build_gallery(params: Params, dataset: str, results_dir: Path, data_dir: Pat
     """``hgbench summarize --data``: select the people and write ``out`` (empty when the split
     file is missing: the report then says that no gallery people exist, and does not fail)."""
     valid_file = Path(data_dir) / "valid.h5"
-    names = joints_of(params.datasets[dataset].source)
+    names = joints_of(params.datasets[dataset].layout)
     if valid_file.is_file():
         columns = select_people(params, dataset, results_dir, valid_file, size)
     else:

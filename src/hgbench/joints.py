@@ -45,7 +45,40 @@ FLIC_JOINTS = ("lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "rhip", "
 
 FLIC_FLIP = (3, 4, 5, 0, 1, 2, 7, 6, 9, 8, 10)
 
+# FLIC has no legs, pelvis or thorax: arms, the torso quadrilateral, and the face.
+FLIC_SKELETON = (
+    ("rsho", "relb"), ("relb", "rwri"), ("lsho", "lelb"), ("lelb", "lwri"), ("rsho", "lsho"),
+    ("rsho", "rhip"), ("lsho", "lhip"), ("rhip", "lhip"), ("reye", "nose"), ("leye", "nose"),
+)
 
-def joints_of(source: str) -> tuple[str, ...]:
-    """Joint names of a dataset source (``synthetic`` uses the MPII layout)."""
-    return FLIC_JOINTS if source == "flic" else MPII_JOINTS
+
+def skeleton_limbs(joint_names) -> list[tuple[int, int]]:
+    """Limbs as index pairs into ``joint_names``, from the skeleton (:data:`MPII_SKELETON` or
+    :data:`FLIC_SKELETON`) of which most limbs have both joints in ``joint_names``."""
+    names = list(joint_names)
+
+    def present(skeleton):
+        return [(names.index(a), names.index(b)) for a, b in skeleton if a in names and b in names]
+
+    return max(present(MPII_SKELETON), present(FLIC_SKELETON), key=len)
+
+
+LAYOUTS = ("mpii", "flic")
+"""Joint layouts of prepared data (``DatasetConfig.layout``): 16 MPII joints or 11 FLIC joints."""
+
+
+def joints_of(layout: str) -> tuple[str, ...]:
+    """Joint names of a layout, ``mpii`` or ``flic`` (ask ``DatasetConfig.layout``, not its source:
+    a synthetic dataset has either layout)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown joint layout {layout!r}; allowed: {', '.join(LAYOUTS)} (DatasetConfig.layout)")
+    return FLIC_JOINTS if layout == "flic" else MPII_JOINTS
+
+
+def layout_of(joint_names) -> str:
+    """``flic`` or ``mpii`` from the joint names of a split file (``joint_names`` attribute)."""
+    names = tuple(joint_names)
+    for layout in LAYOUTS:
+        if names == joints_of(layout):
+            return layout
+    raise ValueError(f"joint names {list(names)} are neither the MPII (16) nor the FLIC (11) layout")

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from hgbench.joints import ABLATION_JOINTS, FLIC_JOINTS, MPII_GROUPS, MPII_JOINTS, joint_index
+from hgbench.joints import ABLATION_JOINTS, FLIC_JOINTS, MPII_GROUPS, MPII_JOINTS, joint_index, joints_of
 
 N_JOINTS = len(MPII_JOINTS)
 UNSCORED_JOINTS = ("pelv", "thrx")
@@ -229,6 +229,65 @@ def pckh_distances(preds, gt, missing, normalizer) -> np.ndarray:
     dist[np.isnan(preds).any(axis=-1)] = np.inf
     dist[missing] = np.nan
     return dist
+
+
+@dataclass(frozen=True)
+class TrainingMetric:
+    """The accuracy ``train`` logs after every epoch (``valid_acc``; the plateau schedule steps on it).
+
+    A joint is correct iff ``||pred - gt|| <= threshold · normalizer`` (inclusive, as the official
+    and FLIC protocols); the score is pooled over the scored instances of ``joints``.
+    """
+
+    layout: Literal["mpii", "flic"]
+    name: str                 # the metric, e.g. "PCKh@0.5"
+    threshold: float          # fraction of the normaliser (MPII head size, FLIC torso diagonal)
+    joints: tuple[str, ...]   # joints scored, names of the layout
+    joints_label: str         # how the log and the report name ``joints``
+
+    @property
+    def label(self) -> str:
+        """e.g. ``PCKh@0.5 (ablation joints)``, for log lines and captions."""
+        return f"{self.name} ({self.joints_label})"
+
+    @property
+    def indices(self) -> list[int]:
+        """Positions of :attr:`joints` in the layout's joint order."""
+        names = joints_of(self.layout)
+        return [names.index(j) for j in self.joints]
+
+
+TRAINING_METRICS: dict[str, TrainingMetric] = {
+    # Paper §4.2: the ablations are scored on wrists, elbows, knees and ankles (the hard joints).
+    "mpii": TrainingMetric("mpii", "PCKh@0.5", 0.5, ABLATION_JOINTS, "ablation joints"),
+    # Paper Table 1: FLIC is reported as PCK@0.2 on elbows and wrists.
+    "flic": TrainingMetric("flic", "PCK@0.2", 0.2, ("lelb", "relb", "lwri", "rwri"), "elbows, wrists"),
+}
+
+
+def training_metric(layout: str) -> TrainingMetric:
+    """The per-epoch validation metric of a joint layout (``DatasetConfig.layout``: mpii or flic)."""
+    try:
+        return TRAINING_METRICS[layout]
+    except KeyError:
+        raise ValueError(f"no training metric for layout {layout!r}; allowed: "
+                         f"{', '.join(sorted(TRAINING_METRICS))}") from None
+
+
+def training_accuracy(preds, gt, missing, normalizer, layout: str) -> float:
+    """The layout's :class:`TrainingMetric` in % (NaN when none of its joints is annotated).
+
+    preds, gt: (N, J, 2) in one frame (``train.validate`` uses crop px), J = 16 (mpii) or 11
+    (flic); missing: (N, J) bool; normalizer: (N,) in the same units as the coordinates (MPII head
+    size, FLIC torso diagonal). A NaN prediction counts as wrong, a missing joint is not scored.
+    """
+    metric = training_metric(layout)
+    n_joints = len(joints_of(layout))
+    if np.ndim(preds) != 3 or np.shape(preds)[1] != n_joints:
+        raise ValueError(f"preds has shape {np.shape(preds)}; layout {layout!r} needs (N, {n_joints}, 2)")
+    dist = pckh_distances(preds, gt, missing, normalizer)[:, metric.indices]
+    scored = ~np.isnan(dist)
+    return float(100.0 * (dist[scored] <= metric.threshold).mean()) if scored.any() else float("nan")
 
 
 def correct_at(dist: np.ndarray, thresholds, inclusive: bool) -> np.ndarray:

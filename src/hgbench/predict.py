@@ -20,7 +20,7 @@ from .data.dataset import CropDataset, centre_inputs
 from .data.schema import set_str_attr
 from .heatmaps import decode_heatmaps
 from .iofiles import atomic_path
-from .train import load_model, resolve_device
+from .inference import load_model, resolve_device
 
 
 @torch.no_grad()
@@ -56,9 +56,9 @@ def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, ba
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
-    model, meta = load_model(checkpoint, dev)
+    model = load_model(checkpoint, dev)
     data = CropDataset(data_file)
-    input_res, output_res = meta["input_res"], meta["output_res"]
+    input_res, output_res = model.info.input_res, model.info.output_res
     if data.crop_size < input_res:
         raise ValueError(f"{data_file}: crops of {data.crop_size} px are smaller than the model's input {input_res} px")
     perm = torch.as_tensor(data.flip_permutation, device=dev)

@@ -5,7 +5,7 @@ Inputs (formats in docs/architecture.md): for every experiment of the dataset,
 ``models_dir/<dataset>/<variant>/s<seed>/log.csv``. A missing or unreadable file never stops the
 summary: the run is recorded with a ``status`` that says what is missing.
 
-Outputs (``out_dir``, normally ``results/summary/<dataset>/``, each written atomically):
+Outputs (``out_dir``, normally ``results/<profile>/summary/<dataset>/``, each written atomically):
 
 - ``per_joint.csv``: one row per run × metric (pckh@0.5, pckh@0.1): the group scores Head…Ankle,
   Mean, the paper's §4.2 ablation metric (pckh@0.5 rows only), AUC and ``status``.

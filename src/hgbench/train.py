@@ -31,19 +31,17 @@ import numpy as np
 import torch
 
 from . import distributed
-from .checkpoint import (CheckpointError, load_checkpoint, read_model_file, rng_state, save_checkpoint, save_state,
-                         set_rng_state)
-from .config import DatasetConfig, TrainConfig, VariantConfig
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_state, set_rng_state
+from .config import SPEED_KEYS, DatasetConfig, TrainConfig, VariantConfig
 from .data.dataset import (Augmentation, CropDataset, centre_inputs, epoch_batches, iterate_batches,
                            jitter_colours, sample_transforms, step_generator, warp_batch)
 from .describe import model_config
 from .heatmaps import cells_to_pixels, decode_heatmaps, heatmap_targets, pixels_to_cells
+from .inference import resolve_device  # re-exported: callers import it from here too
 from .iofiles import atomic_path, output_lock, remove_stale_temps
-from .joints import ABLATION_JOINTS, MPII_JOINTS, joints_of
-from .metrics import pckh_distances
+from .joints import joints_of, layout_of
+from .metrics import training_accuracy, training_metric  # valid_acc: each layout's own metric and joints
 from .model import ModelConfig, StackedHourglass
-
-ABLATION_IDX = [MPII_JOINTS.index(j) for j in ABLATION_JOINTS]
 
 EXIT_INTERRUPTED = 75
 """Exit status of ``hgbench train`` stopped by SIGTERM/SIGINT after saving ``last.pt``
@@ -59,15 +57,6 @@ class TrainingInterrupted(Exception):
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or inf; the step was not applied and ``last.pt`` was not rewritten."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device auto or cpu")
-    return torch.device(name)
 
 
 def supervised_outputs(variant: VariantConfig, config: ModelConfig) -> list[int]:
@@ -174,8 +163,14 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
 
 @torch.no_grad()
 def validate(model: StackedHourglass, data: CropDataset, input_res: int, output_res: int,
-             device: torch.device, batch_size: int, precision: str = "fp32") -> np.ndarray:
-    """PCKh@0.5 (%) on the ablation joints for every output, centre crops, no flip. Returns [O]."""
+             device: torch.device, batch_size: int, precision: str = "fp32", layout: str | None = None) -> np.ndarray:
+    """The layout's training metric (%) for every output, centre crops, no flip. Returns [O].
+
+    ``layout`` (default: the split's own, from its joint names) picks the metric in one place,
+    :func:`hgbench.metrics.training_metric`: MPII → PCKh@0.5 on the ablation joints, FLIC →
+    PCK@0.2 (torso diagonal) on elbows and wrists.
+    """
+    layout = layout or layout_of(data.joint_names)
     model.eval()
     stride = input_res / output_res
     offset = (data.crop_size - input_res) / 2
@@ -187,15 +182,12 @@ def validate(model: StackedHourglass, data: CropDataset, input_res: int, output_
         uv, _ = decode_heatmaps(hm.float())
         preds.append((cells_to_pixels(uv, stride) + offset).cpu().numpy())
     preds = np.concatenate(preds)  # [N, O, J, 2] crop px
-    # Head size in crop px: the crop→image map is a uniform scale (no rotation in prepare).
+    # Normaliser (head size or torso diagonal, native px) in crop px: the crop→image map is a
+    # uniform scale (no rotation in prepare).
     pixel = np.linalg.norm(data.crop_to_image[:, :, 0], axis=1)
-    head = data.normalizer / pixel
-    acc = []
-    for o in range(preds.shape[1]):
-        d = pckh_distances(preds[:, o].astype(np.float64), data.joints.astype(np.float64), data.missing, head)
-        d = d[:, ABLATION_IDX]
-        scored = ~np.isnan(d)
-        acc.append(100.0 * (d[scored] <= 0.5).mean() if scored.any() else float("nan"))
+    norm = data.normalizer / pixel
+    acc = [training_accuracy(preds[:, o].astype(np.float64), data.joints.astype(np.float64), data.missing, norm,
+                             layout) for o in range(preds.shape[1])]
     model.train()
     return np.array(acc)
 
@@ -261,17 +253,15 @@ class Progress:
             self.bar.close()
 
 
-# Train keys that change speed or bookkeeping, not the trained weights.
-_NOT_IN_FINGERPRINT = ("threads", "checkpoint_every")
-
-
 def run_fingerprint(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, seed: int,
                     train_file: Path) -> str:
     """sha256 of everything that decides the weights: dataset/variant/train params, seed, data size.
 
-    Stored in ``last.pt``; a checkpoint with another fingerprint is not resumed.
+    Stored in ``last.pt``; a checkpoint with another fingerprint is not resumed. The speed knobs
+    (:data:`hgbench.config.SPEED_KEYS`) are left out: a retry with other threads, workers, GPUs or
+    compilation resumes where the run stopped.
     """
-    train_params = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_FINGERPRINT}
+    train_params = {k: v for k, v in asdict(cfg).items() if k not in SPEED_KEYS}
     blob = json.dumps({"dataset": asdict(dataset), "variant": asdict(variant), "train": train_params,
                        "seed": seed, "train_bytes": Path(train_file).stat().st_size},
                       sort_keys=True, default=str)
@@ -309,7 +299,7 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
         raise ValueError(f"train.batch_size {cfg.batch_size} is smaller than train.devices {ctx.world}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
-    net = make_model(variant, len(joints_of(dataset.source)), dev)
+    net = make_model(variant, len(joints_of(dataset.layout)), dev)
     mconf = net.config
     if ctx.world > 1:
         net = distributed.sync_batchnorm(net, dev)
@@ -318,8 +308,8 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
     supervised = supervised_outputs(variant, mconf)
     names = output_names(mconf)
 
-    train_data = CropDataset(train_file, cfg.max_train_samples)
-    valid_data = CropDataset(valid_file, cfg.max_valid_samples) if ctx.is_main else None
+    train_data = CropDataset(train_file)
+    valid_data = CropDataset(valid_file) if ctx.is_main else None
     aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter)
     flip_perm = torch.as_tensor(train_data.flip_permutation)
     steps_per_epoch = len(epoch_batches(len(train_data), cfg.batch_size, seed, 0))
@@ -344,7 +334,9 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
         set_rng_state(state["rng"])
         epoch, batch_done, iteration = state["epoch"], state["batch"], state["iteration"]
         rows, progress_sums = state["log"], state["progress"]
-        if ctx.is_main:
+        if ctx.is_main and epoch >= cfg.epochs:
+            log(f"{last_path} holds the finished run ({cfg.epochs} epochs); writing model.pt and log.csv from it")
+        elif ctx.is_main:
             log(f"resuming {out_dir} at epoch {epoch + 1}, step {batch_done} of {steps_per_epoch} (iteration {iteration})")
 
     model: torch.nn.Module = net
@@ -421,7 +413,7 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
                 scheduler.step(row["valid_acc"])
             rows.append(row)
             if ctx.is_main:
-                log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid PCKh@0.5 (ablation joints) "
+                log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid {training_metric(dataset.layout).label} "
                     f"{row['valid_acc']:.1f}%  lr {lr:.3g}  {row['images_per_s']:.1f} img/s  "
                     f"data wait {100 * row['data_wait_share']:.0f}%")
                 _write_log(rows, log_path)
@@ -434,6 +426,10 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
 
     model_path = out_dir / "model.pt"
     if ctx.is_main:
+        # Also when last.pt already held the finished run (a rerun, a kill after the last step):
+        # the loop above did nothing, and every declared output is rewritten from last.pt's rows
+        # and weights, byte for byte as the first time.
+        _write_log(rows, log_path)
         _save({"model": net.state_dict(), "model_config": asdict(mconf), "variant": variant.name,
                "supervision": variant.supervision, "dataset": dataset.name, "input_res": dataset.input_res,
                "output_res": dataset.output_res, "seed": seed, "epochs": cfg.epochs}, model_path)
@@ -473,19 +469,3 @@ def _write_log(rows: list[dict], path: Path) -> None:
         writer.writeheader()
         for r in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()})
-
-
-def load_model(path: Path, device: torch.device) -> tuple[StackedHourglass, dict]:
-    """Model and metadata from ``model.pt`` (``weights_only=True``, content digest checked).
-
-    Raises :class:`hgbench.checkpoint.CheckpointError` naming the file and the fix.
-    """
-    state = read_model_file(path, map_location=device)
-    try:
-        model = StackedHourglass(ModelConfig(**state["model_config"])).to(device)
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit the model it describes ({exc}); delete it and rerun "
-                              f"`hgbench train`") from None
-    model.eval()
-    return model, state

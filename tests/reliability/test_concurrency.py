@@ -133,7 +133,7 @@ def test_two_fetches_of_one_folder_fail_fast_and_corrupt_nothing(tmp_path, capsy
 
 def test_two_snakemake_runs_in_one_working_directory(project, smoke_data):
     cwd = project("smoke")
-    target = ["snakemake", "data/processed/smoke/train.h5", "--cores", "1", "--configfile", "params/smoke.yaml"]
+    target = ["snakemake", "data/processed/smoke/smoke/train.h5", "--cores", "1", "--configfile", "params/smoke.yaml"]
     first = started(subprocess.Popen(target, cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True))
     locks = cwd / ".snakemake" / "locks"
@@ -145,7 +145,7 @@ def test_two_snakemake_runs_in_one_working_directory(project, smoke_data):
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out
     for split in ("train.h5", "valid.h5"):  # the first run's outputs are complete and exactly right
-        assert (cwd / "data/processed/smoke" / split).read_bytes() == (smoke_data / split).read_bytes()
+        assert (cwd / "data/processed/smoke/smoke" / split).read_bytes() == (smoke_data / split).read_bytes()
 
 
 @pytest.mark.slow
@@ -154,8 +154,8 @@ def test_two_dvc_repro_in_one_working_directory(project, smoke_data):
     subprocess.run(["git", "add", "-A"], cwd=cwd, env=tool_env(), check=True, capture_output=True)
     first = started(subprocess.Popen(["dvc", "repro", "prepare@smoke"], cwd=cwd, env=tool_env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True))
-    raw_lock = lock_file(cwd / "data" / "raw" / "smoke")  # held by the fetch stage DVC runs
-    wait_for(lambda: raw_lock.exists() or (cwd / "data" / "raw" / "smoke").exists(), first, what="DVC's first stage")
+    raw_lock = lock_file(cwd / "data" / "raw" / "smoke" / "smoke")  # held by the fetch stage DVC runs
+    wait_for(lambda: raw_lock.exists() or (cwd / "data" / "raw" / "smoke" / "smoke").exists(), first, what="DVC's first stage")
     with frozen(first):
         second = subprocess.run(["dvc", "repro", "prepare@smoke"], cwd=cwd, env=tool_env(), capture_output=True,
                                 text=True, timeout=300)
@@ -164,4 +164,4 @@ def test_two_dvc_repro_in_one_working_directory(project, smoke_data):
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out
     for split in ("train.h5", "valid.h5"):
-        assert (cwd / "data/processed/smoke" / split).read_bytes() == (smoke_data / split).read_bytes()
+        assert (cwd / "data/processed/smoke/smoke" / split).read_bytes() == (smoke_data / split).read_bytes()

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from hgbench.config import ParamsError, as_dict, params_from_dict
+from hgbench.config import SPEED_KEYS, ParamsError, as_dict, params_from_dict
 
 DEFAULT_PARAMS = "params/demo.yaml"
 
@@ -38,6 +38,14 @@ except ParamsError as exc:
     raise ValueError(str(exc)) from None
 
 RUNS = [(e.dataset, e.variant, e.seed) for e in PARAMS.experiments]
+
+# Every output of a profile lives under the profile's name, so that two profiles never overwrite
+# each other or stand in for each other's results (demo and laptop both have a dataset called
+# `synthetic`, of other sizes). dvc.yaml builds the same paths from `${profile}`.
+PROFILE = PARAMS.profile
+RAW, PROCESSED = f"data/raw/{PROFILE}", f"data/processed/{PROFILE}"
+MODELS, RESULTS, METRICS = f"models/{PROFILE}", f"results/{PROFILE}", f"metrics/{PROFILE}"
+REPORTS, LOGS, BENCHMARKS = f"reports/{PROFILE}", f"logs/{PROFILE}", f"benchmarks/{PROFILE}"
 
 
 def _uses_gpu(device):
@@ -70,7 +78,8 @@ def runs_of(dataset, root, name):
 
 def section(*keys):
     """A JSON string of params sections: a rule's `params:` entry, so Snakemake reruns the rule
-    when its part of the profile changes (rerun trigger `params`)."""
+    when its part of the profile changes (rerun trigger `params`). The speed knobs of `train`
+    (SPEED_KEYS: threads, workers, ...) are left out: they never change a result."""
 
     def get(wildcards):
         out = {}
@@ -78,6 +87,8 @@ def section(*keys):
             node = as_dict(PARAMS)
             for part in key.format(**wildcards).split("."):
                 node = node[part]
+            if key == "train":
+                node = {k: v for k, v in node.items() if k not in SPEED_KEYS}
             out[key.format(**wildcards)] = node
         return json.dumps(out, sort_keys=True)
 

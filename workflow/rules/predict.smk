@@ -1,9 +1,9 @@
 rule predict:
     input:
-        model="models/{dataset}/{variant}/s{seed}/model.pt",
-        valid="data/processed/{dataset}/valid.h5",
+        model=f"{MODELS}/{{dataset}}/{{variant}}/s{{seed}}/model.pt",
+        valid=f"{PROCESSED}/{{dataset}}/valid.h5",
     output:
-        "results/{dataset}/{variant}/s{seed}/predictions.h5",
+        f"{RESULTS}/{{dataset}}/{{variant}}/s{{seed}}/predictions.h5",
     params:
         profile=PARAMS_FILE,
         section=section("predict"),
@@ -13,9 +13,9 @@ rule predict:
     conda:
         "../envs/hgbench.yaml"
     log:
-        "logs/predict/{dataset}/{variant}/s{seed}.log",
+        f"{LOGS}/predict/{{dataset}}/{{variant}}/s{{seed}}.log",
     benchmark:
-        "benchmarks/predict/{dataset}/{variant}/s{seed}.tsv"
+        f"{BENCHMARKS}/predict/{{dataset}}/{{variant}}/s{{seed}}.tsv"
     shell:
         "hgbench predict --params {params.profile:q} --checkpoint {input.model} --data {input.valid} "
         "--out {output} > {log} 2>&1"

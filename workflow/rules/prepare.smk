@@ -1,9 +1,9 @@
 rule prepare:
     input:
-        manifest="data/raw/{dataset}/MANIFEST.json",
+        manifest=f"{RAW}/{{dataset}}/MANIFEST.json",
     output:
-        train="data/processed/{dataset}/train.h5",
-        valid="data/processed/{dataset}/valid.h5",
+        train=f"{PROCESSED}/{{dataset}}/train.h5",
+        valid=f"{PROCESSED}/{{dataset}}/valid.h5",
     params:
         profile=PARAMS_FILE,
         section=section("datasets.{dataset}"),
@@ -11,8 +11,8 @@ rule prepare:
     conda:
         "../envs/hgbench.yaml"
     log:
-        "logs/prepare/{dataset}.log",
+        f"{LOGS}/prepare/{{dataset}}.log",
     shell:
         "hgbench prepare --params {params.profile:q} --dataset {wildcards.dataset} "
-        "--raw data/raw/{wildcards.dataset} --out data/processed/{wildcards.dataset} "
+        f"--raw {RAW}/{{wildcards.dataset}} --out {PROCESSED}/{{wildcards.dataset}} "
         "--workers {threads} > {log} 2>&1"

@@ -5,23 +5,23 @@ SUMMARY_FILES = ["per_joint.csv", "curves.csv", "ablations.csv", "training.csv",
 
 rule summarize:
     input:
-        metrics=lambda w: runs_of(w.dataset, "results", "metrics.json"),
-        logs=lambda w: runs_of(w.dataset, "models", "log.csv"),
+        metrics=lambda w: runs_of(w.dataset, RESULTS, "metrics.json"),
+        logs=lambda w: runs_of(w.dataset, MODELS, "log.csv"),
         # the gallery crops people out of the split the predictions were made on
-        predictions=lambda w: runs_of(w.dataset, "results", "predictions.h5"),
-        valid="data/processed/{dataset}/valid.h5",
+        predictions=lambda w: runs_of(w.dataset, RESULTS, "predictions.h5"),
+        valid=f"{PROCESSED}/{{dataset}}/valid.h5",
         # ...and runs every model on the five real MPII images shipped with hgbench
-        checkpoints=lambda w: runs_of(w.dataset, "models", "model.pt"),
+        checkpoints=lambda w: runs_of(w.dataset, MODELS, "model.pt"),
     output:
-        expand("results/summary/{{dataset}}/{table}", table=SUMMARY_FILES),
+        expand(f"{RESULTS}/summary/{{{{dataset}}}}/{{table}}", table=SUMMARY_FILES),
     params:
         profile=PARAMS_FILE,
         section=section("experiments", "variants"),
     conda:
         "../envs/hgbench.yaml"
     log:
-        "logs/summarize/{dataset}.log",
+        f"{LOGS}/summarize/{{dataset}}.log",
     shell:
-        "hgbench summarize --params {params.profile:q} --dataset {wildcards.dataset} --results results "
-        "--models models --out results/summary/{wildcards.dataset} --data data/processed/{wildcards.dataset} "
-        "--benchmarks benchmarks > {log} 2>&1"
+        f"hgbench summarize --params {{params.profile:q}} --dataset {{wildcards.dataset}} --results {RESULTS} "
+        f"--models {MODELS} --out {RESULTS}/summary/{{wildcards.dataset}} --data {PROCESSED}/{{wildcards.dataset}} "
+        f"--benchmarks {BENCHMARKS} > {{log}} 2>&1"

@@ -1,14 +1,16 @@
 rule train:
     input:
-        train="data/processed/{dataset}/train.h5",
-        valid="data/processed/{dataset}/valid.h5",
+        train=f"{PROCESSED}/{{dataset}}/train.h5",
+        valid=f"{PROCESSED}/{{dataset}}/valid.h5",
     output:
-        model="models/{dataset}/{variant}/s{seed}/model.pt",
-        log_csv="models/{dataset}/{variant}/s{seed}/log.csv",
+        model=f"{MODELS}/{{dataset}}/{{variant}}/s{{seed}}/model.pt",
+        log_csv=f"{MODELS}/{{dataset}}/{{variant}}/s{{seed}}/log.csv",
     # last.pt is not an output: Snakemake would delete it before a rerun, and it is what a
-    # preempted or interrupted job resumes from.
+    # preempted or interrupted job resumes from. A rerun of a finished run (--forcerun, a params
+    # change of a speed knob, a retry) rewrites model.pt and log.csv from it without training.
     params:
         profile=PARAMS_FILE,
+        # the train keys that change results (not threads, workers, devices, ...: SPEED_KEYS)
         section=section("train", "variants.{variant}", "datasets.{dataset}"),
     # train.devices > 1: `hgbench train` starts that many DDP processes (torchrun) inside this one
     # job, each with train.threads CPU threads and, on CUDA, one GPU. Exit status 75 means
@@ -19,10 +21,10 @@ rule train:
     conda:
         "../envs/hgbench.yaml"
     log:
-        "logs/train/{dataset}/{variant}/s{seed}.log",
+        f"{LOGS}/train/{{dataset}}/{{variant}}/s{{seed}}.log",
     benchmark:
-        "benchmarks/train/{dataset}/{variant}/s{seed}.tsv"
+        f"{BENCHMARKS}/train/{{dataset}}/{{variant}}/s{{seed}}.tsv"
     shell:
         "hgbench train --params {params.profile:q} --dataset {wildcards.dataset} "
-        "--variant {wildcards.variant} --seed {wildcards.seed} --data data/processed/{wildcards.dataset} "
-        "--out models/{wildcards.dataset}/{wildcards.variant}/s{wildcards.seed} > {log} 2>&1"
+        f"--variant {{wildcards.variant}} --seed {{wildcards.seed}} --data {PROCESSED}/{{wildcards.dataset}} "
+        f"--out {MODELS}/{{wildcards.dataset}}/{{wildcards.variant}}/s{{wildcards.seed}} > {{log}} 2>&1"

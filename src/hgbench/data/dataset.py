@@ -37,6 +37,7 @@ class CropDataset(torch.utils.data.Dataset):
             self.n = len(split) if limit is None else min(limit, len(split))
             self.crop_size = split.crop_size
             self.flip_permutation = list(split.attrs["flip_permutation"])
+            self.joint_names = tuple(split.attrs["joint_names"])  # the layout (MPII 16, FLIC 11)
             fields = split.read(["joints", "missing", "visible", "normalizer", "crop_to_image"])
             if in_memory is None:
                 in_memory = self.n * 3 * self.crop_size**2 <= IN_MEMORY_LIMIT

@@ -16,9 +16,20 @@ pair is swapped. Checked against pose-hg-train's ``train.h5``/``valid.h5`` and t
 ``*_personcentric.h5``: the rule reproduces exactly the 199 train and 48 test rows that differ.
 
 Crop box (no hourglass adjustment for FLIC): centre x = middle of ``torsobox``, centre y = half the
-frame height (pose-hg-train's files: y = 240 for every row), scale 2.2 (box side 440 px). The
-centre-x rule could not be checked here (no ``examples.mat`` in the reference data; pose-hg-train's
-centre x lies within a few px of the torso joints' mean for most rows).
+frame height (pose-hg-train's files: y = 240 for every row), scale 2.2 × rows / 480 (box side
+440 px on FLIC's 480-row frames). The centre-x rule could not be checked here (no ``examples.mat``
+in the reference data; pose-hg-train's centre x lies within a few px of the torso joints' mean for
+most rows).
+
+Why the box scales with the frame height: pose-hg-train's fixed 440 px box is 0.917 of FLIC's
+480-row frame, i.e. it frames the whole frame height, where FLIC's upper-body people are. The
+synthetic FLIC layout (``data/synthetic.py``, ``layout: flic``) writes small frames (96–192 rows);
+in a fixed 440 px box a 96-row frame would fill only 22 % of the crop, the person a few heatmap
+cells. Scaling the side by ``imgdims(1) / 480`` keeps the real framing (0.917 of the frame
+height) on any frame size and is exactly 2.2 on real FLIC (its frames are 720×480, and
+``2.2 * (480 / 480)`` is exactly 2.2 in floating point, so no real-data number changes). The frame
+height comes from ``imgdims`` (the data), not from the dataset's source, so synthetic and real
+files go through the same lines.
 
 Normaliser: the torso diagonal ``‖rsho − lhip‖`` of the **person-centric** labels, in native px,
 whatever labelling is stored (pose-hg-train's ``normalize`` equals it for every row).
@@ -43,6 +54,9 @@ SLOTS = ("lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "lkne", "lank",
 ANNOTATED_SLOTS = tuple(SLOTS.index(n) for n in FLIC_JOINTS)  # (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)
 J = len(FLIC_JOINTS)
 CROP_SCALE = 2.2
+"""pose-hg-train's box scale on FLIC's frames (side 200 × 2.2 = 440 px)."""
+FRAME_HEIGHT = 480
+"""Rows of every real FLIC frame (720×480); the crop scale is ``CROP_SCALE × rows / FRAME_HEIGHT``."""
 EXAMPLES_RELPATH = "FLIC/examples.mat"
 """Where ``FLIC.zip`` puts the annotations (relative to ``data/raw/<dataset>/``)."""
 IMAGES_RELPATH = "FLIC/images"
@@ -65,7 +79,7 @@ class Example:
     image_name: str         # ``filepath``
     coords: np.ndarray      # (29, 2) float64, NaN where unlabelled
     torsobox: np.ndarray    # (4,) x1 y1 x2 y2
-    height: int             # frame rows (px)
+    height: int             # frame rows (px), ``imgdims(1)``; 480 when imgdims is absent
     istrain: bool
     istest: bool
 
@@ -80,8 +94,8 @@ class FlicRecord:
     joints: np.ndarray      # (11, 2) native px, the chosen labelling; NaN where unlabelled
     visible: np.ndarray     # (11,) bool: FLIC has no visibility flag, True where labelled
     headbox: np.ndarray     # (2, 2) NaN (FLIC has no head box)
-    objpos: np.ndarray      # (2,) crop centre, native px
-    scale: float            # box side / 200 px
+    objpos: np.ndarray      # (2,) crop centre, native 1-based px
+    scale: float            # box side / 200 px: 2.2 × frame rows / 480 (2.2 for real FLIC)
     normalizer: float       # torso diagonal, native px
     person_centric: np.ndarray  # (11, 2) the person-centric labels (as in examples.mat)
 
@@ -147,12 +161,13 @@ def record(ex: Example, labels: str = "observer") -> FlicRecord:
     lhip, rsho = FLIC_JOINTS.index("lhip"), FLIC_JOINTS.index("rsho")
     norm = float(np.linalg.norm(pc[rsho] - pc[lhip]))
     objpos = np.array([(ex.torsobox[0] + ex.torsobox[2]) / 2.0, ex.height / 2.0])
+    scale = CROP_SCALE * (ex.height / FRAME_HEIGHT)  # exactly 2.2 on 480-row frames (module docstring)
     visible = ~np.isnan(joints[:, 0])
     headbox = np.full((2, 2), np.nan)
     for a in (joints, visible, headbox, objpos, pc):
         a.setflags(write=False)
     return FlicRecord(image_name=ex.image_name, image_index=ex.index, person_index=0, joints=joints,
-                      visible=visible, headbox=headbox, objpos=objpos, scale=CROP_SCALE, normalizer=norm,
+                      visible=visible, headbox=headbox, objpos=objpos, scale=scale, normalizer=norm,
                       person_centric=pc)
 
 

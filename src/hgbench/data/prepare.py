@@ -1,7 +1,8 @@
 """Person records + raw images → processed split files (``train.h5``, ``valid.h5``).
 
 One code path for every dataset: the MPII layout (the synthetic set and real MPII,
-:func:`prepare_dataset`) and FLIC (:func:`prepare_flic`); a :class:`~hgbench.data.schema.Layout`
+:func:`prepare_dataset`) and the FLIC layout (real FLIC and the synthetic set with
+``layout: flic``, :func:`prepare_flic`); a :class:`~hgbench.data.schema.Layout`
 names the joints, flip permutation, normaliser and box rule. For each person (see
 docs/architecture.md, "Coordinate frames"; docs/data.md):
 
@@ -122,6 +123,28 @@ def _reduction(a: np.ndarray) -> int:
     return max(1, int(math.floor(abs(a[0, 0]) + 1e-9)))
 
 
+def crop_spec(a: np.ndarray) -> tuple[tuple[float, ...], int]:
+    """How :func:`cut_crops` cuts the crop of ``crop_to_image`` A: (Pillow AFFINE data, reduction k)."""
+    k = _reduction(a)
+    return _pillow_affine(a, k), k
+
+
+def cut_crops(rgb: Image.Image, specs: list[tuple[tuple[float, ...], int]], size: int) -> list[np.ndarray]:
+    """The crops (size, size, 3) uint8 of one decoded RGB image, one per :func:`crop_spec`, in order.
+
+    Shared by ``prepare`` and ``hgbench infer`` (:mod:`hgbench.infer`), so that a person is cut the
+    same way, pixel for pixel, wherever it is predicted.
+    """
+    reduced: dict[int, Image.Image] = {1: rgb}
+    out = []
+    for data, k in specs:
+        if k not in reduced:
+            reduced[k] = rgb.reduce(k)
+        crop = reduced[k].transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR, fillcolor=(0, 0, 0))
+        out.append(np.asarray(crop, dtype=np.uint8))
+    return out
+
+
 def _crop_image_task(task: tuple[str, list[tuple[tuple[float, ...], int]], int]) -> list[np.ndarray]:
     """Worker: decode one image and cut the crops of its people (in order)."""
     path, specs, size = task
@@ -135,14 +158,7 @@ def _crop_image_task(task: tuple[str, list[tuple[tuple[float, ...], int]], int])
     except Exception as exc:  # PIL raises OSError/UnidentifiedImageError/SyntaxError/ValueError
         raise PrepareError(f"image file {path} cannot be decoded ({type(exc).__name__}: {exc}); "
                            f"the file is corrupt — re-download it") from None
-    reduced: dict[int, Image.Image] = {1: rgb}
-    out = []
-    for data, k in specs:
-        if k not in reduced:
-            reduced[k] = rgb.reduce(k)
-        crop = reduced[k].transform((size, size), Image.AFFINE, data, resample=Image.BILINEAR, fillcolor=(0, 0, 0))
-        out.append(np.asarray(crop, dtype=np.uint8))
-    return out
+    return cut_crops(rgb, specs, size)
 
 
 def _mp_context():
@@ -217,8 +233,7 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
         idx = list(grp)
         specs = []
         for i in idx:
-            k = _reduction(a_all[i])
-            specs.append((_pillow_affine(a_all[i], k), k))
+            specs.append(crop_spec(a_all[i]))
         tasks.append((str(images_dir / name), specs, c))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)

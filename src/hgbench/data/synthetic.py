@@ -1,13 +1,30 @@
-"""The embedded synthetic dataset, written in the MPII raw layout.
+"""The embedded synthetic dataset, written in the MPII raw layout or in the FLIC raw layout.
 
 :func:`generate` draws articulated figures and writes them exactly as the official MPII Human
-Pose release is laid out, so that the *same* parser (``data/mpii.py``) and the *same* prepare
-code read it::
+Pose release is laid out (``layout: mpii``, the default), so that the *same* parser
+(``data/mpii.py``) and the *same* prepare code read it::
 
     out_dir/images/000000000.jpg ...                                    RGB, JPEG quality 95
     out_dir/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat       RELEASE struct
     out_dir/valid_split.csv                                             image_index,person_index
     out_dir/MANIFEST.json                                               config + sha256 per file
+
+or as ``FLIC.zip`` unpacks (``layout: flic``), read by ``data/flic.py`` and ``prepare_flic``
+with no synthetic special case::
+
+    out_dir/FLIC/images/synthetic-00000000.jpg ...                      the same pictures
+    out_dir/FLIC/examples.mat                                           1×N ``examples`` struct
+    out_dir/MANIFEST.json
+
+The FLIC layout renders the same images (image ``i`` is identical in both layouts) and labels the
+11 FLIC joints, person-centric, 1-based, every one in every example as in FLIC (so it requires
+``missing_rate: 0``; joints outside the frame keep their coordinates): shoulders, elbows, wrists
+and hips from the skeleton, eyes and nose from the head (fixed points of the head frame,
+:data:`_FACE_POINTS`, projected on every view: on front views exactly where the eyes and nose are
+painted, on back views where the turned-away face is). ``torsobox`` is the box around shoulders
+and hips padded by 10 % of its longer side; ``imgdims`` is ``[image_size image_size 3]``, so
+``flic.record`` frames the person with a box of 0.917 × ``image_size`` (see ``data/flic.py``);
+``istrain`` marks the first ``n_train`` images and ``istest`` the last ``n_valid``.
 
 The task is built to need global context, which is what the paper's ablations measure:
 
@@ -66,7 +83,8 @@ import scipy.special
 from PIL import Image, ImageDraw
 
 from hgbench.config import SyntheticConfig
-from hgbench.joints import MPII_JOINTS
+from hgbench.data import flic
+from hgbench.joints import FLIC_JOINTS, MPII_JOINTS
 
 GENERATOR_NAME = "hgbench.data.synthetic"
 GENERATOR_VERSION = "1"
@@ -74,6 +92,13 @@ RELEASE_RELPATH = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 SPLIT_FILENAME = "valid_split.csv"
 MANIFEST_FILENAME = "MANIFEST.json"
 IMAGES_DIRNAME = "images"
+LAYOUTS = ("mpii", "flic")
+FLIC_MOVIE = "synthetic"
+"""``moviename`` of every FLIC-layout example (FLIC names frames ``<movie>-<frame>.jpg``)."""
+FLIC_FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox",
+               "istrain", "istest", "isbad", "isunchecked")
+"""The fields of the real ``examples`` struct, in its order."""
+_FLIC_FACE = {"leye": 0, "reye": 1, "nose": 2}  # FLIC joint → row of ``_Figure.face``
 
 JPEG_SETTINGS = {"format": "JPEG", "quality": 95, "subsampling": 2, "optimize": False, "progressive": False}
 """Fixed encoder settings (4:2:0 chroma subsampling, baseline, standard Huffman tables)."""
@@ -108,6 +133,10 @@ _OWNERS = {
 _TORSO_SIDE_JOINTS = (RHIP, LHIP, RSHO, LSHO)  # torso counts as owner only on the near side
 _SAMPLE_TOWARD = {RANK: RKNE, LANK: LKNE, HEAD: NECK, RWRI: RELB, LWRI: LELB, NECK: THRX}
 """End joints sit on a surface boundary; their visibility is sampled 1.5 px toward this joint."""
+
+_FACE_POINTS = ((0.019, 0.004, 0.04), (-0.019, 0.004, 0.04), (0.0, -0.012, 0.045), (0.0, -0.032, 0.04))
+"""Left eye, right eye, nose, mouth in the head frame (x = person's left, y = up, z = forward;
+height units, relative to the head centre). The first three are the FLIC layout's face joints."""
 
 _GAUSS_LUT = scipy.special.ndtri((np.arange(256) + 0.5) / 256).astype(np.float32)
 """Sensor noise: standard-normal quantiles indexed by random bytes (fast, truncated at ±2.9σ)."""
@@ -348,6 +377,7 @@ class _Figure:
     parts: list               # [(depth, part_id, [ops])], drawn far → near
     family: int
     front: bool
+    face: np.ndarray          # (3, 2) person's left eye, right eye, nose; same frame as ``joints``
 
 
 def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr_cue: float) -> _Figure:
@@ -401,10 +431,10 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
     ops = [("poly", _ellipse_poly(hc, u, a, b, 22), _rgb(pal["skin"], shade(dep_h))),
            ("poly", _ellipse_poly(hc, u, a * 1.04, b * 1.06, 12, -1.25, 1.25), _rgb(pal["hair"], shade(dep_h)))]
     face_n = cam @ (r_h @ _FWD)
+    # Projected on every view (no random draw, so the MPII layout's bytes are unchanged): the FLIC
+    # layout labels eyes and nose in every example, also on a head turned away, where they are.
+    feats, _ = proj(np.stack([p3["head_c"] + r_h @ np.array(v) for v in _FACE_POINTS]))
     if face_n[2] > 0.35:  # facing the camera: eyes, nose, mouth
-        hc3 = p3["head_c"]
-        feats, _ = proj(np.stack([hc3 + r_h @ np.array(v) for v in (
-            (0.019, 0.004, 0.04), (-0.019, 0.004, 0.04), (0.0, -0.012, 0.045), (0.0, -0.032, 0.04))]))
         er = max(0.7, 0.008 * height)
         perp = np.array([-u[1], u[0]]) * er * 1.4
         ops += [("circle", feats[0], er, (25, 20, 18)), ("circle", feats[1], er, (25, 20, 18)),
@@ -424,7 +454,8 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
         limb(ids[4], kne, ank, 0.06, 0.045, pal["shin_" + s])
         limb(ids[5], "heel_" + s, "toe_" + s, 0.045, 0.035, pal["foot_" + s])
     parts.sort(key=lambda t: -t[0])
-    return _Figure(joints=joints - joints[PELV], depth=depth, parts=parts, family=family, front=front)
+    return _Figure(joints=joints - joints[PELV], depth=depth, parts=parts, family=family, front=front,
+                   face=feats[:3] - joints[PELV])
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,7 +667,7 @@ def _render(cfg: SyntheticConfig, index: int) -> tuple[bytes, dict]:
     anno = {
         "joints": joints, "visible": visible, "present": present, "headbox": headbox,
         "objpos": (joints[PELV] + joints[THRX]) / 2, "scale": height / 200.0,
-        "family": fig.family, "front": fig.front,
+        "family": fig.family, "front": fig.front, "face": fig.face + offset,
     }
     return buf.getvalue(), anno
 
@@ -701,9 +732,57 @@ def _release(annos: list[dict]) -> dict:
     }
 
 
-def _mat_bytes(release: dict) -> bytes:
+def flic_image_name(index: int) -> str:
+    """File name of synthetic image ``index`` in the FLIC layout (``<movie>-<8-digit frame>.jpg``, as FLIC)."""
+    return f"{FLIC_MOVIE}-{index:08d}.jpg"
+
+
+def flic_coords(anno: dict) -> np.ndarray:
+    """(11, 2) person-centric FLIC joints (:data:`hgbench.joints.FLIC_JOINTS` order) of one rendered
+    person, 0-based px: the 8 body joints from the skeleton, eyes and nose from the head geometry."""
+    out = np.empty((len(FLIC_JOINTS), 2))
+    for k, name in enumerate(FLIC_JOINTS):
+        out[k] = anno["face"][_FLIC_FACE[name]] if name in _FLIC_FACE else anno["joints"][MPII_JOINTS.index(name)]
+    return out
+
+
+def torso_box(coords: np.ndarray) -> np.ndarray:
+    """``[x1 y1 x2 y2]`` around the shoulders and hips of (11, 2) FLIC joints (any frame), padded
+    by 10 % of the box's longer side so that the torso joints lie strictly inside it."""
+    torso = coords[[FLIC_JOINTS.index(n) for n in ("lsho", "rsho", "lhip", "rhip")]]
+    lo, hi = torso.min(axis=0), torso.max(axis=0)
+    pad = max(0.1 * float((hi - lo).max()), 1.0)
+    return np.concatenate([lo - pad, hi + pad])
+
+
+def _flic_examples(annos: list[dict], cfg: SyntheticConfig) -> np.ndarray:
+    """The (1, N) ``examples`` struct array of FLIC's ``examples.mat`` (1-based coordinates).
+
+    Every field of the real file: ``coords`` 2×29 (person-centric labels in the 11 annotated
+    slots, NaN in the other 18, as FLIC), ``filepath``, ``imgdims`` ``[rows cols 3]``,
+    ``torsobox``, ``istrain``/``istest`` (the first ``n_train`` / the last ``n_valid`` images),
+    ``moviename``, ``currframe``, ``poselet_hit_idx`` (empty: no poselet detector ran),
+    ``isbad``/``isunchecked`` (0).
+    """
+    rows = []
+    size = float(cfg.image_size)
+    for i, a in enumerate(annos):
+        pc = flic_coords(a) + 1.0  # 1-based MATLAB pixels
+        coords = np.full((2, len(flic.SLOTS)), np.nan)
+        coords[:, list(flic.ANNOTATED_SLOTS)] = pc.T
+        train = i < cfg.n_train
+        rows.append({
+            "poselet_hit_idx": np.zeros((1, 0)), "moviename": FLIC_MOVIE, "coords": coords,
+            "filepath": flic_image_name(i), "imgdims": np.array([[size, size, 3.0]]), "currframe": float(i),
+            "torsobox": torso_box(pc)[None, :], "istrain": np.uint8(train), "istest": np.uint8(not train),
+            "isbad": np.uint8(0), "isunchecked": np.uint8(0),
+        })
+    return _struct_array(list(FLIC_FIELDS), rows)
+
+
+def _mat_bytes(name: str, value) -> bytes:
     buf = io.BytesIO()
-    scipy.io.savemat(buf, {"RELEASE": release}, do_compression=True, oned_as="row")
+    scipy.io.savemat(buf, {name: value}, do_compression=True, oned_as="row")
     data = bytearray(buf.getvalue())
     header = f"MATLAB 5.0 MAT-file, written by {GENERATOR_NAME} {GENERATOR_VERSION}".encode("ascii")
     data[:116] = header.ljust(116, b" ")  # replace the creation timestamp: byte-identical output
@@ -715,16 +794,23 @@ def _config_dict(cfg: SyntheticConfig) -> dict:
 
 
 def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False) -> None:
-    """Write the synthetic dataset for ``cfg`` into ``out_dir`` (see the module docstring).
+    """Write the synthetic dataset for ``cfg`` into ``out_dir`` in ``cfg.layout`` (see the module docstring).
 
     The same ``cfg`` always gives byte-identical files. ``out_dir`` is created if needed;
     existing files of the same names are overwritten (use ``data.fetch.fetch_synthetic`` for an
     atomic, idempotent write).
     """
+    if cfg.layout not in LAYOUTS:
+        raise ValueError(f"synthetic layout must be one of {LAYOUTS}, got {cfg.layout!r}")
+    if cfg.layout == "flic" and cfg.missing_rate:
+        raise ValueError(f"synthetic missing_rate {cfg.missing_rate} with layout flic: FLIC labels all 11 of its "
+                         f"joints in every example; set missing_rate: 0")
     out_dir = Path(out_dir)
+    flic_layout = cfg.layout == "flic"
     n = cfg.n_train + cfg.n_valid
-    img_dir = out_dir / IMAGES_DIRNAME
-    img_dir.mkdir(parents=True, exist_ok=True)
+    images_rel = flic.IMAGES_RELPATH if flic_layout else IMAGES_DIRNAME
+    name = flic_image_name if flic_layout else image_name
+    (out_dir / images_rel).mkdir(parents=True, exist_ok=True)
     checksums: dict[str, str] = {}
     annos = []
     indices = range(n)
@@ -733,24 +819,26 @@ def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False) -> Non
         indices = tqdm(indices, desc="synthetic images", unit="img")
     for i in indices:
         data, anno = _render(cfg, i)
-        rel = f"{IMAGES_DIRNAME}/{image_name(i)}"
+        rel = f"{images_rel}/{name(i)}"
         (out_dir / rel).write_bytes(data)
         checksums[rel] = hashlib.sha256(data).hexdigest()
         annos.append(anno)
 
-    mat = _mat_bytes(_release(annos))
-    (out_dir / RELEASE_RELPATH).parent.mkdir(parents=True, exist_ok=True)
-    (out_dir / RELEASE_RELPATH).write_bytes(mat)
-    checksums[RELEASE_RELPATH] = hashlib.sha256(mat).hexdigest()
+    def write(rel: str, data: bytes) -> None:
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / rel).write_bytes(data)
+        checksums[rel] = hashlib.sha256(data).hexdigest()
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["image_index", "person_index"])
-    for i in range(cfg.n_train, n):
-        w.writerow([i, 0])
-    split = buf.getvalue().encode("ascii")
-    (out_dir / SPLIT_FILENAME).write_bytes(split)
-    checksums[SPLIT_FILENAME] = hashlib.sha256(split).hexdigest()
+    if flic_layout:  # FLIC: the split is istrain/istest inside examples.mat
+        write(flic.EXAMPLES_RELPATH, _mat_bytes("examples", _flic_examples(annos, cfg)))
+    else:
+        write(RELEASE_RELPATH, _mat_bytes("RELEASE", _release(annos)))
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["image_index", "person_index"])
+        for i in range(cfg.n_train, n):
+            w.writerow([i, 0])
+        write(SPLIT_FILENAME, buf.getvalue().encode("ascii"))
 
     manifest = {
         "generator": GENERATOR_NAME,

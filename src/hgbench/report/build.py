@@ -18,8 +18,8 @@ import pandas as pd
 from hgbench import gallery
 from hgbench.config import Params, as_dict
 from hgbench.iofiles import atomic_path
-from hgbench.joints import MPII_SKELETON
-from hgbench.metrics import PROTOCOLS
+from hgbench.joints import skeleton_limbs
+from hgbench.metrics import PROTOCOLS, training_metric
 from hgbench.report import figures, provenance
 
 GROUPS = figures.GROUPS
@@ -113,9 +113,10 @@ def _mean(values: pd.Series) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def headline_metric(source: str) -> str:
-    """The ``metric`` key of a dataset's headline rows (summarize: FLIC pck@0.2, else pckh@0.5)."""
-    return "pck@0.2" if source == "flic" else "pckh@0.5"
+def headline_metric(layout: str) -> str:
+    """The ``metric`` key of a dataset's headline rows from its ``DatasetConfig.layout`` (summarize:
+    the FLIC layout, real or synthetic, writes pck@0.2; the MPII layout pckh@0.5)."""
+    return "pck@0.2" if layout == "flic" else "pckh@0.5"
 
 
 METRIC_LABELS = {"pckh@0.5": "PCKh@0.5", "pck@0.2": "PCK@0.2", "pckh@0.1": "PCKh@0.1"}
@@ -377,9 +378,10 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     runs = {(e.variant, e.seed) for e in experiments}
     expected = {v: sum(e.variant == v for e in experiments) for v in variants}
     tables = _read_tables(folder)
-    headline = headline_metric(cfg.source)
+    headline = headline_metric(cfg.layout)
     section = {"name": dataset, "source": cfg.source, "synthetic": cfg.source == "synthetic",
-               "flic": cfg.source == "flic", "input_res": cfg.input_res, "folder": f"summary/{dataset}/",
+               "flic": cfg.layout == "flic", "layout": cfg.layout, "input_res": cfg.input_res,
+               "folder": f"summary/{dataset}/",
                "found": any(t is not None for t in tables.values()),
                "missing_tables": [f"{s}.csv" for s, t in tables.items() if t is None],
                "n_runs": len(experiments), "metric": METRIC_LABELS[headline]}
@@ -395,7 +397,7 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
 
     section["scores"] = _score_rows(per_joint, tables["seeds"], variants, names, expected, headline)
     section["paper_row"] = ({"label": "8-stack (paper, FLIC test set, observer-centric)",
-                             "groups": [PAPER_FLIC.get(g) for g in GROUPS]} if cfg.source == "flic" else
+                             "groups": [PAPER_FLIC.get(g) for g in GROUPS]} if section["flic"] else
                             {"label": "8-stack (paper, MPII test set)", "groups": [PAPER_MPII_TEST[g] for g in GROUPS]})
     section["runs"] = _run_rows(per_joint, experiments, names, headline)
     section["claims"] = _claim_rows(tables["paired_pooled"], params, names)
@@ -407,8 +409,7 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     section["gallery_found"] = found is not None
     section["gallery_definition"] = found["attrs"]["score_definition"] if found else ""
     joint_names = found["attrs"]["joint_names"] if found else []
-    limbs = [(joint_names.index(a), joint_names.index(b)) for a, b in MPII_SKELETON
-             if a in joint_names and b in joint_names]
+    limbs = skeleton_limbs(joint_names)
     section["gallery_figure"] = _draw(fig_dir / f"{dataset}_gallery.png",
                                       lambda p: figures.gallery_figure(rows, limbs, p))
 
@@ -446,7 +447,7 @@ def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: P
         ("training", lambda p: figures.training_curves(training, names, p),
          "Training loss and validation accuracy against training iteration, per variant",
          "Training loss and final-stack validation accuracy during training (cf. the paper's Fig. 8). "
-         "Training-time accuracy uses the ablation joints, without flip test."),
+         f"Training-time accuracy is {training_metric(section['layout']).label}, without flip test."),
         ("stack_training", lambda p: figures.stack_training_curves(training, names, p),
          "Loss and validation accuracy of every supervised output against training iteration",
          "Loss and validation accuracy of every intermediate output during training (cf. the paper's "

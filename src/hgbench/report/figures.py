@@ -18,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from hgbench.draw import GT_COLOUR, PRED_COLOUR, gallery_panel
 from hgbench.iofiles import atomic_path
 
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
@@ -293,26 +294,11 @@ def visibility_chart(table: pd.DataFrame, names: dict[str, str], path: Path, met
         return _save(fig, path)
 
 
-GT_COLOUR, PRED_COLOUR = "#0072B2", "#E69F00"
-"""Okabe–Ito blue (ground truth) and orange (prediction): distinguishable with every common
-colour-vision deficiency; a white outline keeps them visible on any image."""
-
-
-def _skeleton(ax, points: np.ndarray, limbs: list[tuple[int, int]], colour: str, dashed: bool) -> None:
-    import matplotlib.patheffects as pe
-
-    outline = [pe.Stroke(linewidth=3.2, foreground="white"), pe.Normal()]
-    for a, b in limbs:
-        seg = points[[a, b]]
-        if np.isfinite(seg).all():
-            ax.plot(seg[:, 0], seg[:, 1], color=colour, lw=1.8, ls="--" if dashed else "-",
-                    path_effects=outline, solid_capstyle="round")
-    ok = np.isfinite(points).all(1)
-    ax.scatter(points[ok, 0], points[ok, 1], s=10, color=colour, edgecolor="white", linewidth=0.6, zorder=3)
-
-
 def gallery_figure(rows: list[dict], limbs: list[tuple[int, int]], path: Path) -> Path | None:
     """Crops with ground-truth (blue, dashed) and predicted (orange) skeletons.
+
+    The skeletons are drawn by :func:`hgbench.draw.draw_skeleton` (via ``gallery_panel``), the
+    function behind ``hgbench infer``'s overlays too; matplotlib only lays the panels out.
 
     ``rows``: one dict per panel row, ``{"title", "panels": [{"image", "gt", "pred", "caption"}]}``
     (build.py decides the rows: variants in display order, then other sources)."""
@@ -334,9 +320,8 @@ def gallery_figure(rows: list[dict], limbs: list[tuple[int, int]], path: Path) -
                     continue
                 panel = row["panels"][c]
                 size = panel["image"].shape[0]
-                ax.imshow(panel["image"], extent=(-0.5, size - 0.5, size - 0.5, -0.5))
-                _skeleton(ax, panel["gt"], limbs, GT_COLOUR, dashed=True)
-                _skeleton(ax, panel["pred"], limbs, PRED_COLOUR, dashed=False)
+                drawn = gallery_panel(panel["image"], panel["gt"], panel["pred"], limbs)
+                ax.imshow(drawn, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
                 ax.set_xlim(-0.5, size - 0.5)
                 ax.set_ylim(size - 0.5, -0.5)
                 ax.set_title(plain_text(panel["caption"]), fontsize="small")
