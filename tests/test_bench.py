@@ -14,7 +14,9 @@ def bench(args, tmp_path, check=True):
     return run(["hgbench", "bench", *args, "--results", str(tmp_path / "results")], ROOT, check=check)
 
 
-def test_bench_train_prints_json_last_and_appends_to_a_csv_named_by_conditions(tmp_path):
+def test_bench_train_prints_json_last_and_appends_to_a_csv_named_by_conditions(tmp_path, monkeypatch):
+    # bf16 as asked on any CPU (without native bf16 bench would measure fp32: tests/test_precision.py)
+    monkeypatch.setenv("HGBENCH_CPU_BF16", "native")
     args = ["train", "--params", "params/smoke.yaml", "--variant", "hg2x1", "--batch", "2", "--steps", "2",
             "--warmup", "1", "--threads", "1", "--device", "cpu", "--json"]
     for precision in ("fp32", "bf16", "bf16"):

@@ -26,6 +26,7 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -36,8 +37,9 @@ from .config import Params
 from .data.dataset import Augmentation, CropDataset, epoch_batches, step_generator
 from .iofiles import atomic_path
 from .joints import joints_of
-from .model import count_macs
 from .inference import resolve_device
+from .model import count_macs
+from .precision import bench_precision
 from .train import make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 RESULTS_DIR = Path("bench/results")
@@ -115,6 +117,8 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
     precision = precision or cfg.precision
     compile = cfg.compile if compile is None else compile
     dev = resolve_device(device)
+    requested = precision
+    precision = bench_precision(precision, dev, log=lambda m: print(m, file=sys.stderr))
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     v, ds = params.variants[variant], _variant_dataset(params, variant)
@@ -162,7 +166,7 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
         "bench": "train", "profile": params.profile, "variant": variant, "input_res": ds.input_res,
         "device": dev.type, "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
                                             else platform.processor() or platform.machine()),
-        "precision": precision, "compile": bool(compile), "batch": batch, "threads": threads, "steps": steps,
+        "precision": precision, "precision_requested": requested, "compile": bool(compile), "batch": batch, "threads": threads, "steps": steps,
         "img_per_s": round(img_per_s, 4),
         "step_ms_median": round(1e3 * statistics.median(step_s), 2),
         "augment_ms_per_img": round(1e3 * sum(data_s) / (batch * steps), 3),

@@ -42,6 +42,7 @@ from .iofiles import atomic_path, output_lock, remove_stale_temps
 from .joints import joints_of, layout_of
 from .metrics import training_accuracy, training_metric  # valid_acc: each layout's own metric and joints
 from .model import ModelConfig, StackedHourglass
+from .precision import check_training_precision
 
 EXIT_INTERRUPTED = 75
 """Exit status of ``hgbench train`` stopped by SIGTERM/SIGINT after saving ``last.pt``
@@ -297,6 +298,7 @@ def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.batch_size < ctx.world:
         raise ValueError(f"train.batch_size {cfg.batch_size} is smaller than train.devices {ctx.world}")
+    check_training_precision(cfg.precision, dev)  # no silent scalar-bf16 fallback on CPUs without it
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
     net = make_model(variant, len(joints_of(dataset.layout)), dev)
