@@ -169,7 +169,7 @@ def test_two_profiles_one_after_the_other_never_collide(clone, finished):
             h5py.File(clone / "data/processed/smoke/smoke/train.h5") as g:
         assert len(f["joints_image"]) == 16 and len(g["joints_image"]) == 24
     tiny = json.loads((clone / "metrics/tiny/smoke/hg1x2/s0.json").read_text())
-    assert 0 <= tiny["Mean"] <= 100
+    assert 0 <= tiny["pckh@0.5"]["Mean"] <= 100 and set(tiny) == {"pckh@0.5", "AUC", "ablation", "Mean_low", "Mean_high"}
     # The first profile's outputs are untouched, and both profiles are up to date.
     for rel in ("reports/smoke/index.html", "metrics/smoke/smoke/hg1x2/s0.json", f"{RUN}/model.pt"):
         assert (clone / rel).read_bytes() == (finished / rel).read_bytes(), rel

@@ -189,7 +189,7 @@ def test_dvc_exp_run_changes_an_ablation_knob_and_lists_it(shared_run):
     rows = {r["Experiment"] or r["rev"]: r for r in table}
     assert "hg2x1-last" in rows and "last" in rows["hg2x1-last"].values(), shown[-2000:]
     # Numbers (not DVC's "!" for an unreadable metric) for the baseline and the experiment.
-    mean = "metrics/smoke/smoke/hg2x1/s0.json:Mean"
+    mean = "metrics/smoke/smoke/hg2x1/s0.json:pckh@0.5.Mean"
     assert mean in table[0], list(table[0])
     baseline = next(r for r in table if r["rev"] in ("workspace", "main", "master") and r[mean] not in ("", "!"))
     for row in (baseline, rows["hg2x1-last"]):

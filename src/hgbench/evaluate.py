@@ -317,18 +317,18 @@ def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot
 def headline_metrics(metrics: dict) -> dict:
     """The numbers of one run that DVC shows and diffs (``dvc exp show``, ``dvc metrics diff``).
 
-    From an :func:`evaluate_files` result: the headline table row in % (Mean and the groups at the
-    protocol's headline threshold: PCKh@0.5 for MPII, PCK@0.2 for FLIC), ``AUC`` (%), the §4.2
+    From an :func:`evaluate_files` result: the headline table row in % under its metric's name
+    (``{"pckh@0.5": {Head, …, Mean}}`` for MPII, ``{"pck@0.2": {…}}`` for FLIC), ``AUC`` (%), the §4.2
     ablation metric (MPII), and the bootstrap 95 % CI of Mean (``Mean_low``, ``Mean_high``).
-    About a dozen leaves, flat, so that a table of experiments stays readable; everything else
+    About a dozen numeric leaves, so that a table of experiments stays readable; everything else
     stays in ``metrics.json``.
     """
     from hgbench.metrics import get_protocol
 
     key, _ = get_protocol(metrics["protocol"]).headline
-    out = {"protocol": metrics["protocol"], "metric": key}
-    out.update({name: metrics[key][name] for name in metrics[key]})
-    out["AUC"] = metrics["auc"]
+    # Numbers only, and the metric in the key (DVC columns read "<file>:pckh@0.5.Mean"); the
+    # protocol's name is in metrics.json.
+    out = {key: {name: metrics[key][name] for name in metrics[key]}, "AUC": metrics["auc"]}
     if "ablation@0.5" in metrics:
         out["ablation"] = metrics["ablation@0.5"]
     ci = metrics.get("ci95", {}).get("Mean")
