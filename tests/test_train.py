@@ -66,3 +66,26 @@ def test_batches_read_from_the_file_equal_the_in_memory_ones(smoke_data):
         torch.testing.assert_close(ja, jb, rtol=0, atol=0, equal_nan=True)  # missing joints are NaN
     with pytest.raises(RuntimeError, match="cannot read images rows"):
         disk.batch(np.array([99]))
+
+
+def test_the_multi_tensor_optimizer_step_gives_the_weights_of_the_per_parameter_loop():
+    """make_optimizer uses foreach=True for speed; on CPU it must not change a single weight."""
+    import torch
+
+    from hgbench.train import make_optimizer
+
+    v = SMOKE.variants["hg2x1"]
+    results = []
+    for foreach in (True, False):
+        torch.manual_seed(0)
+        net = make_model(v, 16, torch.device("cpu"))
+        opt = make_optimizer(SMOKE.train, net)
+        if not foreach:
+            opt = type(opt)(net.parameters(), **{**opt.defaults, "foreach": False})
+        assert opt.defaults["foreach"] is foreach
+        g = torch.Generator().manual_seed(1)
+        for _ in range(3):
+            images, targets = torch.rand(2, 3, 64, 64, generator=g), torch.rand(2, 16, 16, 16, generator=g)
+            train_step(net, opt, images.contiguous(memory_format=torch.channels_last), targets, [0, 1], "fp32")
+        results.append(net.state_dict())
+    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])

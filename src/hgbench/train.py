@@ -85,10 +85,13 @@ def step_schedule_lr(cfg: TrainConfig, epoch: int) -> float:
 
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    # foreach: one multi-tensor update instead of a Python loop over ~300 parameters (PyTorch
+    # picks it on CUDA only). Bit-identical weights on CPU, 13 % more img/s for the demo's hg2x1
+    # (bench/results/README.md).
     if cfg.optimizer == "rmsprop":
         # The Torch original: alpha 0.99, eps 1e-8, no momentum, no weight decay.
-        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-8)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-8, foreach=True)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
 
 
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
