@@ -234,3 +234,11 @@ def test_a_second_profile_after_dvc_repro_runs_its_own_jobs(shared_run):
         assert "rule train:" in dry.stdout and "models/other/" in dry.stdout
     finally:
         other.unlink()
+
+
+def test_dvc_repro_force_of_a_finished_training_changes_no_hash(shared_run):
+    _, clone = shared_run
+    lock = (clone / "dvc.lock").read_text()
+    run(["dvc", "repro", "--force", "--single-item", "train@run1"], clone)
+    assert (clone / "dvc.lock").read_text() == lock  # model.pt and log.csv rewritten byte for byte
+    assert "up to date" in run(["dvc", "status"], clone).stdout

@@ -23,6 +23,7 @@ every failure is a :class:`CheckpointError` naming the file and the fix.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -88,8 +89,13 @@ def save_state(state: dict, path: Path) -> None:
     """Write ``state`` plus its ``sha256`` content digest to ``path`` atomically."""
     state = {**state, "sha256": None}
     state["sha256"] = content_digest(state)
+    # Serialised in memory first: torch.save names the zip's root folder after the file it writes,
+    # and atomic_path's temporary name is random, so the same state would give other bytes each
+    # time (and DVC another hash for a model.pt rewritten from last.pt). In memory it is "archive".
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def read_state(path: Path, fix: str, map_location="cpu") -> dict:

@@ -279,6 +279,7 @@ ALLOWED = {
     ("data/synthetic.py", "write"): "generate's helper: the same temporary folder",
     ("infer.py", "flush"): "writes into a mkdtemp staging folder; _publish renames each file into place",
     ("infer.py", "run_infer"): "holds flush (the same staging folder)",
+    ("checkpoint.py", "save_state"): "torch.save into memory (a stable archive name), then tmp.write_bytes",
     ("iofiles.py", "output_lock"): "a lock file, not an output",
     ("gpus.py", "_try_lock"): "a lock file, not an output",
 }
