@@ -34,6 +34,7 @@ paper-dry-run: $(STAMP)
 
 lint: $(STAMP)
 	snakemake --lint
+	snakefmt --check workflow/
 
 # metrics/ stays: its headline files are DVC metrics kept in git (README "Rerun, change, compare").
 clean:

@@ -9,8 +9,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # The shipped files a user's clone has (scenario tests run on these, never on edited copies).
-PROJECT_FILES = ["Snakefile", "workflow", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "params",
-                 "src/hgbench/params.schema.yaml"]
+PROJECT_FILES = ["workflow", "config", ".snakemake-workflow-catalog.yml", "dvc.yaml", ".dvc/config", ".dvcignore",
+                 ".gitignore", "params", "src/hgbench/params.schema.yaml"]
 
 
 def tool_env() -> dict:

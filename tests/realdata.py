@@ -9,6 +9,8 @@
   from bearpaw's ``mpii_annotations.json`` records: each record becomes annorect
   ``people_index`` of annolist entry ``annolist_index`` (1-based in the json); a joint at (0, 0)
   is not annotated (no point); other rects of an image stay empty (no annopoints).
+* :func:`mpii_release_from_validation_records` — MPII ``RELEASE`` layout from the real annotation
+  records of the 2958 validation people (Tompson's ``detections.mat``), at their RELEASE indices.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import scipy.io
 
 from hgbench.data import flic
 
@@ -111,4 +114,51 @@ def write_flic_zip(path: Path, padding: bytes = b"") -> Path:
             zf.writestr(f"FLIC/images/{name}", buf.getvalue())
         if padding:
             zf.writestr("FLIC/padding.bin", padding)
+    return path
+
+
+MPII_DATA = Path(__file__).resolve().parent / "data" / "mpii"
+RECT_FIELDS = ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")
+
+
+def mpii_release_from_validation_records(path: Path, annolist: Path = MPII_DATA / "detections_annolist.mat",
+                                         names: Path = MPII_DATA / "valid_h5.npz") -> Path:
+    """A file in the official ``RELEASE`` layout built from the real records of the 2958 validation people.
+
+    ``annolist`` is Tompson's ``detections.mat`` (or its copy here): one real annorect per validation
+    person, placed at ``annolist(RELEASE_img_index).annorect(RELEASE_person_index)`` of a RELEASE with
+    ``max(RELEASE_img_index)`` entries, struct contents copied as scipy reads them (``squeeze_me=False``),
+    so the real quirks stay. Image names come from pose-hg-train's valid.h5 ``imgname`` (``names``);
+    the other rects of those images (not validation people) and the images without validation people
+    (``unlisted-<i>.jpg``) are empty. ``img_train`` = 1 everywhere (validation images are training
+    images in MPII); ``single_person`` lists each image's validation rects (1-based).
+    """
+    det = scipy.io.loadmat(annolist, squeeze_me=False, struct_as_record=True)
+    img = det["RELEASE_img_index"].reshape(-1).astype(int) - 1
+    rect = det["RELEASE_person_index"].reshape(-1).astype(int) - 1
+    with np.load(names) as z:
+        imgname = z["imgname"].astype(str)
+    n_images = int(img.max()) + 1
+    by_image: dict[int, dict[int, int]] = {}
+    for k, (i, r) in enumerate(zip(img, rect)):
+        by_image.setdefault(int(i), {})[int(r)] = k
+    empty = np.zeros((0, 0))
+    entries = np.empty((1, n_images), dtype=[(f, object) for f in ("image", "annorect", "frame_sec", "vidx")])
+    single = np.empty((n_images, 1), dtype=object)
+    for i in range(n_images):
+        people = by_image.get(i, {})
+        rects = np.empty((1, max(people) + 1 if people else 0), dtype=[(f, object) for f in RECT_FIELDS])
+        for r in range(rects.shape[1]):
+            src = det["annolist"][0, people[r]]["annorect"][0, 0] if r in people else None
+            for f in RECT_FIELDS:
+                rects[0, r][f] = src[f] if src is not None else empty
+        name = imgname[next(iter(people.values()))] if people else f"unlisted-{i}.jpg"
+        entries[0, i]["image"] = {"name": str(name)}
+        entries[0, i]["annorect"] = rects if people else empty
+        entries[0, i]["frame_sec"] = empty
+        entries[0, i]["vidx"] = empty
+        single[i, 0] = np.array([[r + 1.0 for r in sorted(people)]]) if people else empty
+    release = {"annolist": entries, "img_train": np.ones((1, n_images)), "version": "12",
+               "single_person": single, "video_list": np.empty((1, 0), dtype=object)}
+    scipy.io.savemat(path, {"RELEASE": release}, do_compression=True, oned_as="row")
     return path

@@ -159,6 +159,26 @@ def test_labels_are_escaped(built):
     assert "&lt;script&gt;alert(" in html
 
 
+def test_score_tables_as_csv_and_latex_beside_the_page(built):
+    out, html = built
+    for dataset in ("synth", "mpii"):
+        for ext in ("csv", "tex"):
+            assert f'href="tables/{dataset}_scores.{ext}"' in html
+            assert (out.parent / "tables" / f"{dataset}_scores.{ext}").is_file()
+    frame = pd.read_csv(out.parent / "tables" / "synth_scores.csv")
+    assert list(frame["variant"]) == ["hg1", "hg2", "evil", "paper"]
+    assert set(frame["protocol"]) == {"official"} and set(frame["metric"]) == {"PCKh@0.5"}
+    assert frame.loc[frame["variant"] == "paper", "Mean"].item() == 90.9
+    hg1 = frame[frame["variant"] == "hg1"].iloc[0]
+    page = parse(html)
+    text = " ".join(page.text)
+    assert f"{hg1['Mean']:.1f}" in text and 0 < hg1["Mean"] < 100
+    tex = (out.parent / "tables" / "synth_scores.tex").read_text()
+    assert tex.count(r"\\") == 5 and r"\begin{tabular}" in tex and "<script>" not in tex
+    assert r"\textless{}script\textgreater{}" in tex and r"\$HG\$" in tex  # the evil label, escaped
+    assert not list((out.parent / "tables").glob(".*.tmp"))
+
+
 def test_missing_dataset_summary_is_reported_not_fatal(built):
     _, html = built
     section = html.split('id="ds-mpii"')[1]

@@ -13,18 +13,27 @@ import io
 import json
 import os
 import re
+import runpy
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import make_project, run, tool_env
+from conftest import ROOT, make_project, run, tool_env
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm (make install)")
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 SLURM = ["--profile", "workflow/profiles/slurm"]
+# The workflow's estimates of what a job asks for (runtime, mem_mb), derived from the profile.
+ESTIMATES = runpy.run_path(str(ROOT / "workflow" / "rules" / "profile.smk"))
+
+
+def train_request(profile: dict, dataset: str, variant: str) -> tuple[str, str]:
+    """(runtime minutes, mem_mb) a first attempt of a GPU training job asks for."""
+    return (str(ESTIMATES["train_runtime"](profile, dataset, 1)),
+            str(ESTIMATES["train_mem_mb"](profile, dataset, variant, True, 1)))
 
 
 def dry_run_jobs(text: str) -> list[dict]:
@@ -62,7 +71,11 @@ def test_slurm_dry_run_of_the_paper_profile_requests_gpus_only_for_gpu_rules(pro
     for job in by_rule["train"]:
         res = job["resources"]
         assert res["gpu"] == str(devices), res
-        assert res["slurm_partition"] == "gpu" and res["runtime"] == "4320" and res["mem_mb"] == "64000"
+        # runtime/mem_mb come from the rule (derived from the profile), not from the SLURM profile
+        runtime, mem_mb = train_request(paper, job["wildcards"]["dataset"], job["wildcards"]["variant"])
+        assert res["slurm_partition"] == "gpu" and res["runtime"] == runtime and res["mem_mb"] == mem_mb
+        if job["wildcards"]["dataset"] == "mpii":  # 200 epochs of 22,246 people: the paper's ~3 days, + margin
+            assert 3 * 24 * 60 <= int(runtime) <= 5 * 24 * 60, runtime
         assert "--signal=TERM@300" in res["slurm_extra"]  # checkpoint before the wall time
         assert "tasks" not in res and "tasks_per_gpu" not in res  # one launcher per job
         # (threads are not shown in a dry run; the sbatch test checks --cpus-per-task)
@@ -102,7 +115,8 @@ def test_slurm_submission_is_one_task_with_all_gpus(project, tmp_path):
     cwd = project("paper")
     call = submit_train_job(cwd, "params/paper.yaml", tmp_path / "fake")
     assert call.startswith("--parsable")
-    for flag in ("-p gpu", "-t 4320", "--mem 64000", "--cpus-per-task=8", "--gpus=1", "--requeue",
+    runtime, mem_mb = train_request(yaml.safe_load((cwd / "params/paper.yaml").read_text()), "mpii", "hg8")
+    for flag in ("-p gpu", f"-t {runtime}", f"--mem {mem_mb}", "--cpus-per-task=8", "--gpus=1", "--requeue",
                  "--signal=TERM@300", "-A pose"):
         assert flag in call, (flag, call)
     # The pitfall: --ntasks-per-gpu (from a `tasks` resource) would start one launcher per GPU.

@@ -1,13 +1,19 @@
 """The command-line contract of the workflow: Snakemake and DVC describe the same pipeline."""
 
+import json
+import os
 import re
+import runpy
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, run
+from conftest import BIN, ROOT, run, tool_env
 
 PROFILES = sorted(p.stem for p in (ROOT / "params").glob("*.yaml"))
 
@@ -67,6 +73,10 @@ def test_snakemake_and_dvc_describe_the_same_stages_and_outputs(project, profile
 def test_dry_run_every_profile(profile):
     proc = run(["snakemake", "-n", "--configfile", f"params/{profile}.yaml"], ROOT)
     assert "report" in proc.stdout
+    # `snakemake` from the repository root finds workflow/Snakefile and so loads the default
+    # workflow profile beside it (printshellcmds, show-failed-logs, rerun-incomplete).
+    assert "Using workflow specific profile workflow/profiles/default" in proc.stderr
+    assert "Shell command: hgbench report" in proc.stdout  # its printshellcmds (no -p given)
 
 
 def test_lint_is_clean():
@@ -119,3 +129,153 @@ def test_training_depends_on_exactly_the_keys_that_change_the_weights():
     for path in (ROOT / "params").glob("*.yaml"):
         train = yaml.safe_load(path.read_text())["train"]
         assert set(result_keys()) <= set(train), (path.name, set(result_keys()) - set(train))
+
+
+# ---------------------------------------------------------------------------------------------
+# A Snakemake-native workflow: parsed without hgbench, deployable as a module, with a report
+# ---------------------------------------------------------------------------------------------
+
+PROFILE_SMK = runpy.run_path(str(ROOT / "workflow" / "rules" / "profile.smk"))
+"""workflow/rules/profile.smk on its own: how the workflow reads a profile without hgbench."""
+
+
+def test_the_workflow_sees_every_profile_as_hgbench_does():
+    """The rules' `params:` JSON (a rerun trigger) is built from profile_view(); it must be what
+    it was when built from hgbench's Params, and the speed knobs it leaves out hgbench's."""
+    from hgbench.config import SPEED_KEYS, as_dict, params_from_dict
+
+    assert PROFILE_SMK["SPEED_KEYS"] == SPEED_KEYS
+    for path in sorted((ROOT / "params").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        assert PROFILE_SMK["profile_view"](raw) == as_dict(params_from_dict(raw, path.name)), path.name
+
+
+def test_the_workflow_parses_without_importing_hgbench_or_torch():
+    """A Snakemake without hgbench (per-rule conda environments, a host workflow) can parse it:
+    every `import hgbench`/`import torch` fails in this process, and `device: auto` (demo) still
+    resolves."""
+    code = ("import sys; sys.modules['hgbench'] = sys.modules['torch'] = None; "
+            "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()")
+    proc = run([sys.executable, "-c", code, "-n", "--forceall", "--configfile", "params/demo.yaml"], ROOT)
+    assert "hgbench train --params params/demo.yaml" in proc.stdout
+
+
+def train_gpus(text: str) -> set[str]:
+    """The `gpu` resource of every train job of a dry run."""
+    blocks = re.split(r"\n(?=\[[^\]]+\]\n)", text)
+    return {re.search(r"\bgpu=(\d+)", b).group(1) for b in blocks if re.search(r"^(local)?rule train:", b, re.M)}
+
+
+@pytest.mark.parametrize("visible,gpus", [(None, {"1"}), ("", {"0"})])
+def test_device_auto_asks_nvidia_smi_not_torch(tmp_path, visible, gpus):
+    """`device: auto` claims the gpu resource when `nvidia-smi -L` lists a GPU, unless
+    CUDA_VISIBLE_DEVICES hides every GPU (as torch.cuda.is_available() would see it)."""
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n")
+    fake.chmod(0o755)
+    env = tool_env()
+    env["PATH"] = f"{tmp_path}{os.pathsep}{env['PATH']}"
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    proc = subprocess.run(["snakemake", "-n", "--forceall", "--configfile", "params/demo.yaml"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert train_gpus(proc.stdout) == gpus
+
+
+def test_snakefmt_check_is_clean():
+    snakefmt = BIN / "snakefmt"
+    if not snakefmt.exists():
+        pytest.skip("pip install snakefmt (the 'test' extra has it)")
+    proc = run([str(snakefmt), "--check", "workflow/"], ROOT, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_catalog_files_describe_the_standardized_usage():
+    usage = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())["usage"]
+    assert usage["software-stack-deployment"]["conda"] is True and usage["report"] is True
+    assert "--resources gpu=" in usage["mandatory-flags"]["flags"]
+    # config/README.md documents every key of the schema (a key added there must be added here)
+    readme = (ROOT / "config" / "README.md").read_text()
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "params.schema.yaml").read_text())
+    for key, sub in schema["properties"].items():
+        assert f"`{key}" in readme, key
+        for leaf in sub.get("properties", {}):
+            assert f"`{leaf}" in readme, f"{key}.{leaf}"
+    for leaf in schema["$defs"]["train"]["properties"]:
+        assert f"`{leaf}`" in readme, f"train.{leaf}"
+    # the config the catalog's deployment copies is the default profile (config/config.yaml)
+    assert (ROOT / "config" / "config.yaml").read_bytes() == (ROOT / "params" / "demo.yaml").read_bytes(), \
+        "cp params/demo.yaml config/config.yaml"
+
+
+def report_categories(page: str) -> dict:
+    """The categories of a `snakemake --report` page: {category: {subcategory: [paths]}}."""
+    return json.loads(re.search(r"var categories = (\{.*?\});\n", page).group(1))
+
+
+def test_snakemake_report_holds_the_figures_tables_and_runs(finished_smoke, tmp_path):
+    cwd = tmp_path / "p"
+    shutil.copytree(finished_smoke, cwd, symlinks=True)
+    run(["snakemake", "--report", "report.html", "--configfile", "params/smoke.yaml"], cwd)
+    page = (cwd / "report.html").read_text()
+    categories = report_categories(page)
+    raw = yaml.safe_load((cwd / "params/smoke.yaml").read_text())
+    figures = sorted(p.name for p in (cwd / "reports/smoke/figures").glob("*.png"))
+    assert len(figures) >= 2 * len(raw["datasets"])
+    for dataset in raw["datasets"]:
+        # every figure hgbench drew for the dataset (smoke, smoke-flic: no name is another's
+        # prefix), under the dataset's category (FIGURES in common.smk must know each one)
+        drawn = [f"reports/smoke/figures/{f}" for f in figures if f.startswith(f"{dataset}_")]
+        assert sorted(categories[dataset]["Figures"]) == drawn
+        assert f"results/smoke/summary/{dataset}/per_joint.csv" in categories[dataset]["Tables"]
+        runs = [e for e in raw["experiments"] if e["dataset"] == dataset]
+        for e in runs:
+            stem = f"{dataset}/{e['variant']}/s{e['seed']}"
+            assert {f"metrics/smoke/{stem}.json", f"results/smoke/{stem}/pck_curve.csv",
+                    f"models/smoke/{stem}/log.csv"} <= set(categories[dataset]["Runs"])
+            assert f'"labels": {{"variant": "{e["variant"]}", "seed": "{e["seed"]}", "file": "PCK curve"}}' in page
+    assert sum(len(v) for v in categories.pop("hgbench report").values()) == 1  # the hgbench page itself
+    assert sorted(categories) == sorted(raw["datasets"])
+    assert "data:image/png" in page and "Mean PCK(h) against the normalised distance threshold" in page
+
+
+HOST_SNAKEFILE = '''configfile: "config/config.yaml"
+
+module hg:
+    snakefile: "{clone}/workflow/Snakefile"
+    config: config
+
+use rule * from hg as hg_*
+'''
+"""What a user writes (README "Use hgbench as a module")."""
+
+
+def test_a_host_workflow_imports_it_as_a_module_and_reports_in_its_own_directory(finished_smoke, tmp_path):
+    """The catalog's standardized usage: a project of its own (outside the clone) with a profile as
+    config/config.yaml imports workflow/Snakefile as a module; outputs land in that project."""
+    host = tmp_path / "host"
+    (host / "config").mkdir(parents=True)
+    shutil.copy2(finished_smoke / "params" / "smoke.yaml", host / "config" / "config.yaml")
+    (host / "Snakefile").write_text(HOST_SNAKEFILE.format(clone=finished_smoke))
+    # The whole DAG, every command reading the host's config file and writing below the host.
+    dry = run(["snakemake", "-n", "-p", "--forceall"], host).stdout
+    assert "hgbench fetch --params config/config.yaml --dataset smoke --out data/raw/smoke/smoke" in dry
+    assert set(re.findall(r"^(?:local)?rule (\S+):", dry, re.M)) == \
+        {"hg_fetch", "hg_prepare", "hg_train", "hg_predict", "hg_evaluate", "hg_summarize", "hg_report", "hg_all"}
+    assert str(finished_smoke) not in "".join(re.findall(r"^\s+output: .*$", dry, re.M))
+    # A real run: the finished results copied over (times kept), so only the report is built.
+    for folder in ("data", "models", "results", "metrics", "logs", "benchmarks"):
+        shutil.copytree(finished_smoke / folder, host / folder)
+    before = sorted(p.relative_to(finished_smoke) for p in (finished_smoke / "reports").rglob("*"))
+    done = run(["snakemake", "--cores", "2", "--resources", "gpu=1"], host)
+    assert re.findall(r"^localrule (\S+):", done.stdout + done.stderr, re.M) == ["hg_report", "hg_all"]
+    log = (host / "logs/smoke/report.log").read_text()
+    assert (host / "reports/smoke/index.html").is_file() and (host / "reports/index.html").is_file(), log
+    assert sorted(p.relative_to(finished_smoke) for p in (finished_smoke / "reports").rglob("*")) == before
+    # ... and its Snakemake report, built there, holds the figures.
+    run(["snakemake", "--report", "report.html"], host)
+    categories = report_categories((host / "report.html").read_text())
+    assert {f.name for f in (host / "reports/smoke/figures").glob("*.png")} == \
+        {Path(f).name for c in categories.values() for f in c.get("Figures", [])}

@@ -20,6 +20,9 @@ commands and nothing else. Run ``hgbench <stage> --help`` for each stage's argum
                      --index reports/index.html
     hgbench infer    --checkpoint models/demo/synthetic/hg2x1/s0/model.pt --images photos/ --out poses/
     hgbench export   --checkpoint models/demo/synthetic/hg2x1/s0/model.pt --format onnx --out hg2x1.onnx
+    hgbench export-mpii --predictions results/paper/mpii/hg8/s0/test_predictions.h5 \
+                     --annotations data/raw/paper/mpii/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat \
+                     --split test --out results/paper/mpii/hg8/s0/pred_keypoints_mpii.mat
 
 Each profile's outputs live under its name (``<root>/<profile>/...``, README "Outputs").
 """
@@ -124,6 +127,16 @@ def cmd_prepare(args) -> int:
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
+    if args.split == "test":  # the MPII test split (no labels), for `hgbench export-mpii --split test`
+        if ds.layout == "flic":
+            raise ParamsError(f"dataset {args.dataset!r} has the FLIC layout: its test set is valid.h5 (prepared "
+                              f"without --split); --split test is the MPII test split")
+        from .data.prepare import prepare_test
+
+        counts = prepare_test(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
+                              crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty())
+        print(f"{args.dataset}: prepared {counts} into {Path(args.out) / 'test.h5'}")
+        return 0
     if ds.layout == "flic":  # real FLIC and the synthetic FLIC layout: the same examples.mat code
         from .data.prepare import prepare_flic
 
@@ -195,10 +208,11 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_files, write_metrics
 
-    metrics = evaluate_files(Path(args.ground_truth), Path(args.predictions), protocol=args.protocol,
-                             allow_nan=args.allow_nan)
+    gt = Path(args.ground_truth) if args.ground_truth else None  # None: the shipped MPII validation GT
+    metrics = evaluate_files(gt, Path(args.predictions), protocol=args.protocol, allow_nan=args.allow_nan)
+    inputs = {Path(args.predictions).resolve(), *([gt.resolve()] if gt else [])}
     for target in (args.out, args.headline, args.curve):
-        if target and Path(target).resolve() in {Path(args.ground_truth).resolve(), Path(args.predictions).resolve()}:
+        if target and Path(target).resolve() in inputs:
             raise ValueError(f"output {target} is an input of this evaluation; give another --out/--headline path")
     write_metrics(metrics, Path(args.out))
     if args.headline:
@@ -213,6 +227,12 @@ def cmd_evaluate(args) -> int:
         print(f"{key} ({metrics['protocol']}): " + "  ".join(f"{k} {v:.1f}" for k, v in metrics[key].items()))
     ci = metrics.get("ci95", {}).get("Mean")
     print(f"AUC {metrics['auc']:.1f}" + (f"  Mean 95% CI [{ci['low']:.1f}, {ci['high']:.1f}]" if ci else ""))
+    diff = metrics.get("ground_truth_differences")
+    if diff:  # official + gt_valid.mat: say what was scored instead, and where the file is wrong
+        first = ", ".join(f"row {d['row']} {d['joint']}" for d in diff["joints"][:3])
+        print(f"note: official scores against the MPII annotation list, not {args.ground_truth}, which differs from "
+              f"it in {diff['n']} joints ({first}, ...: all in {args.out} under ground_truth_differences)",
+              file=sys.stderr)
     return 0
 
 
@@ -311,6 +331,30 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_export_mpii(args) -> int:
+    from .submission import write_submission
+
+    for target in (args.predictions, args.annotations):
+        if Path(args.out).resolve() == Path(target).resolve():
+            raise ValueError(f"output {args.out} is an input of this export; give another --out path")
+    done = write_submission(Path(args.predictions), Path(args.annotations), args.split, Path(args.out),
+                            valid_split=Path(args.valid_split) if args.valid_split else _default_split(),
+                            allow_nan=args.allow_nan)
+    cx, cy = done["thorax_correlation"]
+    print(f"{done['people']} people in {done['images']} {args.split} images written to {args.out} (MAT variable pred); "
+          f"objpos vs predicted thorax correlation x {cx:.2f}, y {cy:.2f}")
+    if min(cx, cy) < 0.5:  # the official prepareTestResults.m warns at the same level
+        print("warning: low correlation between person centres (objpos) and predicted thorax: the prediction rows "
+              "are probably not in the split's order, or the predictions are very poor", file=sys.stderr)
+    return 0
+
+
+def _default_split() -> Path:
+    from .data.mpii import MPII_VALID_SPLIT
+
+    return MPII_VALID_SPLIT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hgbench", description="Stacked hourglass benchmark: one subcommand per pipeline stage.",
@@ -339,12 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backoff", type=float, default=2.0,
                    help="seconds before the first retry, doubled for each further one (default 2)")
 
-    p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 in the processed schema.")
+    p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 (or the MPII test.h5) in the processed schema.")
     params_arg(p)
     p.add_argument("--dataset", required=True)
     p.add_argument("--raw", required=True, metavar="DIR", help="output of fetch")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. data/processed/synthetic")
     p.add_argument("--workers", type=int, default=1, help="image decoding processes (default 1)")
+    p.add_argument("--split", choices=["train-valid", "test"], default="train-valid",
+                   help="train-valid (default): train.h5 and valid.h5; test: test.h5, the MPII test split "
+                        "(single-person people of img_train == 0 images, no labels) for export-mpii")
 
     p = add("train", cmd_train, "Train one variant with one seed.")
     params_arg(p)
@@ -363,8 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
 
     p = add("evaluate", cmd_evaluate, "Score predictions with PCKh; write metrics.json.")
-    p.add_argument("--ground-truth", required=True, metavar="FILE",
-                   help="processed split .h5, gt_valid.mat layout, or hourglass annotation .h5")
+    p.add_argument("--ground-truth", metavar="FILE",
+                   help="processed split .h5, the MPII annotation file (RELEASE .mat: the standard validation "
+                        "split's people), gt_valid.mat layout, or hourglass annotation .h5; default: the standard "
+                        "MPII validation split as the annotation list has it (shipped; official protocol)")
     p.add_argument("--predictions", required=True, metavar="FILE", help=".h5 or .mat with preds (N, J, 2)")
     p.add_argument("--protocol", default="official", choices=sorted(PROTOCOLS),
                    help="PCK protocol (docs/evaluation.md); default official; FLIC ground truth uses flic")
@@ -373,6 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve", metavar="CSV", help="also write the Mean/group curve here, for DVC plots")
     p.add_argument("--headline", metavar="JSON",
                    help="also write the headline numbers (about a dozen) here, for DVC metrics (dvc exp show)")
+
+    p = add("export-mpii", cmd_export_mpii,
+            "Write predictions as the MPII submission file (pred_keypoints_mpii.mat) for the evaluation server.")
+    p.add_argument("--predictions", required=True, metavar="FILE",
+                   help="preds (N, 16, 2), native 1-based px, rows in the split's order (predict on test.h5 or valid.h5)")
+    p.add_argument("--annotations", required=True, metavar="MAT",
+                   help="the official RELEASE file, mpii_human_pose_v1_u12_1.mat")
+    p.add_argument("--split", required=True, choices=["valid", "test"],
+                   help="test: every img_train == 0 image (the server's set); valid: the validation images")
+    p.add_argument("--out", required=True, metavar="MAT", help="e.g. pred_keypoints_mpii.mat")
+    p.add_argument("--valid-split", metavar="CSV",
+                   help="validation split list (image_index,person_index, 0-based); default: the standard split")
+    p.add_argument("--allow-nan", action="store_true", help="write NaN predictions (the toolkit scores them as wrong)")
 
     p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables.")
     params_arg(p)

@@ -44,6 +44,8 @@ class GroundTruth:
     layout: str
     frame: str
     dataset: str = "mpii"
+    image_index: np.ndarray | None = None   # (N,) 0-based RELEASE.annolist index, when the file has it
+    person_index: np.ndarray | None = None  # (N,) 0-based annorect index, when the file has it
 
 
 H5_FIX = "delete it and rerun the stage that wrote it (`hgbench prepare` for a split file, `hgbench predict` for predictions)"
@@ -95,20 +97,84 @@ def _dataset_of(n_joints: int, names) -> str:
     return "flic" if n_joints == len(FLIC_JOINTS) else "mpii"
 
 
-def load_ground_truth(path) -> GroundTruth:
-    """Read ground truth from one of three layouts, chosen by the keys present.
+SHIPPED = "hgbench:mpii_valid_gt"
+"""How metrics.json names the shipped MPII validation ground truth (``--ground-truth`` omitted)."""
+TEST_SPLIT_FIX = ("MPI never released the test labels: write the submission with `hgbench export-mpii "
+                  "--split test` and send it to the MPII evaluation server (README, 'Submitting to the MPII "
+                  "test server')")
 
+
+def _annotation_gt(arrays: dict, layout: str, frame: str = "native frame (MATLAB 1-based pixels, "
+                                                                    "as the MPII annotation list)") -> GroundTruth:
+    """A :class:`GroundTruth` from :data:`hgbench.data.mpii_gt.FIELDS` arrays."""
+    from hgbench.data.mpii_gt import head_size
+
+    joints = np.array(arrays["joints"], dtype=np.float64)
+    missing = np.asarray(arrays["missing"], dtype=bool)
+    joints[missing] = np.nan
+    return GroundTruth(joints, missing, head_size(arrays["headbox"]), np.asarray(arrays["visible"], dtype=bool),
+                       layout, frame, "mpii", np.asarray(arrays["image_index"], dtype=np.int64),
+                       np.asarray(arrays["person_index"], dtype=np.int64))
+
+
+def shipped_ground_truth() -> GroundTruth:
+    """The standard MPII validation split (2958 people) as the official annotation list has it
+    (:data:`hgbench.data.mpii_gt.VALID_GT`); layout ``annolist``."""
+    from hgbench.data.mpii_gt import load_valid_gt
+
+    return _annotation_gt(load_valid_gt(), "annolist")
+
+
+def _mat_variables(path: Path) -> set[str]:
+    """Names of the variables of a MATLAB v5 file (no data read); empty when it is not one."""
+    try:
+        return {name for name, _, _ in scipy.io.whosmat(path)}
+    except Exception:  # not a MAT file: _read_arrays reports it
+        return set()
+
+
+def load_ground_truth(path=None) -> GroundTruth:
+    """Read ground truth from one of the layouts below, chosen by the keys present.
+
+    - ``None``: the shipped standard MPII validation split (:func:`shipped_ground_truth`);
+    - the official annotation file (a ``.mat`` with ``RELEASE``, e.g. ``mpii_human_pose_v1_u12_1.mat``):
+      the standard validation split's people (``mpii_valid_split.csv``) in its order; or a bare
+      ``annolist`` with ``RELEASE_img_index``/``RELEASE_person_index`` (Tompson's ``detections.mat``):
+      its entries in order. Both: joints and head boxes exactly as annotated, 1-based px;
+    - hgbench's annotation ground-truth HDF5 (:mod:`hgbench.data.mpii_gt`, the shipped file's layout);
     - processed split HDF5 (``joints_image``, ``missing``, ``normalizer``, ``visible``); the
-      ``joint_names`` attribute says MPII (16) or FLIC (11);
+      ``joint_names`` attribute says MPII (16) or FLIC (11); a ``test`` split (no labels) is refused;
     - official ``gt_valid.mat`` (``pos_gt_src`` (16,2,N), ``jnt_missing`` (16,N),
       ``headboxes_src`` (2,2,N)); normalizer = 0.6 × ‖corner2 − corner1‖; no visibility;
     - hourglass annotation HDF5 (``part`` (N,J,2), ``visible``, ``normalize``); (0, 0) = missing;
       J = 16 (MPII, ``normalize`` = head size) or 11 (pose-hg-train FLIC files, ``normalize`` =
       torso diagonal).
     """
+    if path is None:
+        return shipped_ground_truth()
     path = Path(path)
+    if path.is_file() and not h5py.is_hdf5(path) and _mat_variables(path) & {"RELEASE", "annolist"}:
+        from hgbench.data.mpii import MPIIFormatError
+        from hgbench.data.mpii_gt import arrays_from_people, read_annotation_people
+
+        try:
+            people, layout = read_annotation_people(path)
+        except MPIIFormatError as exc:
+            raise ValueError(f"{exc} (the standard validation split is {N_VALID_HINT})") from None
+        if not people:
+            raise ValueError(f"{path}: no annotated people in the annotation list")
+        return _annotation_gt(arrays_from_people(people), layout)
+    from hgbench.data.mpii_gt import is_valid_gt_file, load_valid_gt
+
+    if is_valid_gt_file(path):
+        return _annotation_gt(load_valid_gt(path), "annolist")
     a, attrs, is_h5 = _read_arrays(path)
     if {"joints_image", "missing", "normalizer"} <= a.keys():
+        split = attrs.get("split", "")
+        split = split.decode() if isinstance(split, bytes) else str(split)
+        if split == "test":
+            raise ValueError(f"{path}: this is the MPII test split (attribute split = test): it has no joint "
+                             f"labels and cannot be scored here; {TEST_SPLIT_FIX}")
         joints = np.asarray(a["joints_image"], dtype=np.float64)
         missing = np.asarray(a["missing"], dtype=bool)
         normalizer = np.asarray(a["normalizer"], dtype=np.float64)
@@ -137,8 +203,8 @@ def load_ground_truth(path) -> GroundTruth:
         raise ValueError(
             f"{path}: unknown ground-truth layout; found keys {sorted(a)}, expected "
             "{joints_image, missing, normalizer} (processed), "
-            "{pos_gt_src, jnt_missing, headboxes_src} (gt_valid.mat) or "
-            "{part, normalize} (hourglass annot .h5)")
+            "{pos_gt_src, jnt_missing, headboxes_src} (gt_valid.mat), "
+            "{part, normalize} (hourglass annot .h5) or RELEASE/annolist (MPII annotation .mat)")
 
     n = joints.shape[0] if joints.ndim == 3 else -1
     n_joints = len(FLIC_JOINTS) if dataset == "flic" else N_JOINTS
@@ -151,9 +217,52 @@ def load_ground_truth(path) -> GroundTruth:
     if visible is not None and visible.shape != missing.shape:
         raise ValueError(f"{path} ({layout} layout): visible has shape {visible.shape}; "
                          f"expected {missing.shape}")
+    if missing.size and missing.all():
+        raise ValueError(f"{path} ({layout} layout): no joint is annotated, there is nothing to score "
+                         f"(a test split? {TEST_SPLIT_FIX})")
     joints = joints.copy()
     joints[missing] = np.nan
     return GroundTruth(joints, missing, normalizer, visible, layout, frame, dataset)
+
+
+N_VALID_HINT = "2958 people in the order of src/hgbench/data/mpii_valid_split.csv"
+DIFF_PX = 0.01
+"""A gt_valid.mat coordinate further than this from the annotation list is a real difference (the
+file's float noise is below 1e-4 px)."""
+
+
+def official_ground_truth(gt: GroundTruth, path) -> tuple[GroundTruth, dict | None]:
+    """The ground truth the ``official`` protocol scores for a given ground-truth file.
+
+    The MPII toolkit reads the annotation list. A Tompson ``gt_valid.mat`` / ``detections_our_format.mat``
+    (layout ``gt_valid``) of the standard validation split is therefore replaced by the shipped
+    annotation-list ground truth, and the joints where the file differs from it by more than
+    :data:`DIFF_PX` are named: ``(ground truth used, {"file", "used", "joints": [{row, image_index,
+    person_index, joint, given, official}], "n"})``. Every other layout, and a gt_valid file that is
+    not the standard split (other rows, other missing joints, other coordinates), is scored as given
+    (``None``).
+    """
+    if gt.layout != "gt_valid":
+        return gt, None
+    ref = shipped_ground_truth()
+    if gt.joints.shape != ref.joints.shape or not (gt.missing == ref.missing).all():
+        return gt, None
+    ok = ~ref.missing
+    far = np.zeros_like(ok)
+    far[ok] = (np.abs(gt.joints - ref.joints)[ok] > DIFF_PX).any(axis=-1)
+    # More than a handful of differences, or other head boxes: another file, not a noisy copy.
+    if far.sum() > 100 or not np.allclose(gt.normalizer, ref.normalizer, rtol=1e-5, atol=1e-3):
+        return gt, None
+    joints = []
+    for r, j in np.argwhere(far):
+        joints.append({"row": int(r), "image_index": int(ref.image_index[r]), "person_index": int(ref.person_index[r]),
+                       "joint": MPII_JOINTS[j], "given": [float(v) for v in gt.joints[r, j]],
+                       "official": [float(v) for v in ref.joints[r, j]]})
+    note = {"file": str(path), "used": f"{SHIPPED} (the MPII annotation list, as the toolkit reads it)",
+            "n": len(joints), "joints": joints,
+            "why": "the official protocol scores against the annotation list; this file's coordinates differ "
+                   f"from it by more than {DIFF_PX} px at these joints (and by float noise elsewhere)"}
+    return ref, note
 
 
 def _orient_predictions(arr: np.ndarray, n_rows: int | None, n_joints: int) -> np.ndarray | None:
@@ -180,7 +289,9 @@ def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS,
     path = Path(path)
     a, _, _ = _read_arrays(path)
     if "preds" not in a:
-        raise ValueError(f"{path}: no 'preds' array; found keys {sorted(a)}")
+        hint = ("; it is an MPII submission file (variable pred, written by export-mpii): give the predictions "
+                "file it was made from" if "pred" in a else "")
+        raise ValueError(f"{path}: no 'preds' array; found keys {sorted(a)}{hint}")
     raw = np.asarray(a["preds"])
     if not np.issubdtype(raw.dtype, np.number):
         raise ValueError(f"{path}: 'preds' has dtype {raw.dtype}; expected numbers")
@@ -271,26 +382,44 @@ def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_B
 
 def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot: int = N_BOOT,
                    allow_nan: bool = False) -> dict:
-    """Score a predictions file against a ground-truth file.
+    """Score a predictions file against a ground-truth file (``None``: the shipped MPII validation
+    ground truth, :func:`shipped_ground_truth`; the ``official`` protocol only).
 
     Returns :func:`hgbench.metrics.pck`'s dict plus ``ground_truth`` and ``predictions`` (the
-    paths as given), ``ground_truth_layout``, ``dataset``, ``run`` ({dataset, variant, seed},
-    when the predictions HDF5 has those attributes), ``ci95`` (bootstrap over people, see
-    :func:`confidence_intervals`; omitted when ``n_boot`` is 0) and ``per_stack`` (list of
-    {stack (1-based), mean@<thr>, ablation@0.5 (MPII)} in %, when it has ``preds_stack``).
+    paths as given; :data:`SHIPPED` for the shipped ground truth), ``ground_truth_layout``,
+    ``dataset``, ``run`` ({dataset, variant, seed}, when the predictions HDF5 has those
+    attributes), ``ci95`` (bootstrap over people, see :func:`confidence_intervals`; omitted when
+    ``n_boot`` is 0), ``per_stack`` (list of {stack (1-based), mean@<thr>, ablation@0.5 (MPII)} in
+    %, when it has ``preds_stack``) and, when ``official`` replaced a ``gt_valid.mat`` by the
+    annotation list, ``ground_truth_differences`` (:func:`official_ground_truth`).
     """
-    gt_path, pred_path = Path(ground_truth), Path(predictions)
-    gt = load_ground_truth(gt_path)
+    pred_path = Path(predictions)
+    if ground_truth is None and get_protocol(protocol).name != "official":
+        raise ValueError(f"protocol {protocol!r} scores against the ground-truth file its codebase reads "
+                         f"({get_protocol(protocol).ground_truth}): pass it with --ground-truth; without "
+                         f"--ground-truth only 'official' is scored (against the MPII annotation list)")
+    gt = load_ground_truth(ground_truth)
     proto = resolve_protocol(protocol, gt)
+    differences = None
+    if proto.name == "official":
+        gt, differences = official_ground_truth(gt, ground_truth)
     n, n_joints = gt.joints.shape[:2]
-    preds = load_predictions(pred_path, n, n_joints, allow_nan=allow_nan)
+    try:
+        preds = load_predictions(pred_path, n, n_joints, allow_nan=allow_nan)
+    except ValueError as exc:
+        if ground_truth is None and "rows" in str(exc):
+            raise ValueError(f"{exc}; without --ground-truth they are scored against the standard MPII "
+                             f"validation split ({N_VALID_HINT}): pass --ground-truth for another split") from None
+        raise
     result = pck(preds, gt.joints, gt.missing, gt.normalizer, protocol=proto, visible=gt.visible)
     out = {"protocol": result.pop("protocol")}
     run = _run_attrs(pred_path)
     if run is not None:
         out["run"] = run
-    out.update(ground_truth=str(ground_truth), predictions=str(predictions),
-               ground_truth_layout=gt.layout, dataset=gt.dataset)
+    out.update(ground_truth=SHIPPED if ground_truth is None else str(ground_truth), predictions=str(predictions),
+               ground_truth_layout=gt.layout if differences is None else "gt_valid", dataset=gt.dataset)
+    if differences is not None:
+        out["ground_truth_differences"] = differences
     out.update(result)
     if n_boot:
         out["ci95"] = confidence_intervals(result["per_person"], proto, n_boot)

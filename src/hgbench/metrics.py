@@ -37,6 +37,36 @@ FLIC_GROUPS = {
 }
 """FLIC report groups; the paper's Table 1 shows Elbow and Wrist (mean of left and right)."""
 
+
+def matlab_colon(start: float, step: float, stop: float) -> np.ndarray:
+    """The values MATLAB's ``start:step:stop`` holds (float64), for ``step > 0``.
+
+    MATLAB fills the vector from both ends, ``start + k·step`` in the first half and
+    ``stop − k·step`` in the second, with the middle element of an odd-length vector set to
+    ``(start + stop) / 2`` (MathWorks' published ``colonop`` description of its colon operator).
+    For ``0:0.01:0.5`` this differs from the decimal literals by one ulp at 0.29, 0.33, 0.34 and
+    0.41 (e.g. 0.29000000000000004), which decides a distance exactly at such a threshold.
+    """
+    n = round((stop - start) / step)
+    tol = 2.0 * np.finfo(float).eps * max(abs(start), abs(stop))
+    if start + n * step - stop > tol:
+        n -= 1
+    last = start + n * step
+    if last - stop > -tol:
+        last = stop
+    out = np.empty(n + 1)
+    k = np.arange(n // 2 + 1)
+    out[k] = start + k * step
+    out[n - k] = last - k * step
+    if n % 2 == 0:
+        out[n // 2] = (start + last) / 2
+    return out
+
+
+MATLAB_CURVE_THRESHOLDS = matlab_colon(0.0, 0.01, 0.5)
+"""The MPII toolkit's ``range = 0:0.01:0.5`` as MATLAB holds it (compared in the ``official``
+protocol; reported as :data:`CURVE_THRESHOLDS`)."""
+
 # HRNet and mmpose read their "@0.1" value off a curve built with np.arange(0, 0.51, 0.01);
 # HRNet takes row 11 of it, i.e. 0.11000000000000001, not 0.1 (HRNet issue #167).
 _ARANGE_CURVE = np.arange(0, 0.5 + 0.01, 0.01)
@@ -62,6 +92,9 @@ class Protocol:
     curve: thresholds of the curve whose Mean is integrated into ``auc``.
     dataset: "mpii" (16 joints, head-size normaliser) or "flic" (11 joints, torso diagonal).
     ground_truth: the ground-truth file the reference code scores against.
+    matlab_range: compare distances against the values MATLAB's ``0:0.01:0.5`` holds
+        (:data:`MATLAB_CURVE_THRESHOLDS`) instead of the decimal literals; the thresholds are
+        still reported as the literals (official: the toolkit's ``computePCK(dist, range)``).
     """
 
     name: str
@@ -76,6 +109,7 @@ class Protocol:
     curve: tuple[float, ...] = tuple(CURVE_THRESHOLDS)
     dataset: Literal["mpii", "flic"] = "mpii"
     ground_truth: str = "gt_valid.mat (pos_gt_src, jnt_missing, headboxes_src)"
+    matlab_range: bool = False
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -98,9 +132,11 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        Protocol("official", inclusive=True, head="neck+head", mean="pooled",
-                 source="MPII MATLAB toolkit evalMPII (computePCK.m, genTablePCK.m, "
-                        "util_get_head_size.m)"),
+        Protocol("official", inclusive=True, head="neck+head", mean="pooled", matlab_range=True,
+                 ground_truth="the MPII annotation list (RELEASE.annolist; hgbench ships the "
+                              "validation split's records)",
+                 source="MPII MATLAB toolkit evalMPII (annolist2matrix.m, getDistPCKh.m, computePCK.m, "
+                        "genTablePCK.m, util_get_head_size.m)"),
         Protocol("bearpaw", inclusive=False, head="head", mean="per_joint",
                  source="bearpaw/pytorch-pose evaluation/eval_PCKh.py and eval_PCKh.m"),
         Protocol("hrnet", inclusive=True, head="head", mean="pooled",
@@ -345,6 +381,26 @@ def _auc(thresholds: np.ndarray, mean_curve: np.ndarray) -> float:
     return float(np.sum(np.diff(x) * (mean_curve[1:] + mean_curve[:-1]) / 2))
 
 
+def compared_thresholds(thresholds, protocol: Protocol | str) -> np.ndarray:
+    """The values distances are compared with for nominal ``thresholds`` (1-D, fractions).
+
+    Nominal = the decimal literals reported in the output. A protocol with ``matlab_range`` compares
+    each nominal threshold that is a point of ``0:0.01:0.5`` with MATLAB's value of that point
+    (:data:`MATLAB_CURVE_THRESHOLDS`); any other threshold, and every threshold of the other
+    protocols, as given.
+    """
+    proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    nominal = np.asarray(thresholds, dtype=np.float64).ravel()
+    if not proto.matlab_range:
+        return nominal
+    out = nominal.copy()
+    for i, t in enumerate(nominal):
+        hit = np.flatnonzero(CURVE_THRESHOLDS == t)
+        if hit.size:
+            out[i] = MATLAB_CURVE_THRESHOLDS[hit[0]]
+    return out
+
+
 def encode_correct(correct: np.ndarray, scored: np.ndarray) -> list[str]:
     """Per-person correctness as one string per person: '1' correct, '0' wrong, '-' not scored.
 
@@ -402,8 +458,10 @@ def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
                            dtype=np.float64).ravel()
     key_thr = np.array([t for _, t in proto.key_thresholds])
 
-    # Every threshold in one vectorised pass: (T, N, J) booleans, T ≈ 53.
-    correct = correct_at(dist, np.concatenate([key_thr, curve_thr]), proto.inclusive)
+    # Every threshold in one vectorised pass: (T, N, J) booleans, T ≈ 53. The thresholds compared
+    # may be MATLAB's values of the nominal ones (official); the output reports the nominal ones.
+    correct = correct_at(dist, compared_thresholds(np.concatenate([key_thr, curve_thr]), proto),
+                         proto.inclusive)
     hits = (correct & scored).sum(axis=1)  # (T, J)
     counts = scored.sum(axis=0)  # (J,)
     tables = table_from_counts(hits, counts, proto)

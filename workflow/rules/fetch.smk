@@ -3,13 +3,16 @@
 rule fetch:
     output:
         manifest=f"{RAW}/{{dataset}}/MANIFEST.json",
+    log:
+        f"{LOGS}/fetch/{{dataset}}.log",
+    conda:
+        "../envs/hgbench.yaml"
+    resources:
+        runtime=runtime_of(fetch_runtime),
+        mem_mb=2000,
     params:
         profile=PARAMS_FILE,
         section=section("datasets.{dataset}"),
-    conda:
-        "../envs/hgbench.yaml"
-    log:
-        f"{LOGS}/fetch/{{dataset}}.log",
     shell:
         "hgbench fetch --params {params.profile:q} --dataset {wildcards.dataset} "
         f"--out {RAW}/{{wildcards.dataset}} > {{log}} 2>&1"

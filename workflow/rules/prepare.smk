@@ -4,14 +4,18 @@ rule prepare:
     output:
         train=f"{PROCESSED}/{{dataset}}/train.h5",
         valid=f"{PROCESSED}/{{dataset}}/valid.h5",
+    log:
+        f"{LOGS}/prepare/{{dataset}}.log",
+    conda:
+        "../envs/hgbench.yaml"
+    threads: 2
+    resources:
+        runtime=runtime_of(prepare_runtime),
+        # workers decode one image at a time and stream crops to the HDF5 file
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
     params:
         profile=PARAMS_FILE,
         section=section("datasets.{dataset}"),
-    threads: 2
-    conda:
-        "../envs/hgbench.yaml"
-    log:
-        f"{LOGS}/prepare/{{dataset}}.log",
     shell:
         "hgbench prepare --params {params.profile:q} --dataset {wildcards.dataset} "
         f"--raw {RAW}/{{wildcards.dataset}} --out {PROCESSED}/{{wildcards.dataset}} "

@@ -1,8 +1,6 @@
 # Tables, costs and the gallery: everything the report reads (it regenerates from results/ alone).
-SUMMARY_FILES = ["per_joint.csv", "curves.csv", "ablations.csv", "training.csv", "variants.csv", "seeds.csv",
-                  "paired.csv", "paired_pooled.csv", "costs.csv", "gallery.h5"]
-
-
+# Light: on a cluster it runs where Snakemake runs, not as a job. The tables are in `snakemake
+# --report` (summary_outputs(), common.smk).
 rule summarize:
     input:
         metrics=lambda w: runs_of(w.dataset, RESULTS, "metrics.json"),
@@ -13,14 +11,15 @@ rule summarize:
         # ...and runs every model on the five real MPII images shipped with hgbench
         checkpoints=lambda w: runs_of(w.dataset, MODELS, "model.pt"),
     output:
-        expand(f"{RESULTS}/summary/{{{{dataset}}}}/{{table}}", table=SUMMARY_FILES),
+        summary_outputs(),
+    log:
+        f"{LOGS}/summarize/{{dataset}}.log",
+    localrule: True
+    conda:
+        "../envs/hgbench.yaml"
     params:
         profile=PARAMS_FILE,
         section=section("experiments", "variants"),
-    conda:
-        "../envs/hgbench.yaml"
-    log:
-        f"{LOGS}/summarize/{{dataset}}.log",
     shell:
         f"hgbench summarize --params {{params.profile:q}} --dataset {{wildcards.dataset}} --results {RESULTS} "
         f"--models {MODELS} --out {RESULTS}/summary/{{wildcards.dataset}} --data {PROCESSED}/{{wildcards.dataset}} "

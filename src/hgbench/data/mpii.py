@@ -322,6 +322,34 @@ def people(release: Release, indices: Iterable[tuple[int, int]] | None = None, *
     return out
 
 
+def split_test_people(release: Release) -> list[PersonRecord]:
+    """The MPII test split: every single-person person of the ``img_train == 0`` images.
+
+    In RELEASE order ((image, annorect) order), each annorect listed in the image's
+    ``single_person`` that has the rough location the benchmark gives (``objpos`` and ``scale``; the
+    official ``flatten_annolist`` drops rects without ``objpos``). MPI withholds the test joints:
+    ``joints`` are all NaN (every joint missing), ``visible`` all False, ``headbox`` the rect's if it
+    has one, else NaN, ``is_train`` False. A file without ``img_train`` (a bare annolist) has none.
+    """
+    out = []
+    for i, img in enumerate(release.images):
+        if release.img_train[i] != 0:
+            continue
+        for r, rect in enumerate(img.rects):
+            if r not in release.single_person[i] or rect.objpos is None or rect.scale is None:
+                continue
+            joints = np.full((J, 2), np.nan)
+            visible = np.zeros(J, dtype=bool)
+            headbox = rect.headbox.copy() if rect.headbox is not None else np.full((2, 2), np.nan)
+            objpos = rect.objpos.copy()
+            for a in (joints, visible, headbox, objpos):
+                a.setflags(write=False)
+            out.append(PersonRecord(image_name=img.name, image_index=i, person_index=r, joints=joints,
+                                    visible=visible, headbox=headbox, objpos=objpos, scale=float(rect.scale),
+                                    is_train=False))
+    return out
+
+
 def load_split(csv_path: str | Path) -> list[tuple[int, int]]:
     """Read a split list (header ``image_index,person_index``; 0-based indices)."""
     path = Path(csv_path)

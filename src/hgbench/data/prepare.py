@@ -1,4 +1,4 @@
-"""Person records + raw images → processed split files (``train.h5``, ``valid.h5``).
+"""Person records + raw images → processed split files (``train.h5``, ``valid.h5``; MPII ``test.h5``).
 
 One code path for every dataset: the MPII layout (the synthetic set and real MPII,
 :func:`prepare_dataset`) and the FLIC layout (real FLIC and the synthetic set with
@@ -390,6 +390,47 @@ def _prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: i
         "train_images": len({p.image_index for p in train}), "valid_images": len(valid_images),
         "crop_size": crop_size(input_res, crop_margin),
     }
+
+
+TEST_FILENAME = "test.h5"
+
+
+def prepare_test(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
+                 workers: int = 1, progress: bool = False) -> dict:
+    """Raw MPII-layout dataset → ``out_dir/test.h5``: the MPII test split, for the test server.
+
+    Every single-person person of the ``img_train == 0`` images (:func:`hgbench.data.mpii.split_test_people`),
+    in RELEASE order, cropped by the same code as train/valid from the rough location the benchmark
+    gives (``objpos``/``scale``, hourglass adjustment applied once). The test labels are withheld by
+    MPI: ``joints``/``joints_image`` are NaN, ``missing`` all True, ``visible`` all False,
+    ``normalizer`` NaN unless the rect has a head box; attribute ``split = test``. ``predict`` reads it
+    like any split; ``evaluate`` refuses it; ``hgbench export-mpii --split test`` turns its
+    predictions into the submission file. The lock is on ``test.h5`` alone, so it may run beside the
+    train/valid ``prepare`` of the same folder. Returns counts.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    out_path = out_dir / TEST_FILENAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_path, "hgbench prepare --split test"):
+        mat = raw_dir / RELEASE_RELPATH
+        if not mat.is_file():
+            raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
+                               f"first (real MPII: see README 'Real datasets' for the manual route)")
+        images_dir = raw_dir / "images"
+        if not images_dir.is_dir():
+            raise PrepareError(f"image folder {images_dir} not found; run `hgbench fetch ...` for dataset {dataset!r}")
+        release = mpii.load_release(mat)
+        people = mpii.split_test_people(release)
+        if not people:
+            raise PrepareError(f"{mat}: no test people (single-person rects with objpos and scale in images with "
+                               f"img_train == 0); the MPII test split needs the official annotation file")
+        checksums = {RELEASE_RELPATH: _sha256(mat)}
+        if (raw_dir / MANIFEST_FILENAME).is_file():
+            checksums[MANIFEST_FILENAME] = _sha256(raw_dir / MANIFEST_FILENAME)
+        prepare_split(people, images_dir, out_path, dataset=dataset, split="test", input_res=input_res,
+                      crop_margin=crop_margin, source_checksums=checksums, workers=workers, progress=progress)
+    return {"test": len(people), "test_images": len({p.image_index for p in people}),
+            "crop_size": crop_size(input_res, crop_margin)}
 
 
 def prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,

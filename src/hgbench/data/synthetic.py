@@ -693,10 +693,31 @@ def _empty() -> np.ndarray:
     return np.zeros((0, 0))
 
 
-def _release(annos: list[dict]) -> dict:
-    """The RELEASE struct in the official layout (all coordinates 1-based)."""
+def _test_rects(a: dict, second: bool) -> np.ndarray:
+    """A test image's annorect as MPII gives it: the rough location only (``scale``, ``objpos``; no
+    joints, no head box). ``second``: also an unlisted second rect, a person the benchmark does
+    not score (not in ``single_person``), half a person height to the right."""
+    rects = [{"scale": float(a["scale"]), "objpos": {"x": float(a["objpos"][0] + 1), "y": float(a["objpos"][1] + 1)}}]
+    if second:
+        rects.append({"scale": float(a["scale"]) * 0.8,
+                      "objpos": {"x": float(a["objpos"][0] + 1 + 100 * a["scale"]), "y": float(a["objpos"][1] + 1)}})
+    return _struct_array(["scale", "objpos"], rects)
+
+
+def _release(annos: list[dict], n_test: int = 0) -> dict:
+    """The RELEASE struct in the official layout (all coordinates 1-based). The last ``n_test``
+    images are test images (``img_train = 0``, :func:`_test_rects`; the last one of two or more
+    has the second rect)."""
     annolist, acts = [], []
+    first_test = len(annos) - n_test
     for i, a in enumerate(annos):
+        if i >= first_test:
+            annolist.append({"image": {"name": image_name(i)},
+                             "annorect": _test_rects(a, second=n_test > 1 and i == len(annos) - 1),
+                             "frame_sec": _empty(), "vidx": _empty()})
+            acts.append({"act_name": POSE_FAMILIES[a["family"]], "cat_name": "synthetic",
+                         "act_id": float(a["family"] + 1)})
+            continue
         pts = []
         for j in range(J):
             if a["present"][j]:
@@ -722,9 +743,11 @@ def _release(annos: list[dict]) -> dict:
     for i, row in enumerate(acts):
         for f, v in row.items():
             act[i, 0][f] = v
+    img_train = np.ones((1, n))
+    img_train[0, first_test:] = 0
     return {
         "annolist": _struct_array(["image", "annorect", "frame_sec", "vidx"], annolist),
-        "img_train": np.ones((1, n)),
+        "img_train": img_train,
         "version": "12",
         "single_person": single,
         "act": act,
@@ -793,21 +816,28 @@ def _config_dict(cfg: SyntheticConfig) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False) -> None:
+def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False, n_test: int = 0) -> None:
     """Write the synthetic dataset for ``cfg`` into ``out_dir`` in ``cfg.layout`` (see the module docstring).
 
     The same ``cfg`` always gives byte-identical files. ``out_dir`` is created if needed;
     existing files of the same names are overwritten (use ``data.fetch.fetch_synthetic`` for an
-    atomic, idempotent write).
+    atomic, idempotent write). ``n_test`` (MPII layout only; not a profile key, for tests of the
+    MPII test-split path) appends that many test images after the ``n_train + n_valid`` others:
+    ``img_train = 0``, one single-person rect with ``objpos``/``scale`` and no joints or head box,
+    as MPII releases its test set (the last of two or more also has an unlisted second rect). The
+    other images, their annotations and the split list are those of ``n_test = 0``; the manifest
+    records ``n_test`` when it is not 0.
     """
     if cfg.layout not in LAYOUTS:
         raise ValueError(f"synthetic layout must be one of {LAYOUTS}, got {cfg.layout!r}")
     if cfg.layout == "flic" and cfg.missing_rate:
         raise ValueError(f"synthetic missing_rate {cfg.missing_rate} with layout flic: FLIC labels all 11 of its "
                          f"joints in every example; set missing_rate: 0")
+    if n_test and cfg.layout != "mpii":
+        raise ValueError(f"synthetic n_test {n_test}: test images exist in the MPII layout only, not {cfg.layout!r}")
     out_dir = Path(out_dir)
     flic_layout = cfg.layout == "flic"
-    n = cfg.n_train + cfg.n_valid
+    n = cfg.n_train + cfg.n_valid + n_test
     images_rel = flic.IMAGES_RELPATH if flic_layout else IMAGES_DIRNAME
     name = flic_image_name if flic_layout else image_name
     (out_dir / images_rel).mkdir(parents=True, exist_ok=True)
@@ -832,11 +862,11 @@ def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False) -> Non
     if flic_layout:  # FLIC: the split is istrain/istest inside examples.mat
         write(flic.EXAMPLES_RELPATH, _mat_bytes("examples", _flic_examples(annos, cfg)))
     else:
-        write(RELEASE_RELPATH, _mat_bytes("RELEASE", _release(annos)))
+        write(RELEASE_RELPATH, _mat_bytes("RELEASE", _release(annos, n_test)))
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["image_index", "person_index"])
-        for i in range(cfg.n_train, n):
+        for i in range(cfg.n_train, cfg.n_train + cfg.n_valid):
             w.writerow([i, 0])
         write(SPLIT_FILENAME, buf.getvalue().encode("ascii"))
 
@@ -847,18 +877,20 @@ def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False) -> Non
         "n_images": n,
         "files": dict(sorted(checksums.items())),
     }
+    if n_test:
+        manifest["n_test"] = n_test
     (out_dir / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def manifest_matches(out_dir: Path, cfg: SyntheticConfig, verify_files: bool = True) -> bool:
-    """True when ``out_dir`` holds a complete dataset generated from ``cfg`` by this version."""
+def manifest_matches(out_dir: Path, cfg: SyntheticConfig, verify_files: bool = True, n_test: int = 0) -> bool:
+    """True when ``out_dir`` holds a complete dataset generated from ``cfg`` (and ``n_test``) by this version."""
     path = Path(out_dir) / MANIFEST_FILENAME
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
     if (manifest.get("generator") != GENERATOR_NAME or manifest.get("version") != GENERATOR_VERSION
-            or manifest.get("config") != _config_dict(cfg)):
+            or manifest.get("config") != _config_dict(cfg) or manifest.get("n_test", 0) != n_test):
         return False
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:

@@ -474,6 +474,65 @@ def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: P
     return drawn
 
 
+TABLES_DIR = "tables"
+"""Folder beside the report page (``reports/<profile>/tables/``) with each dataset's score table as
+CSV and LaTeX, for papers."""
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+                ">": r"\textgreater{}"}
+
+
+def _tex(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (variant labels go into a tabular)."""
+    return "".join(_TEX_ESCAPES.get(c, c) for c in str(text))
+
+
+def score_table(section: dict) -> tuple[list[str], list[list]]:
+    """The page's score table of one dataset as (header, rows): one row per variant (mean over its
+    scored seeds, as on the page) and the paper's row; numbers in %, None where missing."""
+    groups = list(GROUPS)
+    header = ["variant", "label", "seeds", *groups, "Mean_sd", "Mean@0.1", "AUC", "ablation", "ablation_sd"]
+    rows = [[r["variant"], r["label"], r["n"], *r["groups"], r["mean_sd"], r["mean01"], r["auc"], r["ablation"],
+             r["ablation_sd"]] for r in section["scores"]]
+    paper = section["paper_row"]
+    rows.append(["paper", paper["label"], None, *paper["groups"], None, None, None, None, None])
+    return header, rows
+
+
+def write_score_tables(section: dict, folder: Path) -> dict[str, str]:
+    """Write ``<dataset>_scores.csv`` (2 decimals) and ``<dataset>_scores.tex`` (1 decimal, a tabular
+    like the MPII toolkit's ``genTablePCK``) into ``folder``; returns their page-relative links."""
+    import csv
+    import io
+
+    header, rows = score_table(section)
+    stem = f"{section['name']}_scores"
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["dataset", "metric", "protocol", *header])
+    for row in rows:
+        writer.writerow([section["name"], section["metric"], section["protocol"],
+                         *("" if v is None else f"{v:.2f}" if isinstance(v, float) else v for v in row)])
+    groups = list(GROUPS)
+    cols = groups + ["AUC"]
+    lines = [f"% {section['metric']} (%) on the validation split of {section['name']}, protocol {section['protocol']}; "
+             f"mean over each variant's scored seeds; written by hgbench report",
+             r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\hline",
+             "Setting & " + " & ".join(cols) + r" \\", r"\hline"]
+    for row in rows:
+        values = dict(zip(header, row))
+        cells = [_fmt(values[c]) if values[c] is not None else "--" for c in cols]
+        lines.append(f"{_tex(values['label'])} & " + " & ".join(cells) + r" \\")
+    lines += [r"\hline", r"\end{tabular}", ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    links = {}
+    for ext, text in (("csv", buf.getvalue()), ("tex", "\n".join(lines))):
+        with atomic_path(folder / f"{stem}.{ext}") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        links[ext] = f"{TABLES_DIR}/{stem}.{ext}"
+    return links
+
+
 def _fmt(x, digits: int = 1, scale: float = 1.0) -> str:
     """Number for the page with ``digits`` decimals; a dash for a missing value."""
     return "—" if _value(x) is None else f"{x / scale:.{digits}f}"
@@ -520,6 +579,8 @@ def build_report(params: Params, results_dir: Path, out_html: Path, params_file:
     fig_dir = out_html.parent / "figures"
     summary = Path(results_dir) / "summary"
     sections = [_dataset_section(params, d, summary / d, fig_dir) for d in params.datasets]
+    for section in sections:  # the score tables also as files, for papers (linked from the page)
+        section["table_files"] = write_score_tables(section, out_html.parent / TABLES_DIR)
     prov = provenance.collect(Path(root) if root else Path.cwd(), params_file or "params.yaml", as_dict(params))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
