@@ -53,6 +53,7 @@ PROFILE = {
         {"dataset": "synth", "variant": "evil", "seed": 0},  # log.csv missing
         {"dataset": "mpii", "variant": "hg2", "seed": 0},
     ],
+    "submissions": [],
     "train": {"epochs": 3, "batch_size": 2, "optimizer": "rmsprop", "lr": 2.5e-4,
               "lr_drop_epochs": [2], "lr_drop_factor": 0.2, "sigma": 1.0, "rotation": 30,
               "scale": 0.25, "flip": True, "lr_schedule": "steps", "plateau_patience": 5, "color_jitter": 0.0,

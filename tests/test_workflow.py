@@ -279,3 +279,27 @@ def test_a_host_workflow_imports_it_as_a_module_and_reports_in_its_own_directory
     categories = report_categories((host / "report.html").read_text())
     assert {f.name for f in (host / "reports/smoke/figures").glob("*.png")} == \
         {Path(f).name for c in categories.values() for f in c.get("Figures", [])}
+
+
+def test_the_paper_profile_writes_the_mpii_test_submission_of_hg8_only():
+    out = run(["snakemake", "-n", "--configfile", "params/paper.yaml"], ROOT).stdout
+    assert out.count("rule export_mpii:") == 1 and out.count("rule predict_test:") == 1
+    assert "results/paper/mpii/hg8/s0/pred_keypoints_mpii.mat" in out
+    assert "pred_keypoints_mpii" not in run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], ROOT).stdout
+
+
+@pytest.mark.parametrize("submission,key", [
+    ({"dataset": "mpii", "variant": "hg8", "seed": 5}, "submissions.0"),        # not an experiment
+    ({"dataset": "flic", "variant": "hg8", "seed": 0}, "submissions.0.dataset"),  # no FLIC test server
+])
+def test_a_submission_must_be_an_mpii_experiment_of_the_profile(tmp_path, submission, key):
+    from hgbench.config import ParamsError, load_params
+
+    raw = yaml.safe_load((ROOT / "params/paper.yaml").read_text())
+    raw["submissions"] = [submission]
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=f"'{key}'"):
+        load_params(path)
+    proc = run(["snakemake", "-n", "--configfile", str(path)], ROOT, check=False)
+    assert proc.returncode != 0 and f"'{key}'" in proc.stdout + proc.stderr

@@ -147,6 +147,7 @@ class Params:
     evaluate: EvaluateConfig
     description: str = ""
     report_title: str = ""
+    submissions: tuple[Experiment, ...] = ()
 
     def experiments_for(self, dataset: str) -> tuple[Experiment, ...]:
         return tuple(e for e in self.experiments if e.dataset == dataset)
@@ -225,6 +226,14 @@ def _check_cross_references(raw: dict[str, Any], source: str) -> None:
         if key in seen:
             raise ParamsError(f"{source}: invalid params key 'experiments.{i}': duplicate run {key}")
         seen.add(key)
+    for i, sub in enumerate(raw["submissions"]):
+        key = (sub["dataset"], sub["variant"], sub["seed"])
+        if key not in seen:
+            raise ParamsError(f"{source}: invalid params key 'submissions.{i}': {key} is not one of the experiments; "
+                              f"submit a run the profile trains")
+        if raw["datasets"][sub["dataset"]]["source"] != "mpii":
+            raise ParamsError(f"{source}: invalid params key 'submissions.{i}.dataset': {sub['dataset']!r} is not "
+                              f"an MPII dataset (source mpii); only MPII has a test server")
     for name, ds in raw["datasets"].items():
         where = f"datasets.{name}"
         if ds["input_res"] % ds["output_res"]:
@@ -300,6 +309,7 @@ def params_from_dict(raw: Any, source: str = "params") -> Params:
         evaluate=EvaluateConfig(**raw["evaluate"]),
         description=raw.get("description", ""),
         report_title=raw.get("report", {}).get("title", ""),
+        submissions=tuple(Experiment(**e) for e in raw["submissions"]),
     )
 
 

@@ -158,6 +158,18 @@ def _check_cross_references(raw, source):
         if run in seen:
             fail(f"experiments.{i}", f"duplicate run {run}")
         seen.add(run)
+    for i, sub in enumerate(raw["submissions"]):
+        run = (sub["dataset"], sub["variant"], sub["seed"])
+        if run not in seen:
+            fail(
+                f"submissions.{i}",
+                f"{run} is not one of the experiments; submit a run the profile trains",
+            )
+        if raw["datasets"][sub["dataset"]]["source"] != "mpii":
+            fail(
+                f"submissions.{i}.dataset",
+                f"{sub['dataset']!r} is not an MPII dataset (source mpii); only MPII has a test server",
+            )
     for name, ds in raw["datasets"].items():
         where = f"datasets.{name}"
         if ds["input_res"] % ds["output_res"]:
@@ -255,6 +267,7 @@ def profile_view(raw):
             for name, v in raw["variants"].items()
         },
         "experiments": [dict(e) for e in raw["experiments"]],
+        "submissions": [dict(e) for e in raw["submissions"]],
         "train": train,
         "predict": dict(raw["predict"]),
         "evaluate": dict(raw["evaluate"]),
