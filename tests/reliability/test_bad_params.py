@@ -374,9 +374,10 @@ def test_the_workflow_accepts_every_shipped_profile():
 
 
 SMOKE_TEXT = (ROOT / "params" / "smoke.yaml").read_text()
+LR_LINE = SMOKE_TEXT.splitlines().index("  lr: 2.5e-4") + 1  # 1-based line of the smoke profile's lr
 SNAKEMAKE_CASES = {  # name: (profile text, the message's key and detail)
     "duplicate key": (SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: 2.5e-4\n  lr: 1.0e-3\n"),
-                      "invalid params key 'train.lr': given twice (lines 65 and 66)"),
+                      f"invalid params key 'train.lr': given twice (lines {LR_LINE} and {LR_LINE + 1})"),
     "NaN": (SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: .nan\n"), "invalid params key 'train.lr': nan is not"),
     "infinity": (SMOKE_TEXT.replace("  sigma: 1.0\n", "  sigma: .inf\n"), "invalid params key 'train.sigma'"),
     "unknown key": (SMOKE_TEXT + "bogus: 1\n", "invalid params key '<top level>': Additional properties are not "
