@@ -47,12 +47,15 @@ def dry_jobs(cwd: Path, *args: str) -> dict[str, list[dict]]:
     return jobs
 
 
-def edit_profile(cwd: Path, name: str, change) -> None:
-    """Apply ``change(raw_dict)`` to params/<name>.yaml of this clone, as a user edits it."""
-    path = cwd / "params" / f"{name}.yaml"
+def edit_profile(cwd: Path, change) -> Path:
+    """Apply ``change(raw_dict)`` to params/smoke.yaml of this clone: the user changing a parameter
+    of the profile they ran, which is the scenario. (In place, because the profile's path is part
+    of every rule's params: a copy elsewhere would rerun everything.)"""
+    path = cwd / "params/smoke.yaml"
     raw = yaml.safe_load(path.read_text())
     change(raw)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
 @pytest.fixture
@@ -83,16 +86,16 @@ def test_forcerun_train_after_a_finished_run_rewrites_every_output_identically(c
 
 
 def test_a_params_change_of_one_variant_retrains_only_that_variant(clone):
-    edit_profile(clone, "smoke", lambda raw: raw["variants"]["hg2x1"].update(supervision="last"))
-    jobs = dry_jobs(clone, *SMOKE)
+    mine = edit_profile(clone, lambda raw: raw["variants"]["hg2x1"].update(supervision="last"))
+    jobs = dry_jobs(clone, "--configfile", str(mine))
     assert [(j["dataset"], j["variant"]) for j in jobs["train"]] == [("smoke", "hg2x1")]
     assert "fetch" not in jobs and "prepare" not in jobs
 
 
 def test_a_recipe_change_retrains_every_run(clone):
-    edit_profile(clone, "smoke", lambda raw: raw["train"].update(lr=1e-3))
-    jobs = dry_jobs(clone, *SMOKE)
-    experiments = yaml.safe_load((clone / "params/smoke.yaml").read_text())["experiments"]
+    mine = edit_profile(clone, lambda raw: raw["train"].update(lr=1e-3))
+    jobs = dry_jobs(clone, "--configfile", str(mine))
+    experiments = yaml.safe_load(mine.read_text())["experiments"]
     assert sorted((j["dataset"], j["variant"]) for j in jobs["train"]) == \
         sorted((e["dataset"], e["variant"]) for e in experiments)
 
@@ -101,11 +104,11 @@ def test_speed_knobs_retrain_nothing(clone):
     def faster(raw):
         raw["train"].update(threads=2, workers=1, checkpoint_every=5, devices=1, compile=False)
 
-    edit_profile(clone, "smoke", faster)
-    assert dry_jobs(clone, *SMOKE) == {}
+    mine = edit_profile(clone, faster)
+    assert dry_jobs(clone, "--configfile", str(mine)) == {}
     # ...and a training run with them (a retry on other resources) resumes from last.pt instead of
     # starting over: here it holds the finished run.
-    proc = run(["hgbench", "train", "--params", "params/smoke.yaml", "--dataset", "smoke", "--variant", "hg2x1",
+    proc = run(["hgbench", "train", "--params", str(mine), "--dataset", "smoke", "--variant", "hg2x1",
                 "--seed", "0", "--data", "data/processed/smoke/smoke", "--out", RUN], clone)
     assert "holds the finished run" in proc.stdout, proc.stdout
 
@@ -136,34 +139,36 @@ def test_a_job_killed_at_its_last_step_is_rerun_with_exit_0(clone):
     assert [r["epoch"] for r in rows] == ["1"]
 
 
-def second_profile(cwd: Path) -> None:
-    """params/tiny.yaml: the user's own profile, one run of another size, same dataset name."""
+def second_profile(cwd: Path) -> Path:
+    """tiny.yaml beside the clone: the user's own profile, one run of another size, same dataset name."""
     raw = yaml.safe_load((cwd / "params/smoke.yaml").read_text())
     raw["profile"] = "tiny"
     raw["description"] = "a second profile"
     raw["datasets"] = {"smoke": raw["datasets"]["smoke"]}
     raw["datasets"]["smoke"]["synthetic"].update(n_train=16, n_valid=8)
     raw["experiments"] = [{"dataset": "smoke", "variant": "hg1x2", "seed": 0}]
-    (cwd / "params/tiny.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    path = cwd.parent / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
 def test_two_profiles_one_after_the_other_never_collide(clone, finished):
-    second_profile(clone)
+    tiny = ["--configfile", str(second_profile(clone))]
     # The other profile's finished results do not stand in for this one's.
-    jobs = dry_jobs(clone, "--configfile", "params/tiny.yaml")
+    jobs = dry_jobs(clone, *tiny)
     assert {"fetch", "prepare", "train", "report"} <= set(jobs)
-    run([*SMK, "--configfile", "params/tiny.yaml"], clone)
+    run([*SMK, *tiny], clone)
 
     with h5py.File(clone / "data/processed/tiny/smoke/train.h5") as f, \
             h5py.File(clone / "data/processed/smoke/smoke/train.h5") as g:
         assert len(f["joints_image"]) == 16 and len(g["joints_image"]) == 24
-    tiny = json.loads((clone / "metrics/tiny/smoke/hg1x2/s0.json").read_text())
-    assert 0 <= tiny["pckh@0.5"]["Mean"] <= 100 and set(tiny) == {"pckh@0.5", "AUC", "ablation", "Mean_low", "Mean_high"}
+    headline = json.loads((clone / "metrics/tiny/smoke/hg1x2/s0.json").read_text())
+    assert 0 <= headline["pckh@0.5"]["Mean"] <= 100 and set(headline) == {"pckh@0.5", "AUC", "ablation", "Mean_low", "Mean_high"}
     # The first profile's outputs are untouched, and both profiles are up to date.
     for rel in ("reports/smoke/index.html", "metrics/smoke/smoke/hg1x2/s0.json", f"{RUN}/model.pt"):
         assert (clone / rel).read_bytes() == (finished / rel).read_bytes(), rel
     assert dry_jobs(clone, *SMOKE) == {}
-    assert dry_jobs(clone, "--configfile", "params/tiny.yaml") == {}
+    assert dry_jobs(clone, *tiny) == {}
     # The landing page links both reports, the one written last first.
     landing = (clone / "reports/index.html").read_text()
     assert landing.index('href="tiny/index.html"') < landing.index('href="smoke/index.html"')

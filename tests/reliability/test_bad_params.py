@@ -401,17 +401,18 @@ def sentinel_project(project):
 def test_snakemake_refuses_an_invalid_profile_before_any_job_in_one_message(project, case):
     cwd, manifest = sentinel_project(project)
     text, needle = SNAKEMAKE_CASES[case]
-    (cwd / "params/bad.yaml").write_text(text)
-    proc = run(["snakemake", "--cores", "1", "--configfile", "params/bad.yaml"], cwd, check=False)
+    bad = cwd.parent / "bad.yaml"  # the user's own profile, beside the clone (the shipped files stay as they are)
+    bad.write_text(text)
+    proc = run(["snakemake", "--cores", "1", "--configfile", str(bad)], cwd, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     lines = [line for line in out.splitlines() if line.strip() and "Using workflow specific profile" not in line]
     # Snakemake's frame: "WorkflowError in file <common.smk>, line N:", the message, "File ..., line N"
     assert len(lines) <= 3 and "Traceback" not in out, out
-    message = next(line for line in lines if line.startswith("params/bad.yaml: "))
+    message = next(line for line in lines if line.startswith(f"{bad}: "))
     assert needle in message, message
     if case != "duplicate key":  # hgbench says the same (its duplicate-key error is PyYAML's, multi-line)
-        assert message == hgbench_refusal(yaml.safe_load(text)).replace("bad.yaml", "params/bad.yaml", 1)
+        assert message == hgbench_refusal(yaml.safe_load(text)).replace("bad.yaml", str(bad), 1)
     assert "Job stats" not in out and "rule fetch" not in out
     assert manifest.read_text() == "{}\n" and not (cwd / "logs").exists()  # nothing started, nothing deleted
 
@@ -421,12 +422,12 @@ BAD_CONFIGFILES = {"missing": None, "binary": b"\x89PNG\r\n\x1a\n\x00\xff\xfe", 
 
 def bad_configfile_run(project, kind):
     cwd, manifest = sentinel_project(project)
-    path = cwd / "params" / "bad.yaml"
+    path = cwd.parent / "bad.yaml"  # beside the clone, as in the test above
     if isinstance(BAD_CONFIGFILES[kind], bytes):
         path.write_bytes(BAD_CONFIGFILES[kind])
     elif BAD_CONFIGFILES[kind] == "dir":
         path.mkdir()
-    proc = run(["snakemake", "--cores", "1", "--configfile", "params/bad.yaml"], cwd, check=False)
+    proc = run(["snakemake", "--cores", "1", "--configfile", str(path)], cwd, check=False)
     return proc, manifest, cwd
 
 
