@@ -1,7 +1,7 @@
 """Before/after of the multi-tensor optimizer step (issue 20) on the demo variants, one thread.
 
 Alternates the two optimizer modes (the per-parameter loop PyTorch uses on CPU by default, and
-``foreach=True``, which ``hgbench.train.make_optimizer`` now uses) on the same random crops, so
+``foreach=True``, which ``hgbench.recipe.make_optimizer`` now uses) on the same random crops, so
 that both see the same machine load, and checks that they end with the same weights.
 
     .venv/bin/python bench/optimizer_foreach.py [--rounds 3] [--steps 40]
@@ -23,7 +23,7 @@ import torch
 
 from hgbench.config import load_params
 from hgbench.data.dataset import Augmentation, step_generator
-from hgbench.train import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from hgbench.recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 

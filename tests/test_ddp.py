@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 
 from hgbench.data.dataset import Augmentation, CropDataset, epoch_batches, step_generator
 from hgbench.distributed import Context, shard, sync_batchnorm
-from hgbench.train import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from hgbench.recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
 from test_resume import CFG, DATASET, VARIANT, cli_train, run_train, smoke_data, write_params  # noqa: F401
 
 STEPS = 3

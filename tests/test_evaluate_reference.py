@@ -78,7 +78,7 @@ def test_gt_valid_layout():
     assert np.isnan(gt.joints[gt.missing]).all() and np.isfinite(gt.joints[~gt.missing]).all()
     scored = ~gt.missing
     scored[:, [joint_index("pelv"), joint_index("thrx")]] = False
-    assert scored.sum() == 38430  # REFERENCE.md §3.2
+    assert scored.sum() == 38430  # scored joint instances of the 2958 people (gt_valid.mat; docs/evaluation.md)
     assert (~gt.missing).sum(axis=0).tolist() == [2115, 2485, 2889, 2888, 2478, 2119, 2878, 2932,
                                                  2932, 2932, 2928, 2935, 2944, 2944, 2932, 2909]
     assert gt.normalizer.min() > 0

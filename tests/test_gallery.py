@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -46,10 +51,10 @@ def test_native_to_crop_inverts_the_stored_affine_and_downscale_keeps_pixel_cent
     assert pts == pytest.approx(np.array([[-0.5, -0.5], [15.5, 15.5], [7.5, 7.5]]))  # edges stay edges
 
 
-def _write_split(path, n=5, crop=32):
+def _write_split(path, n=5, crop=32, labelled=True):
     rng = np.random.default_rng(0)
     gt = rng.uniform(40, 60, (n, J, 2))
-    missing = np.zeros((n, J), bool)
+    missing = np.zeros((n, J), bool) if labelled else np.ones((n, J), bool)
     missing[:, 6] = True
     affine = np.tile(np.array([[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]]), (n, 1, 1))
     with h5py.File(path, "w") as f:
@@ -58,6 +63,7 @@ def _write_split(path, n=5, crop=32):
         f["missing"] = missing
         f["normalizer"] = np.full(n, 10.0)
         f["crop_to_image"] = affine
+        f["image_name"] = np.array([f"{i:09d}.jpg".encode() for i in range(n)])
     return gt
 
 
@@ -110,3 +116,79 @@ def test_missing_split_writes_an_empty_gallery_and_unreadable_is_none(tmp_path):
     (tmp_path / "bad.h5").write_text("not hdf5")
     assert gallery.read_gallery(tmp_path / "bad.h5") is None
     assert gallery.read_gallery(tmp_path / "absent.h5") is None
+
+
+def test_sample_people_come_from_the_samples_split_and_its_predictions(tmp_path):
+    """The real sample people: samples.h5 + each variant's lowest seed with samples_predictions.h5."""
+    from test_summarize import make_params  # synth: hg1 (s0, s1), hg2 (s0, s1), evil (s0)
+
+    params = make_params()
+    data, results = tmp_path / "data", tmp_path / "results"
+    data.mkdir()
+    gt = _write_split(data / "valid.h5")
+    _write_preds(results / "synth/hg1/s0/predictions.h5", gt)
+    samples_gt = _write_split(data / "samples.h5", n=4)
+    offsets = np.array([1.0, 2.0, 3.0, 4.0])
+    # hg1: no samples predictions for s0, so s1 (its lowest seed with them); hg2: another split's rows
+    _write_preds(results / "synth/hg1/s1/samples_predictions.h5", samples_gt + offsets[:, None, None] * [0, 1])
+    _write_preds(results / "synth/hg2/s0/samples_predictions.h5", samples_gt[:2])
+    out = gallery.build_gallery(params, "synth", results, data, tmp_path / "gallery.h5", size=16)
+    cols = gallery.read_gallery(out)["columns"]
+    assert list(cols["source"]) == ["validation"] * 3 + [gallery.SAMPLE_SOURCE] * 4
+    real = cols["source"] == gallery.SAMPLE_SOURCE
+    assert set(cols["variant"][real]) == {"hg1"} and set(cols["seed"][real]) == {1}
+    assert list(cols["case"][real]) == ["000000000.jpg", "000000001.jpg", "000000002.jpg", "000000003.jpg"]
+    assert list(cols["person"][real]) == [0, 1, 2, 3]
+    assert cols["score"][real] == pytest.approx(offsets / 10)
+    assert cols["images"][real].shape == (4, 16, 16, 3)
+    # gallery.sample_people alone: the same rows; None without the split
+    alone = gallery.sample_people(params, "synth", results, data / "samples.h5", size=16)
+    assert list(alone["case"]) == list(cols["case"][real])
+    assert gallery.sample_people(params, "synth", results, data / "absent.h5") is None
+
+
+def test_unlabelled_samples_split_adds_nobody(tmp_path):
+    """A FLIC-layout dataset's samples split has no labels: nothing to score, so no sample people."""
+    from test_summarize import make_params
+
+    params = make_params()
+    data, results = tmp_path / "data", tmp_path / "results"
+    data.mkdir()
+    gt = _write_split(data / "samples.h5", labelled=False)
+    _write_preds(results / "synth/hg1/s0/samples_predictions.h5", gt)
+    assert gallery.sample_people(params, "synth", results, data / "samples.h5") is None
+
+
+def test_the_gallery_reads_files_only_and_never_loads_a_model(tmp_path):
+    """No torch and no model code: the gallery is built with torch made unimportable, and neither
+    the module nor what it imports loads hgbench's predict/inference/checkpoint/model code."""
+    tree = ast.parse(Path(gallery.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    forbidden = ("torch", "hgbench.predict", "hgbench.inference", "hgbench.checkpoint", "hgbench.model",
+                 "hgbench.train", "hgbench.infer")
+    assert not [m for m in imported if m.startswith(forbidden)], imported
+
+    data = tmp_path / "data"
+    data.mkdir()
+    gt = _write_split(data / "valid.h5")
+    _write_split(data / "samples.h5")
+    _write_preds(tmp_path / "results/synth/hg1/s0/predictions.h5", gt)
+    _write_preds(tmp_path / "results/synth/hg1/s0/samples_predictions.h5", gt)
+    (tmp_path / "models").mkdir()  # empty: no model.pt anywhere
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any `import torch` raises ImportError
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_summarize import make_params
+from hgbench import gallery
+out = gallery.build_gallery(make_params(), "synth", {str(tmp_path / "results")!r}, {str(data)!r},
+                            {str(tmp_path / "g.h5")!r}, size=16)
+cols = gallery.read_gallery(out)["columns"]
+assert list(cols["source"]).count(gallery.SAMPLE_SOURCE) == 5, list(cols["source"])
+loaded = [m for m in sys.modules if m.startswith({forbidden!r}) and sys.modules[m] is not None]
+assert not loaded, loaded
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

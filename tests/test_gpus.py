@@ -59,3 +59,39 @@ def test_impossible_requests_fail_at_once(tmp_path):
             pass
     with claim_gpus(0, total=0, lock_dir=tmp_path) as ids:
         assert ids == [] and "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_gpus_are_counted_from_the_driver_folder_without_cuda(tmp_path):
+    from hgbench.gpus import physical_gpu_count
+
+    for pci in ("0000:17:00.0", "0000:65:00.0", "0000:ca:00.0"):
+        (tmp_path / pci).mkdir()
+    assert physical_gpu_count(tmp_path) == 3
+
+
+def test_device_auto_claims_a_gpu_before_cuda_initialises(tmp_path, monkeypatch):
+    """Issue 19: the claim must narrow CUDA_VISIBLE_DEVICES before anything asks torch about CUDA,
+    or every parallel job on a multi-GPU machine would land on GPU 0."""
+    import torch
+
+    from hgbench import cli, gpus
+
+    def cuda_touched(*_args, **_kw):
+        raise AssertionError("torch.cuda was asked before the GPU claim")
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", cuda_touched)
+    monkeypatch.setattr(torch.cuda, "device_count", cuda_touched)
+    monkeypatch.setattr(gpus, "physical_gpu_count", lambda: 4)
+    monkeypatch.setattr(gpus, "DEFAULT_LOCK_DIR", tmp_path)
+    import os
+
+    other_job = gpus._try_lock(tmp_path / "gpu0.lock")  # another job holds GPU 0
+    with cli._gpu_claim("auto", 2) as ids:
+        assert ids == [1, 2] and os.environ["CUDA_VISIBLE_DEVICES"] == "1,2"
+    other_job.close()
+    with cli._gpu_claim("cpu", 1) as none:
+        assert none == []
+    monkeypatch.setattr(gpus, "physical_gpu_count", lambda: 0)
+    with cli._gpu_claim("auto", 1) as none:  # no NVIDIA driver: CPU, nothing claimed
+        assert none == []

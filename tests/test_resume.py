@@ -12,7 +12,8 @@ from conftest import ROOT
 from hgbench.config import load_params
 from hgbench.data.fetch import fetch_synthetic
 from hgbench.data.prepare import prepare_dataset
-from hgbench.train import EXIT_INTERRUPTED, TEST_SIGNAL_ENV, NonFiniteLoss, TrainingInterrupted, train
+from hgbench.cli import EXIT_INTERRUPTED
+from hgbench.train import TEST_SIGNAL_ENV, NonFiniteLoss, TrainingInterrupted, train
 
 SMOKE = load_params(ROOT / "params/smoke.yaml")
 DATASET = SMOKE.datasets["smoke"]

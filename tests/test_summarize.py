@@ -18,9 +18,10 @@ import pytest
 
 from hgbench import summarize as summarize_module
 from hgbench.config import params_from_dict
-from hgbench.joints import MPII_JOINTS
 from hgbench.evaluate import confidence_intervals
+from hgbench.joints import MPII_JOINTS
 from hgbench.metrics import PROTOCOLS, pckh
+from hgbench.runs import RunFileError, write_metrics
 from hgbench.summarize import GROUPS, summarize
 
 EVIL_LABEL = "<script>alert('x')</script> $HG$"
@@ -119,9 +120,7 @@ def write_fake_tree(root: Path, params, skip_metrics=MISSING_METRICS, skip_logs=
         rel = Path(e.dataset) / e.variant / f"s{e.seed}"
         if key not in skip_metrics:
             (results / rel).mkdir(parents=True, exist_ok=True)
-            metrics = fake_metrics(e.dataset, e.variant, e.seed, stacks)
-            text = json.dumps(metrics, indent=2).replace("NaN", "null")
-            (results / rel / "metrics.json").write_text(text)
+            write_metrics(fake_metrics(e.dataset, e.variant, e.seed, stacks), results / rel / "metrics.json")
         if key not in skip_logs:
             write_log(models / rel / "log.csv", stacks, seed=e.seed, skill=0.1 / QUALITY[e.variant])
     return results, models
@@ -150,7 +149,7 @@ def tree(tmp_path, stub_describe):
 def test_writes_every_table(tree):
     _, _, _, out, tables = tree
     assert set(tables) == {"per_joint", "curves", "ablations", "training", "variants", "seeds", "paired",
-                           "paired_pooled"}
+                           "paired_pooled", "claims"}
     for stem, frame in tables.items():
         on_disk = pd.read_csv(out / f"{stem}.csv")
         assert list(on_disk.columns) == list(frame.columns)
@@ -242,19 +241,29 @@ def test_variants_table(tree):
     assert v.set_index("variant").loc["hg2", "macs"] == pytest.approx(2e9 * 2 / 16)
 
 
-def test_unreadable_and_foreign_metrics_count_as_missing(tmp_path, stub_describe):
+def test_a_missing_log_is_recorded_and_untrustworthy_metrics_stop_the_summary(tmp_path, stub_describe):
+    """A missing file is a gap in a partial pipeline (recorded as a status); a metrics.json that
+    exists but is damaged, of another run, or contradicts its own per-person records (issue 16:
+    an edited Mean reported as ok) stops the summary before any table is written."""
     params = make_params()
     results, models = write_fake_tree(tmp_path, params, skip_metrics=set(), skip_logs=set())
-    (results / "synth/hg1/s0/metrics.json").write_text("{not json")
-    (results / "synth/hg1/s1/metrics.json").write_text(json.dumps({"protocol": "official"}))
-    other = json.loads((results / "synth/hg2/s0/metrics.json").read_text())
-    other["run"]["seed"] = 7
-    (results / "synth/hg2/s0/metrics.json").write_text(json.dumps(other))
     (models / "synth/hg2/s1/log.csv").write_text("")
     tables = summarize(params, "synth", results, models, tmp_path / "out")
     status = tables["per_joint"].drop_duplicates(["variant", "seed"]).set_index(["variant", "seed"])["status"]
-    assert status.to_dict() == {("hg1", 0): "missing", ("hg1", 1): "missing", ("hg2", 0): "missing",
-                                ("hg2", 1): "no-log", ("evil", 0): "ok"}
+    assert status.to_dict() == {("hg1", 0): "ok", ("hg1", 1): "ok", ("hg2", 0): "ok", ("hg2", 1): "no-log",
+                                ("evil", 0): "ok"}
+    target = results / "synth/hg1/s1/metrics.json"
+    good = json.loads(target.read_text())
+    other = {**good, "run": {**good["run"], "seed": 7}}
+    edited = {**good, "pckh@0.5": {**good["pckh@0.5"], "Mean": 8.0}}
+    for text, words in (("{not json", "Expecting property name"), (json.dumps(other), "run synth/hg1/7"),
+                        (json.dumps(edited), "pckh@0.5.Mean is 8.0 but the per-person records give")):
+        target.write_text(text)
+        out = tmp_path / f"out-{len(text)}"
+        with pytest.raises(RunFileError, match=words) as err:
+            summarize(params, "synth", results, models, out)
+        assert str(target) in str(err.value)
+        assert not out.exists()  # nothing half-written
 
 
 def test_everything_missing_still_writes_tables(tmp_path, stub_describe):
@@ -324,3 +333,21 @@ def test_pooled_table_averages_the_seeds_both_variants_have(tree):
         assert r.diff == pytest.approx(one["diff"]) and float(r.per_seed) == pytest.approx(one["diff"], abs=1e-4)
         assert r.ci_low <= r.diff <= r.ci_high and np.isnan(r.seed_std)
         assert r.n_boot == summarize_module.N_BOOT_POOLED and r.n_people == 40
+
+
+def test_claims_table_comes_from_the_pooled_table(tree):
+    """claims.csv: every pooled pair × quantity, as claims (hgbench.claims; tests/test_claims.py)."""
+    from hgbench.claims import COLUMNS, NO_CLAIM
+
+    _, _, _, out, tables = tree
+    claims = pd.read_csv(out / "claims.csv")
+    pooled = pd.read_csv(out / "paired_pooled.csv")
+    assert list(claims.columns) == COLUMNS and len(claims) == len(pooled) == 6
+    assert set(claims["claim"]) == {NO_CLAIM}  # no equal-capacity pair in the fake profile: kept as A − B
+    merged = claims.merge(pooled, left_on=["first", "second", "quantity"],
+                          right_on=["variant_a", "variant_b", "quantity"], suffixes=("", "_pooled"))
+    assert len(merged) == 6
+    assert (merged["diff"] == merged["diff_pooled"]).all() and (merged["ci_low"] == merged["ci_low_pooled"]).all()
+    expected = np.where(merged["ci_low"] > 0, "first higher",
+                        np.where(merged["ci_high"] < 0, "second higher", "not resolved at this sample size"))
+    assert list(merged["verdict"]) == list(expected)

@@ -9,7 +9,7 @@ import torch
 
 from hgbench.config import load_params
 from hgbench.data.dataset import jitter_colours
-from hgbench.train import make_model, make_optimizer, make_scheduler, step_schedule_lr, train_step
+from hgbench.recipe import make_model, make_optimizer, make_scheduler, step_schedule_lr, train_step
 from conftest import ROOT
 from test_resume import smoke_data  # noqa: F401 (fixture)
 
@@ -72,7 +72,7 @@ def test_the_multi_tensor_optimizer_step_gives_the_weights_of_the_per_parameter_
     """make_optimizer uses foreach=True for speed; on CPU it must not change a single weight."""
     import torch
 
-    from hgbench.train import make_optimizer
+    from hgbench.recipe import make_optimizer
 
     v = SMOKE.variants["hg2x1"]
     results = []

@@ -263,7 +263,8 @@ def test_a_host_workflow_imports_it_as_a_module_and_reports_in_its_own_directory
     dry = run(["snakemake", "-n", "-p", "--forceall"], host).stdout
     assert "hgbench fetch --params config/config.yaml --dataset smoke --out data/raw/smoke/smoke" in dry
     assert set(re.findall(r"^(?:local)?rule (\S+):", dry, re.M)) == \
-        {"hg_fetch", "hg_prepare", "hg_train", "hg_predict", "hg_evaluate", "hg_summarize", "hg_report", "hg_all"}
+        {"hg_fetch", "hg_prepare", "hg_prepare_samples", "hg_train", "hg_predict", "hg_predict_samples",
+         "hg_evaluate", "hg_summarize", "hg_report", "hg_all"}
     assert str(finished_smoke) not in "".join(re.findall(r"^\s+output: .*$", dry, re.M))
     # A real run: the finished results copied over (times kept), so only the report is built.
     for folder in ("data", "models", "results", "metrics", "logs", "benchmarks"):

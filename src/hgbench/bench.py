@@ -4,7 +4,7 @@
         --precision bf16 --json
     hgbench bench data --data data/processed/mpii/train.h5 --batch 16 --batches 20 --threads 1 --json
 
-``bench train`` times :func:`hgbench.train.make_batch` + :func:`hgbench.train.train_step` (the
+``bench train`` times :func:`hgbench.recipe.make_batch` + :func:`hgbench.recipe.train_step` (the
 functions ``hgbench train`` runs every step) on random crops at the profile's resolution, after a
 few warm-up steps. ``bench data`` times reading batches of rows from the file (shuffled order, no
 in-memory copy, what the loader workers do) and, separately, the augmentation + target generation
@@ -40,7 +40,7 @@ from .joints import joints_of
 from .inference import resolve_device
 from .model import count_macs
 from .precision import bench_precision
-from .train import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from .recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 RESULTS_DIR = Path("bench/results")
 
@@ -189,7 +189,7 @@ def bench_data(data_file: Path, *, batch: int, batches: int, threads: int, worke
 
     ``read_ms_per_sample``: rows read from the file in shuffled batches (the loader's work, no
     in-memory copy), per sample, wall time ÷ max(1, workers) processes, i.e. per core.
-    ``augment_ms_per_sample``: :func:`hgbench.train.make_batch` (warp, colour jitter, targets)
+    ``augment_ms_per_sample``: :func:`hgbench.recipe.make_batch` (warp, colour jitter, targets)
     on ``device`` with ``threads`` threads (on a GPU this runs on the GPU).
     """
     from .data.dataset import iterate_batches

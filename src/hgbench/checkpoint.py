@@ -1,4 +1,5 @@
-"""Resumable training state (``last.pt``): what is in it, and writing/reading it safely.
+"""The two files of a training run, in both directions: ``last.pt`` (resumable state) and ``model.pt``
+(final weights), what is in them and writing/reading them safely.
 
 A checkpoint holds everything the next step depends on, so that a run interrupted at any step and
 resumed ends with the same weights, bit for bit on CPU, as a run that was never interrupted:
@@ -141,8 +142,40 @@ def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: s
     return state
 
 
+def save_last(path: Path, *, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, epoch: int,
+              batch: int, iteration: int, progress: dict | None, log: list[dict], seed: int, model_config: dict,
+              fingerprint: str) -> None:
+    """Write ``last.pt`` (contents: this module's docstring) atomically from the live objects."""
+    save_checkpoint({
+        "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state(),
+        "epoch": epoch, "batch": batch, "iteration": iteration, "progress": progress, "log": log,
+        "seed": seed, "model_config": model_config, "fingerprint": fingerprint,
+    }, path)
+
+
+def restore_last(state: dict, *, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler) -> dict:
+    """Load a :func:`load_checkpoint` state into the live objects (weights, optimiser, schedule,
+    generators); returns the position ``{"epoch", "batch", "iteration", "progress", "log"}``."""
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return {k: state[k] for k in ("epoch", "batch", "iteration", "progress", "log")}
+
+
+def save_model_file(path: Path, *, net: torch.nn.Module, model_config: dict, variant: str, supervision: str,
+                    dataset: str, input_res: int, output_res: int, seed: int, epochs: int) -> None:
+    """Write ``model.pt``: final weights and what inference needs to rebuild and feed the network
+    (input px, heatmap cells, the dataset's name; :data:`MODEL_KEYS`), atomically with its digest."""
+    save_state({"model": net.state_dict(), "model_config": model_config, "variant": variant,
+                "supervision": supervision, "dataset": dataset, "input_res": input_res, "output_res": output_res,
+                "seed": seed, "epochs": epochs}, path)
+
+
 MODEL_KEYS = ("model", "model_config", "variant", "dataset", "input_res", "output_res", "seed")
-"""Keys every ``model.pt`` holds (``train.py`` writes them; ``predict`` needs them)."""
+"""Keys every ``model.pt`` holds (:func:`save_model_file` writes them; ``predict`` needs them)."""
 
 
 def read_model_file(path: Path, map_location="cpu") -> dict:

@@ -39,6 +39,18 @@ from . import __version__
 from .config import ParamsError, load_params
 from .metrics import PROTOCOLS
 
+# Exit statuses of every command (docs/reliability.md).
+EXIT_OK = 0
+EXIT_BUG = 1
+"""An unexpected error: a bug in hgbench (one line; HGBENCH_DEBUG=1 shows the traceback)."""
+EXIT_ERROR = 2
+"""An expected failure (bad params, a missing or damaged file, a missing install extra): one line
+naming the file or key and the fix; nothing was written under the final names."""
+EXIT_INTERRUPTED = 75
+"""``hgbench train`` stopped by SIGTERM/SIGINT after saving ``last.pt`` (sysexits' EX_TEMPFAIL:
+"try again later"); a retry resumes from the saved step."""
+EXIT_KEYBOARD = 130
+
 
 def _params(path: str):
     return load_params(path)
@@ -52,13 +64,22 @@ def _dataset(params, name: str):
 
 
 def _gpu_claim(device: str, n: int):
-    """Claim ``n`` concrete GPUs when ``device`` resolves to CUDA (see hgbench.gpus), else nothing."""
-    import torch
+    """Claim ``n`` concrete GPUs when ``device`` resolves to CUDA (see hgbench.gpus), else nothing.
 
-    from .gpus import claim_gpus
+    Decided before anything initialises CUDA (:func:`hgbench.gpus.physical_gpu_count` reads the
+    driver, not torch): ``CUDA_VISIBLE_DEVICES`` set after CUDA initialised would be ignored, and
+    parallel jobs on a multi-GPU machine would all land on GPU 0.
+    """
+    from .gpus import claim_gpus, physical_gpu_count
 
-    on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    return claim_gpus(n if on_gpu else 0, total=torch.cuda.device_count() if on_gpu else 0)
+    if device not in ("auto", "cuda"):
+        return claim_gpus(0, total=0)
+    total = physical_gpu_count()
+    if total == 0 and device == "cuda" and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        import torch  # no driver folder and no nvidia-smi (an unusual container): ask CUDA itself
+
+        total = torch.cuda.device_count()
+    return claim_gpus(n if device == "cuda" or total > 0 else 0, total=total)
 
 
 EXTRAS = {
@@ -127,6 +148,15 @@ def cmd_prepare(args) -> int:
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
+    if args.split == "samples":  # the real photographs shipped with hgbench, for the report's gallery
+        from .data.prepare import SAMPLES_FILENAME, prepare_samples
+
+        counts = prepare_samples(Path(args.out), dataset=args.dataset, input_res=ds.input_res,
+                                 crop_margin=ds.crop_margin, layout=ds.layout, workers=args.workers)
+        print(f"{args.dataset}: prepared {counts} into {Path(args.out) / SAMPLES_FILENAME}")
+        return 0
+    if args.raw is None:
+        raise ParamsError(f"hgbench prepare --split {args.split} needs --raw DIR (the output of fetch)")
     if args.split == "test":  # the MPII test split (no labels), for `hgbench export-mpii --split test`
         if ds.layout == "flic":
             raise ParamsError(f"dataset {args.dataset!r} has the FLIC layout: its test set is valid.h5 (prepared "
@@ -158,7 +188,7 @@ def cmd_prepare(args) -> int:
 
 def cmd_train(args) -> int:
     from . import distributed
-    from .train import EXIT_INTERRUPTED, TrainingInterrupted, train
+    from .train import TrainingInterrupted, train
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
@@ -170,7 +200,8 @@ def cmd_train(args) -> int:
         argv = ["train", "--params", args.params, "--dataset", args.dataset, "--variant", args.variant,
                 "--seed", str(args.seed), "--data", args.data, "--out", args.out]
         with _gpu_claim(args.device or params.device, params.train.devices):
-            return distributed.launch(params.train.devices, argv + (["--device", args.device] if args.device else []))
+            return distributed.launch(params.train.devices, argv + (["--device", args.device] if args.device else []),
+                                      interrupted=EXIT_INTERRUPTED)
     data = Path(args.data)
     try:
         # Inside torchrun the launcher's claim is inherited through CUDA_VISIBLE_DEVICES (kept as is).
@@ -206,7 +237,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_files, write_metrics
+    from .evaluate import evaluate_files
+    from .runs import write_headline, write_metrics
 
     gt = Path(args.ground_truth) if args.ground_truth else None  # None: the shipped MPII validation GT
     metrics = evaluate_files(gt, Path(args.predictions), protocol=args.protocol, allow_nan=args.allow_nan)
@@ -218,7 +250,7 @@ def cmd_evaluate(args) -> int:
     if args.headline:
         from .evaluate import headline_metrics
 
-        write_metrics(headline_metrics(metrics), Path(args.headline))
+        write_headline(headline_metrics(metrics), Path(args.headline))
     if args.curve:
         from .evaluate import write_curve_csv
 
@@ -250,16 +282,10 @@ def cmd_summarize(args) -> int:
     benchmarks = Path(args.benchmarks) if args.benchmarks else None
     costs = collect_costs(params, args.dataset, benchmarks, Path(args.models), Path(args.results))
     write_csv_atomic(costs, Path(args.out) / "costs.csv")
-    if args.data:
+    if args.data:  # validation and real sample people, read from splits and predictions files
         from .gallery import build_gallery
 
-        from .gallery import append_people, sample_people
-
-        gallery = build_gallery(params, args.dataset, Path(args.results), Path(args.data),
-                                Path(args.out) / "gallery.h5")
-        samples = sample_people(params, args.dataset, Path(args.models))
-        if samples is not None and len(samples["variant"]):
-            append_people(gallery, samples)
+        build_gallery(params, args.dataset, Path(args.results), Path(args.data), Path(args.out) / "gallery.h5")
     print(f"summary written to {args.out}")
     return 0
 
@@ -383,15 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backoff", type=float, default=2.0,
                    help="seconds before the first retry, doubled for each further one (default 2)")
 
-    p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 (or the MPII test.h5) in the processed schema.")
+    p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 (or the MPII test.h5, or samples.h5) "
+                                     "in the processed schema.")
     params_arg(p)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--raw", required=True, metavar="DIR", help="output of fetch")
+    p.add_argument("--raw", metavar="DIR", help="output of fetch (needed except for --split samples)")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. data/processed/synthetic")
     p.add_argument("--workers", type=int, default=1, help="image decoding processes (default 1)")
-    p.add_argument("--split", choices=["train-valid", "test"], default="train-valid",
+    p.add_argument("--split", choices=["train-valid", "test", "samples"], default="train-valid",
                    help="train-valid (default): train.h5 and valid.h5; test: test.h5, the MPII test split "
-                        "(single-person people of img_train == 0 images, no labels) for export-mpii")
+                        "(single-person people of img_train == 0 images, no labels) for export-mpii; samples: "
+                        "samples.h5, the five real MPII photographs shipped with hgbench (labelled for an "
+                        "MPII-layout dataset, unlabelled in a FLIC layout) for the report's gallery")
 
     p = add("train", cmd_train, "Train one variant with one seed.")
     params_arg(p)
@@ -436,13 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation split list (image_index,person_index, 0-based); default: the standard split")
     p.add_argument("--allow-nan", action="store_true", help="write NaN predictions (the toolkit scores them as wrong)")
 
-    p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables.")
+    p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables, the claims "
+                                         "table (claims.csv) and the skeleton gallery.")
     params_arg(p)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--results", required=True, metavar="DIR", help="results root (results/)")
+    p.add_argument("--results", required=True, metavar="DIR",
+                   help="results root (results/): metrics.json, predictions.h5, samples_predictions.h5")
     p.add_argument("--models", required=True, metavar="DIR", help="models root (models/), for training logs")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. results/summary/synthetic")
-    p.add_argument("--data", metavar="DIR", help="processed data (valid.h5) for the skeleton gallery, "
+    p.add_argument("--data", metavar="DIR", help="processed data (valid.h5, samples.h5) for the skeleton gallery, "
                    "e.g. data/processed/synthetic; without it no gallery.h5 is written")
     p.add_argument("--benchmarks", metavar="DIR", help="Snakemake benchmark root (benchmarks/) for "
                    "costs.csv; absent files give NaN")
@@ -526,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MissingExtra as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except ModuleNotFoundError as exc:
         extra = next((e for e, mods in EXTRAS.items() if (exc.name or "").split(".")[0] in mods), None)
         if extra is None:
@@ -534,14 +565,14 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         else:
             print(MissingExtra(args.command, extra), file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         # Expected failures (bad params, missing or corrupt files) end with one clear line, no traceback.
         print(f"hgbench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"hgbench {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_KEYBOARD
     except Exception as exc:
         # Anything else is a bug in hgbench, not a user error: still one line (a traceback means
         # nothing to most users), with the way to get the details for a report.
@@ -549,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hgbench {args.command}: error: unexpected {type(exc).__name__}: {exc} (this is a bug in hgbench; "
               f"rerun with {DEBUG_ENV}=1 to see the traceback and report it)", file=sys.stderr)
-        return 1
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ import logging
 import math
 from pathlib import Path
 
-import h5py
 import pandas as pd
 
 from hgbench.config import Params
+from hgbench.runs import count_predictions, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +80,16 @@ def log_costs(path: Path) -> dict:
     return out
 
 
-def _n_predicted(path: Path) -> float:
-    try:
-        with h5py.File(path, "r") as f:
-            return float(f["preds"].shape[0])
-    except (OSError, KeyError):
-        return math.nan
-
-
 def collect_costs(params: Params, dataset: str, benchmarks_dir: Path | None, models_dir: Path,
                   results_dir: Path) -> pd.DataFrame:
     """One row per experiment of ``dataset`` with the columns :data:`COST_COLUMNS`."""
     rows = []
     for exp in params.experiments_for(dataset):
-        rel = Path(dataset) / exp.variant / f"s{exp.seed}"
+        rel = run_dir("", dataset, exp.variant, exp.seed)
         nan = {"s": math.nan, "max_rss_mb": math.nan}
         train = read_benchmark(Path(benchmarks_dir) / "train" / f"{rel}.tsv") if benchmarks_dir else nan
         pred = read_benchmark(Path(benchmarks_dir) / "predict" / f"{rel}.tsv") if benchmarks_dir else nan
-        n = _n_predicted(Path(results_dir) / rel / "predictions.h5")
+        n = count_predictions(Path(results_dir) / rel / "predictions.h5")
         per_person = pred["s"] / n * 1000 if n > 0 else math.nan
         rows.append({"dataset": dataset, "variant": exp.variant, "seed": exp.seed,
                      "train_s": train["s"], "train_max_rss_mb": train["max_rss_mb"],

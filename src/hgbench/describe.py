@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 from .config import DatasetConfig, Params, VariantConfig
-from .joints import MPII_JOINTS, joints_of
-from .model import ModelConfig, StackedHourglass, count_macs, count_parameters
-
-
-def model_config(variant: VariantConfig, joints: int = len(MPII_JOINTS)) -> ModelConfig:
-    """The :class:`ModelConfig` a variant of the params builds."""
-    return ModelConfig(
-        stacks=variant.stacks, modules=variant.modules, features=variant.features,
-        depth=variant.depth, joints=joints, inner_heads=variant.supervision == "inner",
-    )
+from .joints import joints_of
+from .model import StackedHourglass, count_macs, count_parameters, model_config
 
 
 def describe_variant(variant: VariantConfig, dataset: DatasetConfig) -> dict:

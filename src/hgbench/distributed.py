@@ -64,11 +64,12 @@ def shard(rows: np.ndarray, ctx: Context) -> slice:
     return slice(int(bounds[ctx.rank]), int(bounds[ctx.rank + 1]))
 
 
-def launch(nproc: int, argv: list[str]) -> int:
+def launch(nproc: int, argv: list[str], interrupted: int) -> int:
     """Run ``python -m hgbench <argv>`` as ``nproc`` torchrun workers on this node; returns the exit code.
 
     The exit code is the workers' own when they agree (so the documented interrupt code survives
-    the launcher), else 1.
+    the launcher), else 1; ``interrupted`` (the CLI's code for "stopped by a signal, state
+    saved") when the launcher itself was signalled.
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -85,9 +86,7 @@ def launch(nproc: int, argv: list[str]) -> int:
         return codes.pop() if len(codes) == 1 and codes != {-1} else 1
     except SignalException:
         # The launcher itself was signalled; the workers got the signal too and saved last.pt.
-        from .train import EXIT_INTERRUPTED
-
-        return EXIT_INTERRUPTED
+        return interrupted
     return 0
 
 

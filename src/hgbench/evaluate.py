@@ -6,8 +6,6 @@ frame (MPII: MATLAB 1-based pixels), so predictions are compared with ground tru
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import scipy.io
 from hgbench.iofiles import atomic_path
 from hgbench.joints import FLIC_JOINTS, MPII_JOINTS
 from hgbench.metrics import Protocol, decode_correct, get_protocol, pck
+from hgbench.runs import PREDICTIONS_FORMAT, prediction_attrs, run_of, write_metrics  # noqa: F401 (write_metrics: API)
 from hgbench.stats import bootstrap_ci
 
 N_JOINTS = len(MPII_JOINTS)
@@ -46,6 +45,7 @@ class GroundTruth:
     dataset: str = "mpii"
     image_index: np.ndarray | None = None   # (N,) 0-based RELEASE.annolist index, when the file has it
     person_index: np.ndarray | None = None  # (N,) 0-based annorect index, when the file has it
+    frame_offset: int = 1  # native = 0-based + frame_offset (every layout read here is 1-based by default)
 
 
 H5_FIX = "delete it and rerun the stage that wrote it (`hgbench prepare` for a split file, `hgbench predict` for predictions)"
@@ -179,7 +179,7 @@ def load_ground_truth(path=None) -> GroundTruth:
         missing = np.asarray(a["missing"], dtype=bool)
         normalizer = np.asarray(a["normalizer"], dtype=np.float64)
         visible = np.asarray(a["visible"], dtype=bool) if "visible" in a else None
-        offset = attrs.get("frame_offset", 1)
+        offset = int(attrs.get("frame_offset", 1))
         layout, frame = "processed", f"native frame (frame_offset = {offset})"
         dataset = _dataset_of(joints.shape[1] if joints.ndim == 3 else 0, attrs.get("joint_names"))
     elif {"pos_gt_src", "jnt_missing", "headboxes_src"} <= a.keys():
@@ -222,7 +222,8 @@ def load_ground_truth(path=None) -> GroundTruth:
                          f"(a test split? {TEST_SPLIT_FIX})")
     joints = joints.copy()
     joints[missing] = np.nan
-    return GroundTruth(joints, missing, normalizer, visible, layout, frame, dataset)
+    return GroundTruth(joints, missing, normalizer, visible, layout, frame, dataset,
+                       frame_offset=offset if layout == "processed" else 1)
 
 
 N_VALID_HINT = "2958 people in the order of src/hgbench/data/mpii_valid_split.csv"
@@ -329,19 +330,21 @@ def load_prediction_stacks(path, n_joints: int = N_JOINTS) -> np.ndarray | None:
     return stack
 
 
-def _run_attrs(path: Path) -> dict | None:
-    """``{dataset, variant, seed}`` from a predictions HDF5's attributes, None if not all there."""
-    if not h5py.is_hdf5(path):
-        return None
-    attrs = _h5_read(path, lambda f: {k: f.attrs[k] for k in ("dataset", "variant", "seed") if k in f.attrs})
-    if len(attrs) < 3:
-        return None
-
-    def plain(v):  # numpy scalars / bytes -> JSON-friendly values
-        v = v.decode() if isinstance(v, bytes) else v
-        return v.item() if isinstance(v, np.generic) else v
-
-    return {k: plain(v) for k, v in attrs.items()}
+def _run_attrs(path: Path, gt: GroundTruth) -> dict | None:
+    """``{dataset, variant, seed}`` of an hgbench predictions file (None for another codebase's
+    file); refuses a file of another format or whose coordinate frame is not the ground truth's."""
+    attrs = prediction_attrs(path)
+    if "format" in attrs and attrs["format"] != PREDICTIONS_FORMAT:
+        raise ValueError(f"{path}: format {attrs['format']!r}, expected {PREDICTIONS_FORMAT!r}; rerun "
+                         f"`hgbench predict` to rewrite it")
+    offset = attrs.get("frame_offset")
+    if offset is None and "0-based" in str(attrs.get("frame", "")):
+        offset = 0
+    if offset is not None and int(offset) != gt.frame_offset:
+        raise ValueError(f"{path}: predictions are in a {int(offset)}-based pixel frame (attribute frame_offset), "
+                         f"the ground truth in a {gt.frame_offset}-based one ({gt.frame}); convert them, or "
+                         f"rerun `hgbench predict` on this split")
+    return run_of(attrs)
 
 
 def resolve_protocol(name: str, gt: GroundTruth) -> Protocol:
@@ -413,7 +416,7 @@ def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot
         raise
     result = pck(preds, gt.joints, gt.missing, gt.normalizer, protocol=proto, visible=gt.visible)
     out = {"protocol": result.pop("protocol")}
-    run = _run_attrs(pred_path)
+    run = _run_attrs(pred_path, gt)
     if run is not None:
         out["run"] = run
     out.update(ground_truth=SHIPPED if ground_truth is None else str(ground_truth), predictions=str(predictions),
@@ -482,21 +485,3 @@ def write_curve_csv(metrics: dict, out) -> Path:
     return out
 
 
-def _json_safe(obj):
-    """Replace NaN/inf floats by None so the file is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_metrics(metrics: dict, out) -> Path:
-    """Write ``metrics`` as JSON to ``out`` atomically (temp file + os.replace)."""
-    out = Path(out)
-    with atomic_path(out) as tmp, open(tmp, "w") as f:
-        json.dump(_json_safe(metrics), f, indent=2, allow_nan=False)
-        f.write("\n")
-    return out

@@ -4,21 +4,24 @@ The report regenerates from ``results/`` alone, so ``hgbench summarize --data DI
 few people it shows into ``results/summary/<dataset>/gallery.h5`` (a few hundred kB):
 
 =============  ======================  ==================================================
-``images``     (M, S, S, 3) uint8      person crops from ``valid.h5``, downscaled to S px
+``images``     (M, S, S, 3) uint8      person crops (``valid.h5``, ``samples.h5``), downscaled to S px
 ``gt``         (M, J, 2) float32       ground truth in the downscaled crop's pixels
 ``pred``       (M, J, 2) float32       prediction (final stack, flip test) in the same frame
-``source``     (M,) str                where the person comes from (``validation`` here)
+``source``     (M,) str                where the person comes from (``validation``, ``real MPII image``)
 ``variant``    (M,) str                the variant whose prediction is drawn
-``case``       (M,) str                ``best``, ``median`` or ``worst``
+``case``       (M,) str                ``best``, ``median`` or ``worst`` (real images: the image name)
 ``seed``       (M,) int64              the run's seed
 ``person``     (M,) int64              row of the person in the split file
 ``score``      (M,) float64            normalised error (:func:`normalised_error`)
 =============  ======================  ==================================================
 
 Attributes: ``dataset``, ``joint_names``, ``image_size``, ``score_definition``. Pixel coordinates
-are 0-based continuous (docs/architecture.md); NaN marks a missing joint. Other sources of people
-(e.g. real MPII sample images) are added with :func:`append_people`; the report groups by
-``source``, so nothing here has to know about them.
+are 0-based continuous (docs/architecture.md); NaN marks a missing joint. The real MPII sample
+photographs are a second source (``source`` = "real MPII image", ``case`` = the image name):
+``prepare`` writes them as the split ``samples.h5`` and the ``predict_samples`` rule predicts it
+for every run (``samples_predictions.h5``), so this module only reads processed splits and
+predictions files; it never loads a model (no torch). :func:`append_people` adds people of any
+other source; the report groups by ``source``.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ import numpy as np
 from PIL import Image
 
 from hgbench.config import Params
+from hgbench.data.prepare import SAMPLES, SAMPLES_FILENAME  # noqa: F401  (SAMPLES: re-exported for callers)
 from hgbench.iofiles import atomic_path
 from hgbench.joints import joints_of
+from hgbench.runs import RunFileError, read_final_predictions, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +97,26 @@ def downscale(image: np.ndarray, points: np.ndarray, size: int) -> tuple[np.ndar
 
 
 def _read_predictions(path: Path, n: int) -> np.ndarray | None:
-    """``preds`` (n, J, 2) of a run, or None when missing, unreadable or of another split."""
+    """``preds`` (n, J, 2) of a run (:func:`hgbench.runs.read_final_predictions`), or None when
+    missing, unreadable or of another split: the gallery is an illustration, not a result."""
     try:
-        with h5py.File(path, "r") as f:
-            preds = np.asarray(f["preds"], float)
-    except (OSError, KeyError) as err:
-        log.warning("%s: no predictions for the gallery (%s)", path, err)
+        return read_final_predictions(path, n)
+    except RunFileError as err:
+        log.warning("no predictions for the gallery: %s", err)
         return None
-    if preds.shape[0] != n:
-        log.warning("%s: %d rows, the split has %d; left out of the gallery", path, preds.shape[0], n)
-        return None
-    return preds
+
+
+def _lowest_seed_predictions(params: Params, dataset: str, results_dir: Path, name: str,
+                             n: int) -> dict[str, tuple[int, np.ndarray]]:
+    """Variant → (seed, ``preds``) of its lowest seed with a readable ``name`` of ``n`` rows."""
+    found: dict[str, tuple[int, np.ndarray]] = {}
+    for exp in params.experiments_for(dataset):  # experiments are in seed order per variant
+        if exp.variant in found:
+            continue
+        preds = _read_predictions(run_dir(results_dir, dataset, exp.variant, exp.seed) / name, n)
+        if preds is not None:
+            found[exp.variant] = (exp.seed, preds)
+    return found
 
 
 def select_people(params: Params, dataset: str, results_dir: Path, valid_file: Path,
@@ -117,15 +131,8 @@ def select_people(params: Params, dataset: str, results_dir: Path, valid_file: P
         normalizer = np.asarray(f["normalizer"], float)
         affine = np.asarray(f["crop_to_image"], float)
         n_joints = gt.shape[1]
-        done = set()
-        for exp in params.experiments_for(dataset):  # experiments are in seed order per variant
-            if exp.variant in done:
-                continue
-            run = Path(results_dir) / dataset / exp.variant / f"s{exp.seed}" / "predictions.h5"
-            preds = _read_predictions(run, gt.shape[0])
-            if preds is None:
-                continue
-            done.add(exp.variant)
+        runs = _lowest_seed_predictions(params, dataset, results_dir, "predictions.h5", gt.shape[0])
+        for variant, (seed, preds) in runs.items():
             scores = normalised_error(preds, gt, missing, normalizer)
             for case, i in pick_cases(scores):
                 truth = np.where(missing[i][:, None], np.nan, gt[i])
@@ -133,8 +140,8 @@ def select_people(params: Params, dataset: str, results_dir: Path, valid_file: P
                 image, pts = downscale(crop, np.concatenate([native_to_crop(truth, affine[i]),
                                                              native_to_crop(preds[i], affine[i])]), size)
                 rows.append({"images": image, "gt": pts[:n_joints], "pred": pts[n_joints:],
-                             "source": "validation", "variant": exp.variant, "case": case,
-                             "seed": exp.seed, "person": i, "score": scores[i]})
+                             "source": "validation", "variant": variant, "case": case,
+                             "seed": seed, "person": i, "score": scores[i]})
     return _columns(rows, size, n_joints)
 
 
@@ -195,71 +202,71 @@ def append_people(path: Path, columns: dict[str, np.ndarray]) -> Path:
     return write_gallery(path, merged, old["attrs"]["dataset"], old["attrs"]["joint_names"], size)
 
 
-SAMPLES = Path(__file__).parent / "data" / "samples" / "mpii"
 SAMPLE_SOURCE = "real MPII image"
+SAMPLES_PREDICTIONS = "samples_predictions.h5"
+"""A run's predictions of the samples split (``hgbench predict --data .../samples.h5``)."""
 
 
-def sample_people(params: Params, dataset: str, models_dir: Path, size: int = IMAGE_SIZE,
-                  samples: Path = SAMPLES) -> dict[str, np.ndarray] | None:
-    """Every variant's predictions on the five real MPII people shipped in ``samples``.
+def sample_people(params: Params, dataset: str, results_dir: Path, samples_file: Path,
+                  size: int = IMAGE_SIZE) -> dict[str, np.ndarray] | None:
+    """Every variant's predictions of the real sample photographs (the ``samples`` split).
 
-    The people are cropped at the dataset's ``input_res``/``crop_margin`` (the same ``prepare``
-    code as any split) and predicted with each variant's lowest-seed ``model.pt`` (flip test as in
-    the profile, on the CPU). Returns gallery columns with ``source`` = "real MPII image" and
-    ``case`` = the image name, or None when the dataset's layout is not MPII's (real FLIC or the
-    synthetic FLIC layout: its models predict 11 other joints) or no checkpoint exists yet.
+    Reads the processed split ``samples_file`` (``hgbench prepare --split samples``) and, for each
+    variant, its lowest seed's ``samples_predictions.h5`` (the ``predict_samples`` rule: ``hgbench
+    predict`` on that split, flip test as in the profile). Returns gallery columns with ``source``
+    = "real MPII image" and ``case`` = the image name, one row per person and variant, or None when
+    the split is missing or unreadable or has no labelled joint (a FLIC-layout dataset's samples
+    split carries no labels: its models predict FLIC's 11 joints) or no variant has predictions.
+    Nothing here loads a model.
     """
-    import tempfile
-
-    from hgbench.data.prepare import prepare_sample
-    from hgbench.predict import predict
-
-    cfg = params.datasets[dataset]
-    if cfg.layout != "mpii":  # the sample photos are labelled with MPII's 16 joints
+    samples_file = Path(samples_file)
+    if not samples_file.is_file():
+        log.warning("%s: missing; no real sample people in the gallery", samples_file)
         return None
-    checkpoints: dict[str, tuple[int, Path]] = {}
-    for exp in params.experiments_for(dataset):
-        path = Path(models_dir) / dataset / exp.variant / f"s{exp.seed}" / "model.pt"
-        if exp.variant not in checkpoints and path.is_file():
-            checkpoints[exp.variant] = (exp.seed, path)
-    if not checkpoints:
-        return None
-    rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="hgbench-samples-") as tmp:
-        split = Path(tmp) / "samples.h5"
-        prepare_sample(samples / "release_subset.mat", samples / "images", split, input_res=cfg.input_res,
-                       crop_margin=cfg.crop_margin, dataset=dataset)
-        with h5py.File(split, "r") as f:
+    try:
+        with h5py.File(samples_file, "r") as f:
             gt = np.asarray(f["joints_image"], float)
             missing = np.asarray(f["missing"], bool)
             normalizer = np.asarray(f["normalizer"], float)
             affine = np.asarray(f["crop_to_image"], float)
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["image_name"][()]]
             crops = np.asarray(f["images"])
-        for variant, (seed, checkpoint) in checkpoints.items():
-            preds = predict(checkpoint=checkpoint, data_file=split, out=Path(tmp) / f"{variant}.h5",
-                            flip_test=params.predict.flip_test, batch_size=params.predict.batch_size,
-                            device="cpu", threads=1,
-                            run={"dataset": dataset, "variant": variant, "seed": seed})
-            scores = normalised_error(preds, gt, missing, normalizer)
-            for i in range(len(gt)):
-                truth = np.where(missing[i][:, None], np.nan, gt[i])
-                image, pts = downscale(crops[i], np.concatenate([native_to_crop(truth, affine[i]),
-                                                                 native_to_crop(preds[i], affine[i])]), size)
-                rows.append({"images": image, "gt": pts[:len(truth)], "pred": pts[len(truth):],
-                             "source": SAMPLE_SOURCE, "variant": variant, "case": names[i], "seed": seed,
-                             "person": i, "score": scores[i]})
+    except (OSError, KeyError) as err:
+        log.warning("%s: unreadable (%s); no real sample people in the gallery", samples_file, err)
+        return None
+    if missing.all():  # no labels in this dataset's layout: nothing to compare a prediction with
+        return None
+    runs = _lowest_seed_predictions(params, dataset, results_dir, SAMPLES_PREDICTIONS, gt.shape[0])
+    if not runs:
+        return None
+    rows: list[dict] = []
+    for variant, (seed, preds) in runs.items():
+        scores = normalised_error(preds, gt, missing, normalizer)
+        for i in range(len(gt)):
+            truth = np.where(missing[i][:, None], np.nan, gt[i])
+            image, pts = downscale(crops[i], np.concatenate([native_to_crop(truth, affine[i]),
+                                                             native_to_crop(preds[i], affine[i])]), size)
+            rows.append({"images": image, "gt": pts[:len(truth)], "pred": pts[len(truth):],
+                         "source": SAMPLE_SOURCE, "variant": variant, "case": names[i], "seed": seed,
+                         "person": i, "score": scores[i]})
     return _columns(rows, size, gt.shape[1])
 
 
 def build_gallery(params: Params, dataset: str, results_dir: Path, data_dir: Path, out: Path,
                   size: int = IMAGE_SIZE) -> Path:
-    """``hgbench summarize --data``: select the people and write ``out`` (empty when the split
-    file is missing: the report then says that no gallery people exist, and does not fail)."""
-    valid_file = Path(data_dir) / "valid.h5"
+    """``hgbench summarize --data DIR``: the validation people (``DIR/valid.h5`` and each run's
+    ``predictions.h5``) and the real sample people (``DIR/samples.h5`` and each run's
+    ``samples_predictions.h5``), written to ``out`` in one go. The file is empty when the
+    validation split is missing (the report then says that no gallery people exist, and does not
+    fail); the sample people are left out when their split or predictions are missing."""
+    data_dir = Path(data_dir)
+    valid_file = data_dir / "valid.h5"
     names = joints_of(params.datasets[dataset].layout)
     if valid_file.is_file():
         columns = select_people(params, dataset, results_dir, valid_file, size)
+        samples = sample_people(params, dataset, results_dir, data_dir / SAMPLES_FILENAME, size)
+        if samples is not None and samples["gt"].shape[1:] == columns["gt"].shape[1:]:
+            columns = {k: np.concatenate([columns[k], samples[k]]) for k in FIELDS}
     else:
         log.warning("%s: missing; writing an empty gallery", valid_file)
         columns = _columns([], size, len(names))

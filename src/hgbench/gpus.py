@@ -16,11 +16,36 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "hgbench-gpu-locks"
+NVIDIA_PROC = Path("/proc/driver/nvidia/gpus")
+"""One folder per NVIDIA GPU (PCI address), written by the kernel driver: a GPU count that does
+not initialise CUDA."""
+
+
+def physical_gpu_count(proc: Path = NVIDIA_PROC) -> int:
+    """NVIDIA GPUs of this machine, counted WITHOUT initialising CUDA.
+
+    ``torch.cuda.is_available()``/``device_count()`` initialise the CUDA driver, after which a
+    change of ``CUDA_VISIBLE_DEVICES`` is ignored by this process: a job that asked torch first
+    and claimed a GPU second would still run on GPU 0. So the claim counts from the driver's
+    ``/proc`` folder, else ``nvidia-smi -L``; 0 when neither exists (no NVIDIA driver).
+    """
+    if proc.is_dir():
+        return sum(1 for p in proc.iterdir() if p.is_dir())
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
 class GpuClaimError(RuntimeError):
@@ -38,7 +63,7 @@ def _try_lock(path: Path):
 
 
 @contextlib.contextmanager
-def claim_gpus(n: int, total: int, lock_dir: str | Path = DEFAULT_LOCK_DIR, wait_s: float = 3600.0,
+def claim_gpus(n: int, total: int, lock_dir: str | Path | None = None, wait_s: float = 3600.0,
                poll_s: float = 2.0):
     """Hold ``n`` of the machine's ``total`` GPUs for the duration of the block.
 
@@ -61,7 +86,7 @@ def claim_gpus(n: int, total: int, lock_dir: str | Path = DEFAULT_LOCK_DIR, wait
     if n > total:
         raise GpuClaimError(f"the job needs {n} GPU(s) but this machine has {total}; lower train.devices "
                             "or run it where more GPUs are available")
-    lock_dir = Path(lock_dir)
+    lock_dir = Path(DEFAULT_LOCK_DIR if lock_dir is None else lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
     held: dict[int, object] = {}

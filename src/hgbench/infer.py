@@ -6,7 +6,7 @@
 Every person goes through the code path of the benchmark itself, not a copy of it: cut like
 ``prepare`` cuts a person (:func:`hgbench.data.prepare.crop_transform`, ``crop_size``,
 ``cut_crops``, the model's ``input_res`` and its dataset's ``crop_margin``), predicted with the
-flip test of ``predict`` (:func:`hgbench.predict.predict_heatmaps`), decoded with the ¼-cell
+flip test of ``predict`` (the one inference loop, :func:`hgbench.inference.decode_rows`), decoded with the ¼-cell
 shift (:func:`hgbench.heatmaps.decode_heatmaps`) and mapped back through the crop's affine
 (:func:`hgbench.predict.cells_to_native`). So a person given by the same centre/scale as in a
 prepared split gets the joints ``predict`` writes for it (within float rounding).
@@ -47,14 +47,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-from .data.dataset import centre_inputs
 from .data.prepare import crop_size, crop_spec, crop_transform, cut_crops
 from .data.schema import FRAME_OFFSET
 from .draw import PRED_COLOUR, draw_skeleton, line_width
-from .heatmaps import decode_heatmaps
-from .inference import ModelInfo, load_model, resolve_device
+from .inference import ModelInfo, cells_to_native, decode_rows, load_model, resolve_device
 from .joints import skeleton_limbs
-from .predict import cells_to_native, predict_heatmaps
 
 OUTPUT_FORMAT = "hgbench-infer/1"
 SCHEMA_PATH = Path(__file__).with_name("infer.schema.json")
@@ -195,19 +192,14 @@ def predict_crops(model: torch.nn.Module, crops: np.ndarray, affines: np.ndarray
     """Joints [N, J, 3] — (x, y) in 0-based image px and the heatmap peak score — of crops
     [N, C, C, 3] uint8 with their ``crop_to_image`` [N, 2, 3] (native frame), final stack."""
     dev = next(model.parameters()).device
-    perm = torch.as_tensor(info.flip_permutation, device=dev)
-    cells, peaks = [], []
-    for start in range(0, len(crops), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(crops[start:start + batch_size])).to(dev)
-        hm = predict_heatmaps(model, centre_inputs(batch, info.input_res), perm, flip_test)
-        uv, peak = decode_heatmaps(hm)  # [B, O, J, 2] cells, [B, O, J]
-        cells.append(uv[:, -1].double().cpu().numpy())
-        peaks.append(peak[:, -1].double().cpu().numpy())
-    j = len(info.joint_names)
-    if not cells:
-        return np.zeros((0, j, 3))
-    xy = cells_to_native(np.concatenate(cells), affines, crops.shape[1], info.input_res, info.output_res)
-    return np.concatenate([xy - FRAME_OFFSET, np.concatenate(peaks)[..., None]], axis=-1)
+    perm = torch.as_tensor(info.flip_permutation, device=dev) if flip_test else None
+    if not len(crops):
+        return np.zeros((0, len(info.joint_names), 3))
+    uv, peak = decode_rows(model, lambda rows: torch.from_numpy(np.ascontiguousarray(crops[rows])), len(crops),
+                           batch_size, info.input_res, flip_permutation=perm)
+    cells, peaks = uv[:, -1].double().numpy(), peak[:, -1].double().numpy()
+    xy = cells_to_native(cells, affines, crops.shape[1], info.input_res, info.output_res)
+    return np.concatenate([xy - FRAME_OFFSET, peaks[..., None]], axis=-1)
 
 
 def _info(model, info: ModelInfo | None) -> ModelInfo:

@@ -12,7 +12,11 @@ Two file formats are read, both without running code from the file:
 :func:`load_model` returns the :class:`~hgbench.model.StackedHourglass` in eval mode with an
 ``info`` attribute (:class:`ModelInfo`): everything inference needs besides the weights (input and
 output resolution, joint names, flip permutation, crop rule). This module imports the model, the
-checkpoint reader and the joint tables only; ``hgbench.train`` never imports here.
+checkpoint reader, the joint tables and the crop/heatmap geometry only; no training code.
+
+It also holds the one inference loop (:func:`decode_crops`, :func:`decode_rows`: centre crop →
+network, optionally with the flip test → decoded heatmap peaks), shared by ``hgbench predict``,
+training-time validation and ``hgbench infer``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, read_model_file
+from .data.dataset import centre_inputs
+from .heatmaps import decode_heatmaps
 from .joints import FLIC_FLIP, FLIC_JOINTS, MPII_FLIP, MPII_JOINTS
 from .model import ModelConfig, StackedHourglass
+from .precision import autocast
 
 CONFIG_FORMAT = "hgbench-safetensors/1"
 """``format`` of the JSON config beside an exported ``.safetensors`` file."""
@@ -239,3 +247,71 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StackedH
     model.eval()
     model.info = info
     return model
+
+
+@torch.no_grad()
+def predict_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_permutation: torch.Tensor,
+                     flip_test: bool) -> torch.Tensor:
+    """Heatmaps [B, O, J, H, W] (fp32) for images [B, 3, R, R]; with ``flip_test`` the average of
+    the image's and its mirror's heatmaps (mirrored back, left/right channels swapped)."""
+    hm = model(images).float()
+    if flip_test:
+        flipped = model(images.flip(-1)).float().flip(-1)[:, :, flip_permutation]
+        hm = (hm + flipped) / 2
+    return hm
+
+
+@torch.no_grad()
+def decode_crops(model: torch.nn.Module, crops: torch.Tensor, input_res: int, *,
+                 flip_permutation: torch.Tensor | None = None, precision: str = "fp32",
+                 channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stored crops uint8 [B, C, C, 3] → heatmap peaks of every output.
+
+    The network sees the central ``input_res``² window of each crop; with ``flip_permutation``
+    (joint ``i`` of the mirror is joint ``flip_permutation[i]``) the flip test is applied.
+    ``precision``: ``fp32`` or ``bf16`` (autocast). Returns ``uv`` [B, O, J, 2] in 0-based
+    heatmap cells (¼-cell shift applied) and ``peak`` [B, O, J], both fp32 on the model's device.
+    """
+    device = next(model.parameters()).device
+    images = centre_inputs(crops.to(device), input_res)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with autocast(device, precision):
+        hm = predict_heatmaps(model, images, flip_permutation, flip_permutation is not None)
+    return decode_heatmaps(hm)
+
+
+def decode_rows(model: torch.nn.Module, crops_of, n: int, batch_size: int, input_res: int, **kwargs
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decode_crops` over ``n`` rows in batches of ``batch_size``.
+
+    ``crops_of(rows)`` returns the uint8 crops [b, C, C, 3] of the 0-based row indices ``rows``
+    (e.g. ``lambda rows: data.batch(rows)[0]`` for a :class:`~hgbench.data.dataset.CropDataset`).
+    ``kwargs`` go to :func:`decode_crops`. Returns ``uv`` [n, O, J, 2] cells and ``peak``
+    [n, O, J], fp32 on the CPU.
+    """
+    uvs, peaks = [], []
+    for start in range(0, n, batch_size):
+        uv, peak = decode_crops(model, crops_of(np.arange(start, min(start + batch_size, n))), input_res, **kwargs)
+        uvs.append(uv.cpu())
+        peaks.append(peak.cpu())
+    if not uvs:
+        config = getattr(model, "config", None)
+        o, j = (config.outputs, config.joints) if isinstance(config, ModelConfig) else (0, 0)
+        return torch.zeros(0, o, j, 2), torch.zeros(0, o, j)
+    return torch.cat(uvs), torch.cat(peaks)
+
+
+def cells_to_native(uv: np.ndarray, crop_to_image: np.ndarray, crop_size: int, input_res: int,
+                    output_res: int) -> np.ndarray:
+    """Heatmap cells of centre-crop inputs → native image pixels.
+
+    uv: [N, ..., J, 2] cells (0-based); crop_to_image: [N, 2, 3] (native = A · [x, y, 1]).
+    The network input is the central ``input_res``² window of the stored crop, so crop px =
+    input px + (crop_size − input_res)/2. Returns [N, ..., J, 2] float64.
+    """
+    stride = input_res / output_res
+    crop_px = (np.asarray(uv, np.float64) + 0.5) * stride - 0.5 + (crop_size - input_res) / 2
+    a = np.asarray(crop_to_image, np.float64)
+    lead = (slice(None),) + (None,) * (crop_px.ndim - 2)
+    return np.einsum("nij,n...j->n...i", a[:, :, :2], crop_px) + a[lead + (slice(None),)][..., 2]

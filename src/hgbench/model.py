@@ -45,6 +45,16 @@ class ModelConfig:
         return self.stacks + (2 if self.inner_heads else 0)
 
 
+def model_config(variant, joints: int = 16) -> ModelConfig:
+    """The :class:`ModelConfig` a profile's variant builds (``variant``: a
+    :class:`hgbench.config.VariantConfig`, or anything with its stacks/modules/features/depth/
+    supervision attributes); ``joints``: 16 (MPII layout) or 11 (FLIC layout)."""
+    return ModelConfig(
+        stacks=variant.stacks, modules=variant.modules, features=variant.features,
+        depth=variant.depth, joints=joints, inner_heads=variant.supervision == "inner",
+    )
+
+
 class Residual(nn.Module):
     """Pre-activation bottleneck: BN-ReLU-1×1 (c/2) → BN-ReLU-3×3 (c/2) → BN-ReLU-1×1 (c).
 

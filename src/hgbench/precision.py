@@ -79,3 +79,9 @@ def bench_precision(precision: str, device: torch.device, log=print) -> str:
         log(f"hgbench bench: {slow_bf16_message(device)}; measuring fp32 instead (the record says fp32)")
         return "fp32"
     return precision
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for ``precision == "bf16"`` (convolutions run in bf16, the loss in fp32); a
+    no-op context for ``fp32``."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

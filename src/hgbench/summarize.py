@@ -2,8 +2,10 @@
 
 Inputs (formats in docs/architecture.md): for every experiment of the dataset,
 ``results_dir/<dataset>/<variant>/s<seed>/metrics.json`` and
-``models_dir/<dataset>/<variant>/s<seed>/log.csv``. A missing or unreadable file never stops the
-summary: the run is recorded with a ``status`` that says what is missing.
+``models_dir/<dataset>/<variant>/s<seed>/log.csv``. A missing file never stops the summary: the
+run is recorded with a ``status`` that says what is missing. A ``metrics.json`` that exists but
+cannot be trusted (damaged, another run's, or headline numbers its per-person records contradict:
+:func:`hgbench.runs.read_metrics`) stops it before any table is written.
 
 Outputs (``out_dir``, normally ``results/<profile>/summary/<dataset>/``, each written atomically):
 
@@ -21,7 +23,10 @@ Outputs (``out_dir``, normally ``results/<profile>/summary/<dataset>/``, each wr
 - ``paired_pooled.csv``: one row per pair of variants × quantity, pooled over the seeds both were
   run with: the mean of the per-seed differences with a two-level (seeds and people) paired
   bootstrap 95 % CI and p (:func:`hgbench.stats.paired_bootstrap_seeds`), the per-seed
-  differences, their std and how many seeds agree in sign. The report's verdicts come from here.
+  differences, their std and how many seeds agree in sign.
+- ``claims.csv``: ``paired_pooled.csv`` as the paper's claims (:mod:`hgbench.claims`): each pair
+  oriented so that a positive difference supports the paper where the pair tests one of its
+  claims, with the verdict from the CI and the paper's own difference. The report renders it.
 
 ``per_joint.csv`` also carries, on the headline rows (pckh@0.5, FLIC pck@0.2), the bootstrap 95 % CIs
 over people of Mean and of the ablation metric (``Mean_ci_low`` … ``ablation_ci_high``), ``n_people``
@@ -29,22 +34,22 @@ and PCK of visible and occluded joints (``visible``, ``occluded``). FLIC runs ha
 ``pck@0.2`` and NaN for the groups FLIC lacks (Knee, Ankle).
 
 ``status`` is ``ok`` (metrics and log read), ``no-log`` (metrics read; the training log is missing
-or unreadable) or ``missing`` (metrics.json missing or unreadable; the scores are empty).
+or unreadable) or ``missing`` (metrics.json missing; the scores are empty).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from hgbench import runs as run_files
+from hgbench.claims import claims_table
 from hgbench.config import DatasetConfig, Experiment, Params, VariantConfig
 from hgbench.iofiles import atomic_path
-from hgbench.metrics import PROTOCOLS, decode_correct, statistic_for
+from hgbench.metrics import PROTOCOLS, statistic_for
 from hgbench.stats import paired_bootstrap, paired_bootstrap_seeds, seed_summary
 
 log = logging.getLogger(__name__)
@@ -78,11 +83,6 @@ VARIANT_COLUMNS = ["variant", "label", "stacks", "modules", "features", "depth",
 STATUS_OK, STATUS_NO_LOG, STATUS_MISSING = "ok", "no-log", "missing"
 
 
-def run_dir(root: Path, exp: Experiment) -> Path:
-    """``root/<dataset>/<variant>/s<seed>``: the folder of one run under results/ or models/."""
-    return Path(root) / exp.dataset / exp.variant / f"s{exp.seed}"
-
-
 def _describe_variant(variant: VariantConfig, dataset: DatasetConfig) -> dict:
     """Parameter and MAC counts (imported lazily: it needs torch)."""
     from hgbench.describe import describe_variant
@@ -90,69 +90,18 @@ def _describe_variant(variant: VariantConfig, dataset: DatasetConfig) -> dict:
     return describe_variant(variant, dataset)
 
 
-def _number(value: Any) -> float:
-    """A JSON score as float; null (written for NaN) becomes NaN. TypeError if not a number."""
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
 def read_metrics(path: Path, exp: Experiment) -> dict | None:
-    """The parsed and checked ``metrics.json`` of a run, or None when missing or unreadable.
+    """The checked ``metrics.json`` of a run (:func:`hgbench.runs.read_metrics`), or None when it
+    does not exist (the run is recorded as missing: a partial pipeline still gets its summary).
 
-    Returns ``{"protocol", "metrics" (table keys, headline first), <key>: {group: %} for each,
-    "auc", "ablation", "curve", "per_stack", "ci95", "n_people", "visibility", "per_person"}``
-    with plain floats (``per_person`` = (correct, scored) (N, J) bool arrays, or None when the
-    file predates it); a file whose ``run`` names another run counts as unreadable.
+    A file that exists but is damaged, of another format or run, or whose headline numbers its
+    own per-person records contradict raises :class:`hgbench.runs.RunFileError` before any table
+    is written: a wrong number must not be reported as a result.
     """
-    try:
-        raw = json.loads(Path(path).read_text())
-        run = raw.get("run")
-        if run is not None:
-            found = (str(run.get("dataset")), str(run.get("variant")), str(run.get("seed")))
-            if found != (exp.dataset, exp.variant, str(exp.seed)):
-                raise ValueError(f"'run' is {found}, expected {(exp.dataset, exp.variant, exp.seed)}")
-        keys = tuple(raw.get("thresholds") or METRICS)
-        out = {
-            "protocol": str(raw["protocol"]),
-            "metrics": keys,
-            "auc": _number(raw.get("auc")),
-            "ablation": _number(raw.get("ablation@0.5")),
-            "n_people": _number(raw.get("n_people")),
-        }
-        for metric in keys:
-            out[metric] = {g: _number(raw[metric].get(g)) for g in GROUPS}
-        curve = raw.get("curve") or {}
-        thresholds = [_number(t) for t in curve.get("thresholds", [])]
-        out["curve"] = {}
-        for group, values in curve.items():
-            if group == "thresholds":
-                continue
-            if len(values) != len(thresholds):
-                raise ValueError(f"curve '{group}' has {len(values)} points, thresholds {len(thresholds)}")
-            out["curve"][group] = (thresholds, [_number(v) for v in values])
-        # Older files and MPII write mean@0.5; FLIC writes mean@0.2 (the headline threshold).
-        out["per_stack"] = [
-            {"stack": int(s["stack"]),
-             "mean@0.5": _number(next((v for k, v in s.items() if k.startswith("mean@")), None)),
-             "ablation@0.5": _number(s.get("ablation@0.5"))}
-            for s in raw.get("per_stack") or []
-        ]
-        ci = raw.get("ci95") or {}
-        out["ci95"] = {q: (_number(ci[q].get("low")), _number(ci[q].get("high")))
-                       for q in ("Mean", "ablation@0.5") if q in ci}
-        vis = raw.get("visibility") or {}
-        out["visibility"] = {k: _number(vis.get(k)) for k in ("visible", "occluded")}
-        pp = raw.get("per_person")
-        out["per_person"] = decode_correct(pp["correct"]) if pp else None
-        return out
-    except FileNotFoundError:
+    if not Path(path).is_file():
         log.warning("%s: missing; run %s/%s/s%s recorded as missing", path, exp.dataset, exp.variant, exp.seed)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        log.warning("%s: unreadable (%s); run recorded as missing", path, err)
-    return None
+        return None
+    return run_files.read_metrics(path, (exp.dataset, exp.variant, exp.seed))
 
 
 def read_log(path: Path) -> pd.DataFrame | None:
@@ -318,8 +267,8 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
     """Summarise every experiment of ``dataset`` into CSV tables in ``out_dir``.
 
     Returns the tables as DataFrames keyed by file stem (``per_joint``, ``curves``, ``ablations``,
-    ``training``, ``variants``, ``seeds``, ``paired``, ``paired_pooled``); the same tables are written as
-    ``out_dir/<stem>.csv``.
+    ``training``, ``variants``, ``seeds``, ``paired``, ``paired_pooled``, ``claims``); the same tables
+    are written as ``out_dir/<stem>.csv``.
     """
     if dataset not in params.datasets:
         raise ValueError(f"dataset {dataset!r} is not in profile {params.profile!r}; "
@@ -335,8 +284,8 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
     per_joint, curves, ablations, logs, scored_runs = [], [], [], [], []
     for exp in experiments:
         vrow = variant_rows[exp.variant]
-        metrics = read_metrics(run_dir(results_dir, exp) / "metrics.json", exp)
-        train_log = read_log(run_dir(models_dir, exp) / "log.csv")
+        metrics = read_metrics(run_files.run_dir(results_dir, exp.dataset, exp.variant, exp.seed) / "metrics.json", exp)
+        train_log = read_log(run_files.run_dir(models_dir, exp.dataset, exp.variant, exp.seed) / "log.csv")
         if metrics is None:
             status = STATUS_MISSING
         else:
@@ -364,6 +313,7 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
         "paired": pd.DataFrame(_paired_rows(dataset, scored_runs), columns=PAIRED_COLUMNS),
         "paired_pooled": pd.DataFrame(_pooled_rows(dataset, scored_runs), columns=POOLED_COLUMNS),
     }
+    tables["claims"] = claims_table(tables["paired_pooled"], params, dataset)
     out_dir = Path(out_dir)
     for stem, frame in tables.items():
         write_csv_atomic(frame, out_dir / f"{stem}.csv")

@@ -1,16 +1,19 @@
 """Training: MSE on Gaussian heatmaps for every supervised output, per-step resumable state.
 
-    hgbench train --params params/demo.yaml --dataset synthetic --variant hg2x2 --seed 0 \
-        --data data/processed/synthetic --out models/synthetic/hg2x2/s0
+    hgbench train --params params/demo.yaml --dataset synthetic --variant hg2x1 --seed 0 \
+        --data data/processed/demo/synthetic --out models/demo/synthetic/hg2x1/s0
 
 Writes ``model.pt`` (final weights + the config that built them), ``last.pt`` (resumable state,
 rewritten atomically every ``train.checkpoint_every`` steps and after every epoch; contents in
 ``checkpoint.py``) and ``log.csv`` (one row per epoch, columns in docs/training.md). A rerun with
 ``last.pt`` present resumes at the step it was written after. SIGTERM/SIGINT write ``last.pt``
 at the end of the current step and stop with :class:`TrainingInterrupted` (the CLI exits with
-:data:`EXIT_INTERRUPTED`, for the scheduler to retry). A non-finite loss stops with
+:data:`hgbench.cli.EXIT_INTERRUPTED`, for the scheduler to retry). A non-finite loss stops with
 :class:`NonFiniteLoss` before the step is applied, leaving the last good ``last.pt``.
-The recipe, speed knobs and multi-GPU use are described in docs/training.md.
+This module is the run (how a job lives); what one step is, is the recipe (:mod:`hgbench.recipe`).
+It reads top to bottom in phases: build (recipe, data), resume (``last.pt``), epochs (steps,
+then the epoch's validation, log row and checkpoint), finish (``log.csv``, ``model.pt``). The
+recipe, speed knobs and multi-GPU use are described in docs/training.md.
 """
 
 from __future__ import annotations
@@ -24,29 +27,25 @@ import signal
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_state, set_rng_state
+from .checkpoint import load_checkpoint, restore_last, save_last, save_model_file
 from .config import SPEED_KEYS, DatasetConfig, TrainConfig, VariantConfig
-from .data.dataset import (Augmentation, CropDataset, centre_inputs, epoch_batches, iterate_batches,
-                           jitter_colours, sample_transforms, step_generator, warp_batch)
-from .describe import model_config
-from .heatmaps import cells_to_pixels, decode_heatmaps, heatmap_targets, pixels_to_cells
-from .inference import resolve_device  # re-exported: callers import it from here too
+from .data.dataset import CropDataset, epoch_batches, iterate_batches, step_generator
+from .heatmaps import cells_to_pixels
+from .inference import decode_rows, resolve_device
 from .iofiles import atomic_path, output_lock, remove_stale_temps
 from .joints import joints_of, layout_of
 from .metrics import training_accuracy, training_metric  # valid_acc: each layout's own metric and joints
-from .model import ModelConfig, StackedHourglass
 from .precision import check_training_precision
+from .recipe import NonFiniteLoss, Recipe, build_recipe
 
-EXIT_INTERRUPTED = 75
-"""Exit status of ``hgbench train`` stopped by SIGTERM/SIGINT after saving ``last.pt``
-(sysexits' EX_TEMPFAIL: "try again later"); a retry resumes from the saved step."""
+__all__ = ["TEST_SIGNAL_ENV", "NonFiniteLoss", "TrainingInterrupted", "run_fingerprint", "train", "validate"]
 
 TEST_SIGNAL_ENV = "HGBENCH_TEST_SIGNAL_AT_STEP"
 """Test hook: ``"<iteration>:<SIGNAL>"`` makes the process send itself SIGNAL after that step."""
@@ -56,136 +55,21 @@ class TrainingInterrupted(Exception):
     """SIGTERM/SIGINT arrived; ``last.pt`` holds the state after the last finished step."""
 
 
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or inf; the step was not applied and ``last.pt`` was not rewritten."""
-
-
-def supervised_outputs(variant: VariantConfig, config: ModelConfig) -> list[int]:
-    """Indices along the model's output axis that enter the loss."""
-    if variant.supervision == "last":
-        return [config.outputs - 1]
-    return list(range(config.outputs))
-
-
-def output_names(config: ModelConfig) -> list[str]:
-    """Column suffixes of the outputs: s1..sS, with i1, i2 for HG-Int's inner heads."""
-    if config.inner_heads:
-        return ["i1", "i2", "s1"]
-    return [f"s{k + 1}" for k in range(config.stacks)]
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
-def step_schedule_lr(cfg: TrainConfig, epoch: int) -> float:
-    """lr of 0-based ``epoch`` under ``lr_schedule: steps``."""
-    return cfg.lr * cfg.lr_drop_factor ** sum(epoch >= e for e in cfg.lr_drop_epochs)
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    # foreach: one multi-tensor update instead of a Python loop over ~300 parameters (PyTorch
-    # picks it on CUDA only). Bit-identical weights on CPU, 13 % more img/s for the demo's hg2x1
-    # (bench/results/README.md).
-    if cfg.optimizer == "rmsprop":
-        # The Torch original: alpha 0.99, eps 1e-8, no momentum, no weight decay.
-        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-8, foreach=True)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
-
-
-def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
-    """The paper's plateau rule: lr × lr_drop_factor when more than ``plateau_patience`` epochs in a
-    row bring no higher validation accuracy (None under ``lr_schedule: steps``)."""
-    if cfg.lr_schedule != "plateau":
-        return None
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=cfg.lr_drop_factor, patience=cfg.plateau_patience, threshold=0.0,
-        threshold_mode="abs",
-    )
-
-
-def make_model(variant: VariantConfig, joints: int, device: torch.device) -> StackedHourglass:
-    """The variant's network on ``device``, channels-last (~40 % faster convolutions on CPU and
-    on tensor cores)."""
-    return StackedHourglass(model_config(variant, joints)).to(device, memory_format=torch.channels_last)
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast for ``precision == "bf16"`` (convolutions run in bf16, the loss in fp32)."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def make_batch(crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor, *, aug: Augmentation,
-               generator: torch.Generator, flip_perm: torch.Tensor, input_res: int, output_res: int,
-               sigma: float, device: torch.device, part: slice | None = None,
-               global_batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augmented inputs and targets of one step, computed on ``device``.
-
-    crops uint8 [b, C, C, 3], joints [b, J, 2] crop px, missing [b, J]: this rank's rows, which
-    are rows ``part`` of a global batch of ``global_batch`` (default: the whole batch). The
-    transforms are drawn for the whole global batch from ``generator`` so that every DDP rank
-    draws the same ones as a single process would. Returns images float [b, 3, R, R]
-    channels-last and targets [b, J, R/4, R/4] (all-zero maps for missing joints).
-    """
-    part = slice(None) if part is None else part
-    drawn = sample_transforms(global_batch or crops.shape[0], aug, generator)
-    angle, scale, flip, gains = (t[part] for t in drawn)
-    images, joints_px, missing = warp_batch(crops.to(device, non_blocking=True), joints, missing, input_res,
-                                            angle, scale, flip, flip_perm)
-    if aug.color_jitter:
-        images = jitter_colours(images, gains)
-    targets = heatmap_targets(pixels_to_cells(joints_px, input_res / output_res), ~missing, output_res, sigma)
-    return images.contiguous(memory_format=torch.channels_last), targets
-
-
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               targets: torch.Tensor, supervised: list[int], precision: str, world: int = 1) -> torch.Tensor:
-    """One optimisation step; returns the per-output MSE [O] (fp32, detached, mean over ranks).
-
-    images [B, 3, R, R], targets [B, J, H, W]. The loss is the sum of the supervised outputs'
-    MSE. It is checked before the backward pass, so a NaN/inf never reaches the weights
-    (:class:`NonFiniteLoss`); with DDP the check uses the all-reduced loss so that every rank
-    stops together.
-    """
-    device = images.device
-    with autocast(device, precision):
-        out = model(images)
-    per_output = ((out.float() - targets[:, None]) ** 2).mean(dim=(0, 2, 3, 4))
-    loss = per_output[supervised].sum()
-    report = per_output.detach().clone()
-    if world > 1:
-        torch.distributed.all_reduce(report)
-        report /= world
-    if not torch.isfinite(report).all():
-        raise NonFiniteLoss(f"loss became {report[supervised].sum().item()} (per output {report.tolist()})")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return report
-
-
 @torch.no_grad()
-def validate(model: StackedHourglass, data: CropDataset, input_res: int, output_res: int,
+def validate(model: torch.nn.Module, data: CropDataset, input_res: int, output_res: int,
              device: torch.device, batch_size: int, precision: str = "fp32", layout: str | None = None) -> np.ndarray:
     """The layout's training metric (%) for every output, centre crops, no flip. Returns [O].
 
     ``layout`` (default: the split's own, from its joint names) picks the metric in one place,
     :func:`hgbench.metrics.training_metric`: MPII → PCKh@0.5 on the ablation joints, FLIC →
-    PCK@0.2 (torso diagonal) on elbows and wrists.
+    PCK@0.2 (torso diagonal) on elbows and wrists. Runs the one inference loop of ``predict``
+    (:func:`hgbench.inference.decode_rows`) without the flip test.
     """
     layout = layout or layout_of(data.joint_names)
     model.eval()
-    stride = input_res / output_res
-    offset = (data.crop_size - input_res) / 2
-    preds = []
-    for start in range(0, len(data), batch_size):
-        crops, _, _ = data.batch(np.arange(start, min(start + batch_size, len(data))))
-        with autocast(device, precision):
-            hm = model(centre_inputs(crops.to(device), input_res).contiguous(memory_format=torch.channels_last))
-        uv, _ = decode_heatmaps(hm.float())
-        preds.append((cells_to_pixels(uv, stride) + offset).cpu().numpy())
-    preds = np.concatenate(preds)  # [N, O, J, 2] crop px
+    uv, _ = decode_rows(model, lambda rows: data.batch(rows)[0], len(data), batch_size, input_res,
+                        precision=precision, channels_last=True)
+    preds = (cells_to_pixels(uv, input_res / output_res) + (data.crop_size - input_res) / 2).numpy()  # [N, O, J, 2] crop px
     # Normaliser (head size or torso diagonal, native px) in crop px: the crop→image map is a
     # uniform scale (no rotation in prepare).
     pixel = np.linalg.norm(data.crop_to_image[:, :, 0], axis=1)
@@ -291,181 +175,241 @@ def train(
             if ctx.is_main:  # temporaries of a run killed while writing (the lock says it is dead)
                 for name in ("last.pt", "model.pt", "log.csv"):
                     remove_stale_temps(out_dir / name)
-            return _train(dataset=dataset, variant=variant, cfg=cfg, seed=seed, train_file=train_file,
-                          valid_file=valid_file, out_dir=out_dir, dev=dev, ctx=ctx, log=log)
+            run = _build(dataset=dataset, variant=variant, cfg=cfg, seed=seed, train_file=train_file,
+                         valid_file=valid_file, out_dir=out_dir, dev=dev, ctx=ctx, log=log)
+            _resume(run)
+            run.recipe.wrap(ctx.world)
+            _epochs(run)
+            return _finish(run)
     finally:
         distributed.teardown(ctx)
 
 
-def _train(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev, ctx, log) -> Path:
+@dataclass
+class _Run:
+    """One training job between two steps: what it was built from and where it stands."""
+
+    dataset: DatasetConfig
+    variant: VariantConfig
+    cfg: TrainConfig
+    seed: int
+    out_dir: Path
+    recipe: Recipe
+    train_data: CropDataset
+    valid_data: CropDataset | None  # rank 0 only
+    flip_perm: torch.Tensor
+    steps_per_epoch: int
+    fingerprint: str
+    ctx: distributed.Context
+    log: object
+    # Position: the 0-based epoch in progress, its batches done, steps done in all, the log rows
+    # of finished epochs and the running sums of the epoch in progress (None: a fresh epoch).
+    epoch: int = 0
+    batch_done: int = 0
+    iteration: int = 0
+    rows: list[dict] = field(default_factory=list)
+    sums: dict | None = None
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    def save(self, epoch: int, batch: int, sums: dict | None) -> None:
+        """Write ``last.pt`` at (epoch, batch) on rank 0; every rank waits until it is written."""
+        if self.ctx.is_main:
+            r = self.recipe
+            save_last(self.last_path, net=r.net, optimizer=r.optimizer, scheduler=r.scheduler, epoch=epoch,
+                      batch=batch, iteration=self.iteration, progress=sums, log=self.rows, seed=self.seed,
+                      model_config=asdict(r.net.config), fingerprint=self.fingerprint)
+        if self.ctx.world > 1:
+            torch.distributed.barrier()  # nobody stops before rank 0 has written the state
+
+
+# -- build --------------------------------------------------------------------------------------
+
+def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev, ctx, log) -> _Run:
+    """The recipe (weights drawn from ``seed``), the splits and the run's fingerprint."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.batch_size < ctx.world:
         raise ValueError(f"train.batch_size {cfg.batch_size} is smaller than train.devices {ctx.world}")
     check_training_precision(cfg.precision, dev)  # no silent scalar-bf16 fallback on CPUs without it
     torch.set_num_threads(cfg.threads)
-    torch.manual_seed(seed)
-    net = make_model(variant, len(joints_of(dataset.layout)), dev)
-    mconf = net.config
-    if ctx.world > 1:
-        net = distributed.sync_batchnorm(net, dev)
-    optimizer = make_optimizer(cfg, net)
-    scheduler = make_scheduler(cfg, optimizer)
-    supervised = supervised_outputs(variant, mconf)
-    names = output_names(mconf)
-
+    recipe = build_recipe(dataset, variant, cfg, len(joints_of(dataset.layout)), seed, dev,
+                          sync_batchnorm=distributed.sync_batchnorm if ctx.world > 1 else None)
     train_data = CropDataset(train_file)
-    valid_data = CropDataset(valid_file) if ctx.is_main else None
-    aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter)
-    flip_perm = torch.as_tensor(train_data.flip_permutation)
-    steps_per_epoch = len(epoch_batches(len(train_data), cfg.batch_size, seed, 0))
+    return _Run(
+        dataset=dataset, variant=variant, cfg=cfg, seed=seed, out_dir=out_dir, recipe=recipe,
+        train_data=train_data, valid_data=CropDataset(valid_file) if ctx.is_main else None,
+        flip_perm=torch.as_tensor(train_data.flip_permutation),
+        steps_per_epoch=len(epoch_batches(len(train_data), cfg.batch_size, seed, 0)),
+        fingerprint=run_fingerprint(dataset, variant, cfg, seed, train_file), ctx=ctx, log=log,
+    )
 
-    log_path, last_path = out_dir / "log.csv", out_dir / "last.pt"
-    epoch, batch_done, iteration, rows, progress_sums = 0, 0, 0, [], None
-    fingerprint = run_fingerprint(dataset, variant, cfg, seed, train_file)
-    if last_path.exists():
-        state = load_checkpoint(last_path, seed=seed, model_config=asdict(mconf), fingerprint=fingerprint)
-        if state is None:
-            # Params changed since last.pt was written (a DVC experiment, an edited profile): its
-            # weights answer another question, so resuming would mix two runs. Start over.
-            if ctx.is_main:
-                log(f"{last_path} was written under other training settings; starting over")
-    else:
-        state = None
-    if state is not None:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        epoch, batch_done, iteration = state["epoch"], state["batch"], state["iteration"]
-        rows, progress_sums = state["log"], state["progress"]
-        if ctx.is_main and epoch >= cfg.epochs:
-            log(f"{last_path} holds the finished run ({cfg.epochs} epochs); writing model.pt and log.csv from it")
-        elif ctx.is_main:
-            log(f"resuming {out_dir} at epoch {epoch + 1}, step {batch_done} of {steps_per_epoch} (iteration {iteration})")
 
-    model: torch.nn.Module = net
-    if cfg.compile:
-        model = torch.compile(model)
-    if ctx.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    model.train()
+# -- resume -------------------------------------------------------------------------------------
 
-    def save(epoch_: int, batch_: int, sums: dict | None) -> None:
-        if ctx.is_main:
-            save_checkpoint({
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state(),
-                "epoch": epoch_, "batch": batch_, "iteration": iteration, "progress": sums, "log": rows,
-                "seed": seed, "model_config": asdict(mconf), "fingerprint": fingerprint,
-            }, last_path)
-        if ctx.world > 1:
-            torch.distributed.barrier()  # nobody stops before rank 0 has written the state
+def _resume(run: _Run) -> None:
+    """Continue from ``last.pt`` when it belongs to this run; start over when it was written under
+    other settings (its weights answer another question: resuming would mix two runs)."""
+    if not run.last_path.exists():
+        return
+    r, main = run.recipe, run.ctx.is_main
+    state = load_checkpoint(run.last_path, seed=run.seed, model_config=asdict(r.net.config),
+                            fingerprint=run.fingerprint)
+    if state is None:
+        if main:
+            run.log(f"{run.last_path} was written under other training settings; starting over")
+        return
+    position = restore_last(state, net=r.net, optimizer=r.optimizer, scheduler=r.scheduler)
+    run.epoch, run.batch_done, run.iteration = position["epoch"], position["batch"], position["iteration"]
+    run.rows, run.sums = position["log"], position["progress"]
+    if main and run.epoch >= run.cfg.epochs:
+        run.log(f"{run.last_path} holds the finished run ({run.cfg.epochs} epochs); writing model.pt and log.csv from it")
+    elif main:
+        run.log(f"resuming {run.out_dir} at epoch {run.epoch + 1}, step {run.batch_done} of {run.steps_per_epoch} "
+                f"(iteration {run.iteration})")
 
+
+# -- epochs -------------------------------------------------------------------------------------
+
+def _epochs(run: _Run) -> None:
+    """Every remaining epoch: its steps, then its log row and checkpoint. SIGTERM/SIGINT stop at
+    the next step boundary with ``last.pt`` written (:class:`TrainingInterrupted`)."""
+    progress = Progress(run.cfg.epochs * run.steps_per_epoch, run.iteration, run.steps_per_epoch,
+                        run.ctx.is_main, run.log)
+    try:
+        with _stop_requests() as stop:
+            for epoch in range(run.epoch, run.cfg.epochs):
+                lr = run.recipe.lr_for_epoch(epoch)
+                sums = _steps(run, epoch, stop, progress)
+                _end_epoch(run, epoch, lr, sums, stop)
+    finally:
+        progress.close()
+
+
+def _steps(run: _Run, epoch: int, stop: dict, progress: Progress) -> dict:
+    """The epoch's remaining steps (from ``run.batch_done``); returns its running sums."""
+    cfg, ctx = run.cfg, run.ctx
+    sums = run.sums or {"losses": [0.0] * run.recipe.net.config.outputs, "seen": 0, "wait": 0.0, "compute": 0.0}
+    run.sums = None
+    batches = epoch_batches(len(run.train_data), cfg.batch_size, run.seed, epoch)
+    parts = [distributed.shard(b, ctx) for b in batches]  # each rank reads only its rows
+    local = [b[part] for b, part in zip(batches[run.batch_done:], parts[run.batch_done:])]
     test_signal = _test_signal()
-    progress = Progress(cfg.epochs * steps_per_epoch, iteration, steps_per_epoch, ctx.is_main, log)
-    with _stop_requests() as stop:
-        for epoch in range(epoch, cfg.epochs):
-            if scheduler is None:
-                _set_lr(optimizer, step_schedule_lr(cfg, epoch))
-            lr = optimizer.param_groups[0]["lr"]
-            sums = progress_sums or {"losses": [0.0] * mconf.outputs, "seen": 0, "wait": 0.0, "compute": 0.0}
-            progress_sums = None
-            batches = epoch_batches(len(train_data), cfg.batch_size, seed, epoch)
-            parts = [distributed.shard(b, ctx) for b in batches]  # each rank reads only its rows
-            local = [b[part] for b, part in zip(batches[batch_done:], parts[batch_done:])]
-            t_data = time.perf_counter()
-            for k, (crops, joints, missing) in enumerate(iterate_batches(train_data, local, cfg.workers),
-                                                         start=batch_done):
-                t_step = time.perf_counter()
-                sums["wait"] += t_step - t_data
-                images, targets = make_batch(
-                    crops, joints, missing, aug=aug, generator=step_generator(seed, iteration), flip_perm=flip_perm,
-                    input_res=dataset.input_res, output_res=dataset.output_res, sigma=cfg.sigma, device=dev,
-                    part=parts[k], global_batch=len(batches[k]))
-                try:
-                    per_output = train_step(model, optimizer, images, targets, supervised, cfg.precision, ctx.world)
-                except NonFiniteLoss as exc:
-                    raise NonFiniteLoss(f"{exc} at epoch {epoch + 1}, iteration {iteration + 1}; the last good state "
-                                        f"is {last_path} (try a lower lr or train.precision: fp32)") from None
-                iteration += 1
-                n = len(batches[k])
-                sums["losses"] = [a + float(b) * n for a, b in zip(sums["losses"], per_output)]
-                sums["seen"] += n
-                t_data = time.perf_counter()
-                sums["compute"] += t_data - t_step
-                elapsed = sums["wait"] + sums["compute"]
-                progress.update(epoch, cfg.epochs, float(per_output[supervised].sum()), sums["seen"] / elapsed,
-                                sums["wait"] / elapsed)
-                if test_signal is not None and iteration == test_signal[0]:
-                    os.kill(os.getpid(), test_signal[1])
-                stop_now = stop["signal"] is not None
-                if ctx.world > 1:  # every rank stops at the same step
-                    flag = torch.tensor([float(stop_now)], device=dev)
-                    torch.distributed.all_reduce(flag)
-                    stop_now = bool(flag.item())
-                if k + 1 < len(batches) and (stop_now or (cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0)):
-                    save(epoch, k + 1, sums)
-                if stop_now and k + 1 < len(batches):
-                    progress.close()
-                    raise TrainingInterrupted(f"stopped by {stop['signal'] or 'another rank'} at iteration {iteration}; "
-                                              f"{last_path} holds the state, rerun to resume")
-                t_data = time.perf_counter()
-            batch_done = 0
-            row = _epoch_row(epoch, iteration, lr, sums, supervised, names, valid_data, net, dataset, cfg, dev, ctx)
-            if scheduler is not None:
-                scheduler.step(row["valid_acc"])
-            rows.append(row)
-            if ctx.is_main:
-                log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid {training_metric(dataset.layout).label} "
-                    f"{row['valid_acc']:.1f}%  lr {lr:.3g}  {row['images_per_s']:.1f} img/s  "
-                    f"data wait {100 * row['data_wait_share']:.0f}%")
-                _write_log(rows, log_path)
-            save(epoch + 1, 0, None)
-            if stop["signal"] is not None and epoch + 1 < cfg.epochs:
-                progress.close()
-                raise TrainingInterrupted(f"stopped by {stop['signal']} after epoch {epoch + 1}; "
-                                          f"{last_path} holds the state, rerun to resume")
-    progress.close()
-
-    model_path = out_dir / "model.pt"
-    if ctx.is_main:
-        # Also when last.pt already held the finished run (a rerun, a kill after the last step):
-        # the loop above did nothing, and every declared output is rewritten from last.pt's rows
-        # and weights, byte for byte as the first time.
-        _write_log(rows, log_path)
-        _save({"model": net.state_dict(), "model_config": asdict(mconf), "variant": variant.name,
-               "supervision": variant.supervision, "dataset": dataset.name, "input_res": dataset.input_res,
-               "output_res": dataset.output_res, "seed": seed, "epochs": cfg.epochs}, model_path)
-    return model_path
+    t_data = time.perf_counter()
+    for k, (crops, joints, missing) in enumerate(iterate_batches(run.train_data, local, cfg.workers),
+                                                 start=run.batch_done):
+        t_step = time.perf_counter()
+        sums["wait"] += t_step - t_data
+        per_output = _step(run, epoch, crops, joints, missing, parts[k], len(batches[k]))
+        n = len(batches[k])
+        sums["losses"] = [a + float(b) * n for a, b in zip(sums["losses"], per_output)]
+        sums["seen"] += n
+        sums["compute"] += time.perf_counter() - t_step
+        elapsed = sums["wait"] + sums["compute"]
+        progress.update(epoch, cfg.epochs, float(per_output[run.recipe.supervised].sum()), sums["seen"] / elapsed,
+                        sums["wait"] / elapsed)
+        if test_signal is not None and run.iteration == test_signal[0]:
+            os.kill(os.getpid(), test_signal[1])
+        _checkpoint_or_stop(run, epoch, k + 1, len(batches), sums, stop)
+        t_data = time.perf_counter()
+    run.batch_done = 0
+    return sums
 
 
-def _epoch_row(epoch, iteration, lr, sums, supervised, names, valid_data, net, dataset, cfg, dev, ctx) -> dict:
+def _step(run: _Run, epoch: int, crops, joints, missing, part: slice, global_batch: int) -> torch.Tensor:
+    """One step of the recipe on this rank's rows; per-output MSE [O]."""
+    r = run.recipe
+    images, targets = r.batch(crops, joints, missing, step_generator(run.seed, run.iteration), run.flip_perm,
+                              part=part, global_batch=global_batch)
+    try:
+        per_output = r.step(images, targets, run.ctx.world)
+    except NonFiniteLoss as exc:
+        raise NonFiniteLoss(f"{exc} at epoch {epoch + 1}, iteration {run.iteration + 1}; the last good state "
+                            f"is {run.last_path} (try a lower lr or train.precision: fp32)") from None
+    run.iteration += 1
+    return per_output
+
+
+def _checkpoint_or_stop(run: _Run, epoch: int, done: int, n_batches: int, sums: dict, stop: dict) -> None:
+    """Inside an epoch (``done`` < ``n_batches`` batches): write ``last.pt`` every
+    ``train.checkpoint_every`` steps, and on a stop request write it and stop. After the epoch's
+    last batch the epoch's end does both."""
+    stop_now = stop["signal"] is not None
+    if run.ctx.world > 1:  # every rank stops at the same step
+        flag = torch.tensor([float(stop_now)], device=run.recipe.device)
+        torch.distributed.all_reduce(flag)
+        stop_now = bool(flag.item())
+    if done >= n_batches:
+        return
+    every = run.cfg.checkpoint_every
+    if stop_now or (every and run.iteration % every == 0):
+        run.save(epoch, done, sums)
+    if stop_now:
+        raise TrainingInterrupted(f"stopped by {stop['signal'] or 'another rank'} at iteration {run.iteration}; "
+                                  f"{run.last_path} holds the state, rerun to resume")
+
+
+def _end_epoch(run: _Run, epoch: int, lr: float, sums: dict, stop: dict) -> None:
+    """Validation, the plateau schedule, the log row (``log.csv`` rewritten) and ``last.pt``."""
+    cfg = run.cfg
+    row = _epoch_row(run, epoch, lr, sums)
+    if run.recipe.scheduler is not None:
+        run.recipe.scheduler.step(row["valid_acc"])
+    run.rows.append(row)
+    if run.ctx.is_main:
+        run.log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid "
+                f"{training_metric(run.dataset.layout).label} {row['valid_acc']:.1f}%  lr {lr:.3g}  "
+                f"{row['images_per_s']:.1f} img/s  data wait {100 * row['data_wait_share']:.0f}%")
+        _write_log(run.rows, run.out_dir / "log.csv")
+    run.save(epoch + 1, 0, None)
+    if stop["signal"] is not None and epoch + 1 < cfg.epochs:
+        raise TrainingInterrupted(f"stopped by {stop['signal']} after epoch {epoch + 1}; "
+                                  f"{run.last_path} holds the state, rerun to resume")
+
+
+def _epoch_row(run: _Run, epoch: int, lr: float, sums: dict) -> dict:
     """The log row of a finished epoch (validation on rank 0, its result shared with every rank)."""
+    r, ds, ctx = run.recipe, run.dataset, run.ctx
     t0 = time.perf_counter()
-    acc = np.zeros(len(names))
+    acc = np.zeros(len(r.names))
     if ctx.is_main:
-        acc = validate(net, valid_data, dataset.input_res, dataset.output_res, dev, cfg.batch_size * 2, cfg.precision)
+        acc = validate(r.net, run.valid_data, ds.input_res, ds.output_res, r.device, run.cfg.batch_size * 2,
+                       run.cfg.precision)
     if ctx.world > 1:  # the plateau scheduler of every rank needs the same accuracy
-        shared = torch.as_tensor(acc, dtype=torch.float64, device=dev)
+        shared = torch.as_tensor(acc, dtype=torch.float64, device=r.device)
         torch.distributed.broadcast(shared, 0)
         acc = shared.cpu().numpy()
     valid_s = time.perf_counter() - t0
     losses = np.array(sums["losses"]) / max(sums["seen"], 1)
     wall = sums["wait"] + sums["compute"]
-    row = {"epoch": epoch + 1, "iteration": iteration, "lr": lr, "train_loss": float(losses[supervised].sum())}
-    row.update({f"train_loss_{n}": float(v) for n, v in zip(names, losses)})
+    row = {"epoch": epoch + 1, "iteration": run.iteration, "lr": lr, "train_loss": float(losses[r.supervised].sum())}
+    row.update({f"train_loss_{n}": float(v) for n, v in zip(r.names, losses)})
     row["valid_acc"] = float(acc[-1])
-    row.update({f"valid_acc_{n}": float(v) for n, v in zip(names, acc)})
+    row.update({f"valid_acc_{n}": float(v) for n, v in zip(r.names, acc)})
     row.update(images_per_s=sums["seen"] / max(wall, 1e-9), data_wait_share=sums["wait"] / max(wall, 1e-9), wall_s=wall,
-               data_wait_s=sums["wait"], step_s=sums["compute"] / max(1, round(sums["seen"] / cfg.batch_size)),
+               data_wait_s=sums["wait"], step_s=sums["compute"] / max(1, round(sums["seen"] / run.cfg.batch_size)),
                valid_s=valid_s)
     return row
 
 
-def _save(obj: dict, path: Path) -> None:
-    save_state(obj, path)  # atomic, with a content digest checked on load
+# -- finish -------------------------------------------------------------------------------------
+
+def _finish(run: _Run) -> Path:
+    """``log.csv`` and ``model.pt`` on rank 0; returns the path of ``model.pt``.
+
+    Also when ``last.pt`` already held the finished run (a rerun, a kill after the last step): the
+    epochs did nothing, and every declared output is rewritten from ``last.pt``'s rows and
+    weights, byte for byte as the first time.
+    """
+    model_path = run.out_dir / "model.pt"
+    if run.ctx.is_main:
+        _write_log(run.rows, run.out_dir / "log.csv")
+        ds, v, net = run.dataset, run.variant, run.recipe.net
+        save_model_file(model_path, net=net, model_config=asdict(net.config), variant=v.name,
+                        supervision=v.supervision, dataset=ds.name, input_res=ds.input_res,
+                        output_res=ds.output_res, seed=run.seed, epochs=run.cfg.epochs)
+    return model_path
 
 
 def _write_log(rows: list[dict], path: Path) -> None:

@@ -180,6 +180,7 @@ SUMMARY_FILES = [
     "seeds.csv",
     "paired.csv",
     "paired_pooled.csv",
+    "claims.csv",
     "costs.csv",
     "gallery.h5",
 ]

@@ -41,23 +41,97 @@ def read_profile(path, schema):
         raise ProfileError(
             f"{path}: cannot be read as a text file ({exc}); profiles are YAML files"
         ) from None
+    raw = read_yaml(text, path)
+    check_profile(raw, path, schema)
+    return raw
+
+
+# The YAML loader: a copy of hgbench.config's (read_yaml and what it uses), which this file
+# cannot import; tests/reliability/test_yaml_loader.py checks that both refuse every broken file
+# with the same message.
+
+
+class _AliasRefused(yaml.YAMLError):
+    """An anchor (``&name``) or alias (``*name``) met by _NoAliasLoader."""
+
+    def __init__(self, event):
+        super().__init__(event.anchor)
+        self.name, self.line = event.anchor, event.start_mark.line + 1
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses anchors and aliases at the first one, before composing: a
+    few nested aliases (a "billion laughs") expand a 1 KB file into billions of values.
+    """
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        # an AliasEvent, or a node carrying &name
+        if getattr(event, "anchor", None) is not None:
+            raise _AliasRefused(event)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(text, source):
+    """hgbench.config.read_yaml: the document as plain values, or ProfileError in one line."""
+    loader = None
     try:
-        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
-        raw = yaml.safe_load(text)
+        # (reading starts here: a control character is refused)
+        loader = _NoAliasLoader(text)
+        node = loader.get_single_node()
+        duplicate = _duplicate_key(node)
+        raw = None if node is None or duplicate else loader.construct_document(node)
+    except _AliasRefused as exc:
+        raise ProfileError(_alias_message(source, exc.name, exc.line)) from None
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ProfileError(f"{path}: not valid YAML: {problem}{where}") from None
+        raise ProfileError(
+            f"{source}: not valid YAML: {_yaml_problem(exc, text)}; correct the file there"
+        ) from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ProfileError(
+            f"{source}: not valid YAML: {str(exc).split(';')[0]}; no params value is that "
+            "long"
+        ) from None
+    except RecursionError:
+        raise ProfileError(
+            f"{source}: not valid YAML: nested too deeply to read; a profile is a few "
+            "levels deep"
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if duplicate:
         key, first, second = duplicate
         # YAML keeps the last value silently, so a pasted second `lr:` would quietly win.
-        raise ProfileError(
-            f"{path}: invalid params key '{key}': given twice (lines {first} and "
-            f"{second}); keep one"
+        where = (
+            f"on line {first}" if first == second else f"(lines {first} and {second})"
         )
-    check_profile(raw, path, schema)
+        raise ProfileError(
+            f"{source}: invalid params key '{key}': given twice {where}; keep one"
+        )
     return raw
+
+
+def _alias_message(source, name, line):
+    return (
+        f"{source}: not valid params YAML at line {line}: anchors and aliases (&{name}, "
+        f"*{name}) are refused (a few nested aliases expand to billions of values); write "
+        f"the value out instead of *{name} and drop &{name}"
+    )
+
+
+def _yaml_problem(exc, text):
+    """PyYAML's error in one line: the problem and its line."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if getattr(exc, "context", None):  # "while parsing a flow sequence", ...
+        problem = f"{exc.context}, {problem}"
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"{problem} (line {mark.line + 1})"
+    position = getattr(exc, "position", None)  # a ReaderError gives an offset
+    if isinstance(position, int):
+        return f"{problem} (line {text.count(chr(10), 0, position) + 1})"
+    return problem
 
 
 def _duplicate_key(node, path=()):
@@ -140,15 +214,23 @@ def _non_finite(raw, path=()):
 
 def _check_cross_references(raw, source):
     """The checks hgbench.config makes beyond the schema, in its order and words."""
+    for problems in (
+        _run_problems,
+        _dataset_problems,
+        _variant_problems,
+        _depth_problems,
+        _size_problems,
+    ):
+        for key, detail in problems(raw):
+            raise ProfileError(f"{source}: invalid params key '{key}': {detail}")
 
-    def fail(key, detail):
-        raise ProfileError(f"{source}: invalid params key '{key}': {detail}")
 
+def _run_problems(raw):
     for i, exp in enumerate(raw["experiments"]):
         for kind, table in (("dataset", "datasets"), ("variant", "variants")):
             if exp[kind] not in raw[table]:
                 allowed = ", ".join(sorted(raw[table]))
-                fail(
+                yield (
                     f"experiments.{i}.{kind}",
                     f"{exp[kind]!r} is not defined under '{table}'; allowed values: {allowed}",
                 )
@@ -156,35 +238,38 @@ def _check_cross_references(raw, source):
     for i, exp in enumerate(raw["experiments"]):
         run = (exp["dataset"], exp["variant"], exp["seed"])
         if run in seen:
-            fail(f"experiments.{i}", f"duplicate run {run}")
+            yield f"experiments.{i}", f"duplicate run {run}"
         seen.add(run)
     for i, sub in enumerate(raw["submissions"]):
         run = (sub["dataset"], sub["variant"], sub["seed"])
         if run not in seen:
-            fail(
+            yield (
                 f"submissions.{i}",
                 f"{run} is not one of the experiments; submit a run the profile trains",
             )
         if raw["datasets"][sub["dataset"]]["source"] != "mpii":
-            fail(
+            yield (
                 f"submissions.{i}.dataset",
                 f"{sub['dataset']!r} is not an MPII dataset (source mpii); only MPII has a test server",
             )
+
+
+def _dataset_problems(raw):
     for name, ds in raw["datasets"].items():
         where = f"datasets.{name}"
         if ds["input_res"] % ds["output_res"]:
-            fail(
+            yield (
                 f"{where}.output_res",
                 f"{ds['output_res']} must divide input_res {ds['input_res']}",
             )
         if ds["input_res"] // ds["output_res"] != 4:
-            fail(
+            yield (
                 f"{where}.output_res",
                 "the hourglass stem downsamples by 4, so output_res must be input_res / 4 "
                 f"= {ds['input_res'] // 4}",
             )
         if (ds["source"] == "synthetic") != ("synthetic" in ds):
-            fail(
+            yield (
                 f"{where}.synthetic",
                 "give a 'synthetic' section exactly when source is 'synthetic'",
             )
@@ -195,7 +280,7 @@ def _check_cross_references(raw, source):
             fix = (
                 " or set synthetic.layout: flic" if ds["source"] == "synthetic" else ""
             )
-            fail(
+            yield (
                 f"{where}.labels",
                 "only FLIC has observer/person-centric labels (source flic, or synthetic "
                 f"with layout: flic); remove the key{fix}",
@@ -203,33 +288,94 @@ def _check_cross_references(raw, source):
         if "synthetic" in ds:
             lo, hi = ds["synthetic"]["person_height"]
             if lo > hi:
-                fail(f"{where}.synthetic.person_height", "min > max")
+                yield f"{where}.synthetic.person_height", "min > max"
             if (
                 ds["synthetic"].get("layout") == "flic"
                 and ds["synthetic"]["missing_rate"]
             ):
-                fail(
+                yield (
                     f"{where}.synthetic.missing_rate",
                     "FLIC labels all 11 of its joints in every example; set missing_rate: 0 "
                     "for layout: flic",
                 )
+
+
+def _variant_problems(raw):
     for name, v in raw["variants"].items():
         if v["supervision"] == "inner" and v["stacks"] != 1:
-            fail(
+            yield (
                 f"variants.{name}.supervision",
                 "'inner' (HG-Int) is defined for one hourglass; set stacks: 1 or "
                 "supervision: all/last",
             )
         if v["supervision"] == "inner" and v["depth"] < 3:
-            fail(f"variants.{name}.depth", "'inner' supervision needs depth >= 3")
+            yield f"variants.{name}.depth", "'inner' supervision needs depth >= 3"
+
+
+def _depth_problems(raw):
     for e in raw["experiments"]:
         ds, v = raw["datasets"][e["dataset"]], raw["variants"][e["variant"]]
         if ds["output_res"] % (2 ** v["depth"]):
-            fail(
+            yield (
                 f"variants.{e['variant']}.depth",
                 f"{v['depth']} halvings do not divide output_res {ds['output_res']} of "
                 f"dataset {e['dataset']!r}",
             )
+
+
+MAX_PARAMETERS = 1_000_000_000
+"""hgbench.config.MAX_PARAMETERS (a test keeps them equal): the largest variant a profile may define."""
+
+
+def _size_problems(raw):
+    for name, v in raw["variants"].items():
+        n = parameter_estimate(
+            v["stacks"],
+            v["modules"],
+            v["features"],
+            v["depth"],
+            inner_heads=v["supervision"] == "inner",
+        )
+        if n > MAX_PARAMETERS:
+            yield (
+                f"variants.{name}",
+                f"variant {name!r} has ~{n / 1e6:,.0f} M parameters; the bound is "
+                f"{MAX_PARAMETERS / 1e6:,.0f} M (weights, gradients and optimizer state "
+                f"alone would take {16 * n / 1e9:,.0f} GB); use fewer stacks, modules or "
+                "features",
+            )
+
+
+def parameter_estimate(stacks, modules, features, depth, joints=16, inner_heads=False):
+    """hgbench.config.parameter_estimate: trainable parameters of the built model, by arithmetic."""
+
+    def conv(c_in, c_out, k=1):
+        return c_in * c_out * k * k + c_out
+
+    def residual(c_in, c_out):
+        mid = c_out // 2
+        skip = conv(c_in, c_out) if c_in != c_out else 0
+        return (
+            2 * c_in
+            + conv(c_in, mid)
+            + 2 * mid
+            + conv(mid, mid, 3)
+            + 2 * mid
+            + conv(mid, c_out)
+            + skip
+        )
+
+    f, c1, c2 = features, features // 4, features // 2
+    stem = (
+        conv(3, c1, 7) + 2 * c1 + residual(c1, c2) + residual(c2, c2) + residual(c2, f)
+    )
+    levels = {depth - 1, depth - 2} & set(range(1, depth + 1)) if inner_heads else set()
+    hourglass = (3 * depth + 1) * modules * residual(f, f) + len(levels) * (
+        conv(f, joints) + conv(joints, f)
+    )
+    after = modules * residual(f, f) + conv(f, f) + 2 * f + conv(f, joints)
+    remap = conv(f, f) + conv(joints, f)
+    return stem + stacks * (hourglass + after) + (stacks - 1) * remap
 
 
 def profile_view(raw):

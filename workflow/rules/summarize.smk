@@ -1,6 +1,6 @@
-# Tables, costs and the gallery: everything the report reads (it regenerates from results/ alone).
-# Light: on a cluster it runs where Snakemake runs, not as a job. The tables are in `snakemake
-# --report` (summary_outputs(), common.smk).
+# Tables, the claims table, costs and the gallery: everything the report reads (it regenerates
+# from results/ alone). Light: on a cluster it runs where Snakemake runs, not as a job. The tables
+# are in `snakemake --report` (summary_outputs(), common.smk). It reads files only: no model.
 rule summarize:
     input:
         metrics=lambda w: runs_of(w.dataset, RESULTS, "metrics.json"),
@@ -8,8 +8,11 @@ rule summarize:
         # the gallery crops people out of the split the predictions were made on
         predictions=lambda w: runs_of(w.dataset, RESULTS, "predictions.h5"),
         valid=f"{PROCESSED}/{{dataset}}/valid.h5",
-        # ...and runs every model on the five real MPII images shipped with hgbench
-        checkpoints=lambda w: runs_of(w.dataset, MODELS, "model.pt"),
+        # ...and shows every model's predictions of the real MPII photographs (prepare_samples)
+        samples_predictions=lambda w: runs_of(
+            w.dataset, RESULTS, "samples_predictions.h5"
+        ),
+        samples=f"{PROCESSED}/{{dataset}}/samples.h5",
     output:
         summary_outputs(),
     log:

@@ -10,10 +10,15 @@
 * :func:`safe_extract` unpacks a ``.tar``/``.tar.gz``/``.zip`` into a temporary folder next to
   the destination and moves its top-level entries into place only when every member was
   extracted. Members with absolute paths, ``..`` components, links that point outside the
-  archive, device files or FIFOs are refused (:class:`UnsafeArchiveError`) before anything is
-  written under the final names, and so are malformed archives (a hard link to a missing member,
-  a file over a folder). A truncated or damaged archive (a cut stream, a failed zip or gzip CRC,
-  which is read to the end for that) raises :class:`CorruptArchiveError`; nothing is moved into place.
+  archive (by name, and through the links already extracted: chains are resolved on disk, and
+  every symlink is checked again once the tree is complete), members written through a link,
+  device files or FIFOs are refused (:class:`UnsafeArchiveError`) before anything is written
+  under the final names, and so are malformed archives (a hard link to a missing member, a file
+  over a folder) and archives past their :class:`ExtractLimits` (total bytes, bytes per byte of
+  archive, members; counted before each member is written). A truncated or damaged archive (a cut
+  stream, a failed zip or gzip CRC, which is read to the end for that) raises
+  :class:`CorruptArchiveError`; nothing is moved into place. Every refusal is one line:
+  ``refusing to extract <archive>: <why>; <fix>``.
 
 Progress goes to stderr: a tqdm bar on a terminal, plain lines every 10 % otherwise (logs).
 Sizes are bytes throughout.
@@ -28,7 +33,6 @@ import http.client
 import lzma
 import os
 import shutil
-import socket
 import stat
 import sys
 import tarfile
@@ -206,76 +210,28 @@ def download(url: str, dest: str | Path, *, size: int | None = None, checksums: 
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    transfer = _Transfer(url, dest, size, timeout, progress)
     failures = 0
     last_error = ""
-    bar = None
     try:
-        while True:
-            start = part.stat().st_size if part.exists() else 0
-            if size is not None and start == size:
-                break  # a previous run got every byte; only the check and the rename are left
-            if size is not None and start > size:
-                part.unlink()  # longer than the file can be: not ours, start again
-                start = 0
-            headers = {"User-Agent": USER_AGENT}
-            if start:
-                headers["Range"] = f"bytes={start}-"
-            received = 0
+        while (start := transfer.resume_point()) is not None:
             try:
-                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
-                    status = resp.status
-                    if start and status == 200:
-                        start = 0  # the server ignored Range: it sends the whole file again
-                    elif start and status == 206 and _range_start(resp) != start:
-                        raise DownloadError(f"{url}: asked for bytes from {start}, the server answered "
-                                            f"{resp.headers.get('Content-Range')!r}")
-                    total = _total_from_headers(resp, start)
-                    if size is not None and total is not None and total != size:
-                        raise ChecksumError(f"{url}: the server offers {total:,} bytes, expected {size:,} bytes "
-                                            f"(a different file at this address?); {_manual_hint(dest)}")
-                    if bar is None:
-                        bar = _Progress(dest.name, total or size, initial=start) if progress else None
-                    elif start == 0 and bar is not None:
-                        bar.close()
-                        bar = _Progress(dest.name, total or size) if progress else None
-                    with open(part, "ab" if start else "wb") as f:
-                        while True:
-                            block = resp.read(CHUNK)
-                            if not block:
-                                break
-                            f.write(block)
-                            received += len(block)
-                            if bar is not None:
-                                bar.update(len(block))
-                now = part.stat().st_size
-                if (total is not None and now < total) or (size is not None and now < size):
-                    raise http.client.IncompleteRead(b"", (total or size) - now)
+                transfer.attempt(start)
                 break
             except urllib.error.HTTPError as exc:
-                if exc.code == 416 and start:
-                    # Range not satisfiable: the .part is complete already, or it is not ours
-                    if size is None or start != size:
-                        part.unlink(missing_ok=True)
-                    last_error = "HTTP 416 (range not satisfiable)"
-                    failures += 1
-                elif exc.code in RETRY_STATUS:
-                    last_error = f"HTTP {exc.code} {exc.reason}"
-                    failures += 1
-                else:
-                    raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout,
-                    TimeoutError) as exc:
+                last_error = transfer.http_failure(exc, start)
+                failures += 1
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 last_error = f"{type(exc).__name__}: {reason}"
-                failures = 0 if received else failures + 1
+                failures = 0 if transfer.received else failures + 1
             if failures > retries:
                 raise DownloadError(f"{url}: giving up after {failures} failed attempts (last: {last_error})")
             if failures:
                 time.sleep(backoff * 2 ** (failures - 1))
     finally:
-        if bar is not None:
-            bar.close()
+        transfer.close()
+    part = transfer.part
     try:
         digests = verify_file(part, size, checksums, label=f"{dest} (downloaded from {url})",
                               fix=f"the server sent a different file; {_manual_hint(dest)}")
@@ -286,6 +242,79 @@ def download(url: str, dest: str | Path, *, size: int | None = None, checksums: 
     return digests
 
 
+class _Transfer:
+    """The state of one download across its attempts: the ``.part`` file, the progress bar, the
+    bytes the last attempt received."""
+
+    def __init__(self, url: str, dest: Path, size: int | None, timeout: float, progress: bool):
+        self.url, self.dest, self.size, self.timeout, self.progress = url, dest, size, timeout, progress
+        self.part = dest.with_name(dest.name + ".part")
+        self.bar: _Progress | None = None
+        self.received = 0
+
+    def resume_point(self) -> int | None:
+        """Bytes already in ``.part`` to continue from; None when it holds the whole file already."""
+        start = self.part.stat().st_size if self.part.exists() else 0
+        if self.size is not None and start == self.size:
+            return None  # a previous run got every byte; only the check and the rename are left
+        if self.size is not None and start > self.size:
+            self.part.unlink()  # longer than the file can be: not ours, start again
+            start = 0
+        return start
+
+    def attempt(self, start: int) -> None:
+        """One request from byte ``start``; returns when ``.part`` holds every byte, raises on a
+        cut transfer (``http.client.IncompleteRead``) or a refused answer."""
+        headers = {"User-Agent": USER_AGENT}
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        self.received = 0
+        with urllib.request.urlopen(urllib.request.Request(self.url, headers=headers), timeout=self.timeout) as resp:
+            if start and resp.status == 200:
+                start = 0  # the server ignored Range: it sends the whole file again
+            elif start and resp.status == 206 and _range_start(resp) != start:
+                raise DownloadError(f"{self.url}: asked for bytes from {start}, the server answered "
+                                    f"{resp.headers.get('Content-Range')!r}")
+            total = _total_from_headers(resp, start)
+            if self.size is not None and total is not None and total != self.size:
+                raise ChecksumError(f"{self.url}: the server offers {total:,} bytes, expected {self.size:,} bytes "
+                                    f"(a different file at this address?); {_manual_hint(self.dest)}")
+            self._progress(start, total)
+            with open(self.part, "ab" if start else "wb") as f:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    f.write(block)
+                    self.received += len(block)
+                    if self.bar is not None:
+                        self.bar.update(len(block))
+        now = self.part.stat().st_size
+        if (total is not None and now < total) or (self.size is not None and now < self.size):
+            raise http.client.IncompleteRead(b"", (total or self.size) - now)
+
+    def _progress(self, start: int, total: int | None) -> None:
+        if not self.progress:
+            return
+        if self.bar is None:
+            self.bar = _Progress(self.dest.name, total or self.size, initial=start)
+        elif start == 0:  # starting over: a new bar
+            self.bar.close()
+            self.bar = _Progress(self.dest.name, total or self.size)
+
+    def http_failure(self, exc: urllib.error.HTTPError, start: int) -> str:
+        """The reason a retryable HTTP answer gives; raises :class:`DownloadError` for the others."""
+        if exc.code == 416 and start:
+            # Range not satisfiable: the .part is complete already, or it is not ours
+            if self.size is None or start != self.size:
+                self.part.unlink(missing_ok=True)
+            return "HTTP 416 (range not satisfiable)"
+        if exc.code in RETRY_STATUS:
+            return f"HTTP {exc.code} {exc.reason}"
+        raise DownloadError(f"{self.url}: HTTP {exc.code} {exc.reason}") from None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _manual_hint(dest: Path) -> str:
     return f"delete {dest} (and {dest.name}.part) and run the fetch again, or place the right file at {dest}"
 
@@ -294,19 +323,68 @@ def _manual_hint(dest: Path) -> str:
 # extraction
 # ---------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ExtractLimits:
+    """What one archive may unpack to; each dataset's spec (``data/fetch.py``) sets its own, well
+    above what the official file holds. Sizes are the members' own (declared) sizes, which
+    ``tarfile`` and ``zipfile`` never write beyond."""
+
+    max_bytes: int      # the members' sizes added up
+    max_ratio: float    # that sum ÷ the archive's size (a compression bomb has thousands)
+    max_members: int    # files, folders and links
+
+
+DEFAULT_LIMITS = ExtractLimits(max_bytes=64 * 2**30, max_ratio=100.0, max_members=1_000_000)
+"""For an archive without a spec of its own."""
+
+_FIX = "the archive is not the official file: delete it and fetch again"
+
+
+def _refuse(archive: Path, why: str, fix: str = _FIX) -> UnsafeArchiveError:
+    """The one-line refusal: ``refusing to extract <archive>: <why>; <fix>``."""
+    return UnsafeArchiveError(f"refusing to extract {archive}: {why}; {fix}")
+
+
+def _corrupt(archive: Path, why: str) -> CorruptArchiveError:
+    return CorruptArchiveError(f"refusing to extract {archive}: {why}; nothing was extracted. Delete it and run the "
+                               f"fetch again to download it anew")
+
+
+class _Budget:
+    """Counts what an archive unpacks to against its :class:`ExtractLimits`, before each write."""
+
+    def __init__(self, archive: Path, limits: ExtractLimits):
+        self.archive, self.limits = archive, limits
+        self.archive_bytes = archive.stat().st_size
+        self.bytes = 0
+        self.members = 0
+
+    def add(self, name: str, size: int) -> None:
+        """Count one member of ``size`` bytes; refuse the archive when it goes over a limit."""
+        self.members += 1
+        self.bytes += max(size, 0)
+        lim = self.limits
+        if self.members > lim.max_members:
+            raise _refuse(self.archive, f"it holds more than {lim.max_members:,} members, the limit for this "
+                                        f"archive")
+        if self.bytes > lim.max_bytes:
+            raise _refuse(self.archive, f"its members add up to more than {lim.max_bytes:,} bytes (at {name!r}), "
+                                        f"the limit for this archive")
+        if self.bytes > lim.max_ratio * self.archive_bytes:
+            raise _refuse(self.archive, f"its members add up to more than {lim.max_ratio:g} times its own "
+                                        f"{self.archive_bytes:,} bytes (at {name!r}): a compression bomb")
+
+
 def _member_path(name: str, archive: Path, is_dir: bool = False) -> PurePosixPath:
     """The member's relative path; refuses absolute paths, ``..`` components, and a file or link
     whose name is the extraction root itself (``.``, empty)."""
     p = PurePosixPath(name.replace("\\", "/"))
     if p.is_absolute() or name.startswith(("/", "\\")) or (p.parts and ":" in p.parts[0]):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract "
-                                 f"(the archive is not the official file — delete it and fetch again)")
+        raise _refuse(archive, f"member {name!r} has an absolute path")
     if ".." in p.parts:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..'; refusing to extract "
-                                 f"(the archive is not the official file — delete it and fetch again)")
+        raise _refuse(archive, f"member {name!r} contains '..'")
     if not is_dir and not [part for part in p.parts if part not in ("", ".")]:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} names the extraction folder itself; refusing to "
-                                 f"extract (the archive is not the official file — delete it and fetch again)")
+        raise _refuse(archive, f"member {name!r} names the extraction folder itself")
     return p
 
 
@@ -323,32 +401,48 @@ def _inside(target: PurePosixPath) -> bool:
     return not target.is_absolute()
 
 
-def _check_tar_member(m: tarfile.TarInfo, archive: Path) -> None:
+def _within(root: str, path: Path | str) -> bool:
+    """``path`` with every link on disk followed (chains too) is ``root`` (a real path) or below it."""
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root + os.sep)
+
+
+def _check_tar_member(m: tarfile.TarInfo, archive: Path, into: Path, root: str) -> None:
+    """Refuse a member that would write or point outside ``into``: by its name, lexically, and
+    through the links extracted so far (``root`` is ``into``'s real path)."""
     p = _member_path(m.name, archive, is_dir=m.isdir())
-    if m.issym():
+    if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+        raise _refuse(archive, f"member {m.name!r} is a device file or FIFO")
+    # A link member replaces what is at its name; a file or folder is written through a link there.
+    if not _within(root, into / p.parent if m.issym() or m.islnk() else into / p):
+        raise _refuse(archive, f"member {m.name!r} would be written through a link that leads outside the archive")
+    if m.issym() or m.islnk():
+        kind = "symlink" if m.issym() else "hard link"
         link = PurePosixPath(m.linkname)
-        if link.is_absolute() or not _inside(p.parent / link):
-            raise UnsafeArchiveError(f"{archive}: symlink {m.name!r} -> {m.linkname!r} points outside the archive; "
-                                     f"refusing to extract (delete the archive and fetch again)")
-    elif m.islnk():
-        link = PurePosixPath(m.linkname)
-        if link.is_absolute() or not _inside(link):
-            raise UnsafeArchiveError(f"{archive}: hard link {m.name!r} -> {m.linkname!r} points outside the archive; "
-                                     f"refusing to extract (delete the archive and fetch again)")
-    elif not (m.isfile() or m.isdir()):
-        raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device file or FIFO; refusing to extract")
+        target = p.parent / link if m.issym() else link  # a hard link names a member, from the root
+        if link.is_absolute() or not _inside(target):
+            raise _refuse(archive, f"{kind} {m.name!r} -> {m.linkname!r} points outside the archive")
+        if not _within(root, into / target):
+            raise _refuse(archive, f"{kind} {m.name!r} -> {m.linkname!r} leads outside the archive through "
+                                   f"other links in it")
 
 
-def _extract_tar(archive: Path, into: Path, progress: bool) -> None:
+def _extract_tar(archive: Path, into: Path, progress: bool, limits: ExtractLimits) -> None:
     size = archive.stat().st_size
+    budget = _Budget(archive, limits)
+    root = os.path.realpath(into)
+    symlinks = []
     with open(archive, "rb") as raw:
         bar = _Progress(archive.name, size, verb="extracting") if progress else None
         last = 0
         # one pass over the (possibly 13 GB) compressed stream: check each member, then extract it
         with tarfile.open(fileobj=raw, mode="r:*") as tar:
             for m in tar:
-                _check_tar_member(m, archive)
+                _check_tar_member(m, archive, into, root)
+                budget.add(m.name, m.size if m.isfile() else 0)
                 tar.extract(m, into, set_attrs=False, filter="data")
+                if m.issym():
+                    symlinks.append(m)
                 if bar is not None:
                     pos = raw.tell()
                     bar.update(pos - last)
@@ -361,17 +455,25 @@ def _extract_tar(archive: Path, into: Path, progress: bool) -> None:
                     pass
         if bar is not None:
             bar.close()
+    # A link that was inside when it was made can lead out through a link made after it (x -> a/b/..,
+    # then a/b -> ..): every symlink is checked again against the finished tree.
+    for m in symlinks:
+        if not _within(root, into / PurePosixPath(m.name)):
+            raise _refuse(archive, f"symlink {m.name!r} -> {m.linkname!r} leads outside the archive through "
+                                   f"other links in it")
 
 
-def _extract_zip(archive: Path, into: Path, progress: bool) -> None:
+def _extract_zip(archive: Path, into: Path, progress: bool, limits: ExtractLimits) -> None:
+    budget = _Budget(archive, limits)
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
-        for info in infos:  # check all names first: a zip has a central directory, so this is cheap
+        for info in infos:  # check all first: a zip has a central directory, so this is cheap
             _member_path(info.filename, archive, is_dir=info.is_dir())
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to "
-                                         f"extract (the official archives hold none — delete it and fetch again)")
+                raise _refuse(archive, f"member {info.filename!r} is a symbolic link (the official archives hold "
+                                       f"none)")
+            budget.add(info.filename, info.file_size)
         bar = _Progress(archive.name, sum(i.compress_size for i in infos), verb="extracting") if progress else None
         for info in infos:
             zf.extract(info, into)
@@ -387,56 +489,58 @@ link that loops, a name too long): the archive is refused. Others (a full disk) 
 
 
 def _malformed(archive: Path, exc: Exception) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"{archive}: malformed archive ({type(exc).__name__}: {exc}); refusing to extract "
-                              f"(the archive is not the official file — delete it and fetch again)")
+    return _refuse(archive, f"malformed archive ({type(exc).__name__}: {exc})")
 
 
 def safe_extract(archive: str | Path, dest_dir: str | Path, progress: bool = True,
-                 protected: tuple[str, ...] = ()) -> list[str]:
+                 protected: tuple[str, ...] = (), limits: ExtractLimits = DEFAULT_LIMITS) -> list[str]:
     """Unpack ``archive`` (tar, tar.gz/bz2/xz or zip) into ``dest_dir``; return the top-level names.
 
     Extraction goes to a temporary folder inside ``dest_dir``; each top-level entry then replaces
     the entry of the same name in ``dest_dir`` with one rename, so a failed or interrupted
     extraction leaves ``dest_dir`` as it was. An archive whose top level holds a name in
-    ``protected`` (e.g. the downloads folder itself) is refused.
+    ``protected`` (e.g. the downloads folder itself) is refused, and so is one that unpacks to
+    more than ``limits`` allow (counted before each member is written).
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".extract-{archive.name}-", dir=dest_dir))
     try:
-        if zipfile.is_zipfile(archive):
-            _extract_zip(archive, tmp, progress)
-        elif tarfile.is_tarfile(archive):
-            _extract_tar(archive, tmp, progress)
-        else:
-            raise CorruptArchiveError(f"{archive}: neither a tar nor a zip archive (a truncated, corrupt or wrong "
-                                      f"file); nothing was extracted. Delete it and run the fetch again to download "
-                                      f"it anew")
+        _unpack(archive, tmp, progress, limits)
         names = sorted(os.listdir(tmp))
         clash = [n for n in names if n in protected]
         if clash:
-            raise UnsafeArchiveError(f"{archive}: its top level holds {clash[0]!r}, which would replace "
-                                     f"{dest_dir / clash[0]}; refusing to extract (not the official archive)")
+            raise _refuse(archive, f"its top level holds {clash[0]!r}, which would replace {dest_dir / clash[0]}")
         for name in names:
             target = dest_dir / name
             if target.exists() or target.is_symlink():
                 os.replace(target, tmp / f".old-{name}")  # moved aside, deleted with tmp below
             os.replace(tmp / name, target)
         return names
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _unpack(archive: Path, into: Path, progress: bool, limits: ExtractLimits) -> None:
+    """Extract into ``into``, turning every error the archive's bytes cause into a refusal."""
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, into, progress, limits)
+        elif tarfile.is_tarfile(archive):
+            _extract_tar(archive, into, progress, limits)
+        else:
+            raise _corrupt(archive, "neither a tar nor a zip archive (a truncated, corrupt or wrong file)")
+    except tarfile.FilterError as exc:  # tarfile's own "data" filter, behind the checks above
+        raise _refuse(archive, str(exc)) from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
         # A truncated download or a damaged file: a cut gzip stream raises EOFError, damaged
-        # deflate data zlib.error, a failed CRC BadGzipFile/BadZipFile. Nothing was moved into place.
-        raise CorruptArchiveError(f"{archive}: the archive is truncated or corrupt ({type(exc).__name__}: {exc}); "
-                                  f"nothing was extracted. Delete it and run the fetch again to download it "
-                                  f"anew") from None
+        # deflate data zlib.error, a failed CRC BadGzipFile/BadZipFile.
+        raise _corrupt(archive, f"the archive is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     except KeyError as exc:  # a hard link to a member that is not in the archive
         raise _malformed(archive, exc) from None
     except OSError as exc:
         if exc.errno in _MALFORMED_ERRNOS:
             raise _malformed(archive, exc) from None
         if "Invalid data stream" in str(exc):  # bz2 reports damaged data as a bare OSError
-            raise CorruptArchiveError(f"{archive}: the archive is corrupt ({exc}); nothing was extracted. Delete it "
-                                      f"and run the fetch again to download it anew") from None
+            raise _corrupt(archive, f"the archive is corrupt ({exc})") from None
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

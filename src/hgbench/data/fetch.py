@@ -35,8 +35,8 @@ from pathlib import Path
 
 from hgbench.config import SyntheticConfig
 from hgbench.data import flic, synthetic
-from hgbench.data.download import (Checksum, ChecksumError, DownloadError, UnsafeArchiveError, download,
-                                   file_digest, safe_extract, verify_file)
+from hgbench.data.download import (DEFAULT_LIMITS, Checksum, ChecksumError, DownloadError, ExtractLimits,
+                                   UnsafeArchiveError, download, file_digest, safe_extract, verify_file)
 from hgbench.iofiles import atomic_path, output_lock, public_mode, remove_stale_temps
 
 MPII_BASE_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
@@ -71,6 +71,7 @@ def fetch_synthetic(out_dir: str | Path, cfg: SyntheticConfig, progress: bool = 
         remove_stale_temps(out_dir, (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"))
         if out_dir.is_dir() and synthetic.manifest_matches(out_dir, cfg):
             return False
+        _check_free_disk(out_dir, cfg)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
         public_mode(tmp, directory=True)  # mkdtemp makes it 0700; the published folder is shared
         old = None
@@ -91,6 +92,21 @@ def fetch_synthetic(out_dir: str | Path, cfg: SyntheticConfig, progress: bool = 
         return True
 
 
+def _check_free_disk(out_dir: Path, cfg: SyntheticConfig) -> None:
+    """Refuse, before the first image, a synthetic dataset larger than the free disk (with the estimate)."""
+    need = synthetic.disk_bytes(cfg)
+    free = shutil.disk_usage(out_dir.parent).free
+    if need > free:
+        n = cfg.n_train + cfg.n_valid
+        raise FetchError(f"{out_dir}: the synthetic dataset needs about {_bytes(need)} ({n:,} images of "
+                         f"{cfg.image_size}x{cfg.image_size} px), but {out_dir.parent} has {_bytes(free)} free; free "
+                         f"space there, or lower synthetic.n_train, n_valid or image_size")
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One official file: where it comes from and what can be checked about it."""
@@ -101,6 +117,7 @@ class RemoteFile:
     checksums: tuple[Checksum, ...]  # expected digests; () where none is published
     size_note: str                   # for people, e.g. "about 12.9 GB"
     provenance: str                  # where the size/checksum come from, and how far they are verified
+    limits: ExtractLimits = DEFAULT_LIMITS  # what it may unpack to (download.safe_extract refuses more)
 
 
 @dataclass(frozen=True)
@@ -125,11 +142,15 @@ MPII = RealDataset(
     files=(
         RemoteFile("mpii_human_pose_v1_u12_2.zip", MPII_ANNOTATIONS_URL, None, (), "about 12.5 MB",
                    "no checksum is published for the annotation zip: its sha256 is recorded in MANIFEST.json, "
-                   "not verified"),
+                   "not verified",
+                   # one .mat of about 12 MB
+                   ExtractLimits(max_bytes=1 * 10**9, max_ratio=50, max_members=100)),
         RemoteFile("mpii_human_pose_v1.tar.gz", MPII_IMAGES_URL, None,
                    (Checksum("md5", "b6bc9c6869d3f035a5570b2e68ec84c4"),), "about 12.9 GB",
                    "md5 as published by torchdata's MPII file list (not re-hashed by hgbench's authors); "
-                   "verified on every fetch"),
+                   "verified on every fetch",
+                   # 24,984 JPEGs (~12.9 GB, gzip gains nothing on them)
+                   ExtractLimits(max_bytes=25 * 10**9, max_ratio=5, max_members=100_000)),
     ),
     annotation=MPII_RELEASE_RELPATH, images="images", url_env="HGBENCH_MPII_URL", landing=MPII_LANDING_URL,
     licence="Simplified BSD, research use only, no commercial use (see the MPII page)",
@@ -152,7 +173,9 @@ def _flic() -> RealDataset:
     return RealDataset(
         name="flic",
         files=(RemoteFile("FLIC.zip", FLIC_URL, size, (Checksum("sha256", sha),), "300,257,553 bytes (286 MiB)",
-                          note),),
+                          note,
+                          # 5,003 JPEGs and examples.mat (~0.3 GB)
+                          ExtractLimits(max_bytes=3 * 10**9, max_ratio=5, max_members=50_000)),),
         annotation=FLIC_EXAMPLES_RELPATH, images=FLIC_IMAGES_RELPATH, url_env="HGBENCH_FLIC_URL",
         landing="FLIC, Sapp & Taskar, MODEC (CVPR 2013)", licence="research use, see the FLIC release",
     )
@@ -261,7 +284,8 @@ def _fetch_real_locked(ds: RealDataset, raw_dir: Path, *, retries: int, backoff:
             }
         for f in ds.files:
             try:
-                safe_extract(downloads / f.filename, raw_dir, progress=progress, protected=(DOWNLOADS, MANIFEST))
+                safe_extract(downloads / f.filename, raw_dir, progress=progress, protected=(DOWNLOADS, MANIFEST),
+                             limits=f.limits)
             except UnsafeArchiveError as exc:
                 raise FetchError(f"{ds.name}: {exc}") from None
     if not (raw_dir / ds.annotation).is_file() or _count_images(raw_dir / ds.images) == 0:

@@ -1,6 +1,6 @@
 """Parser of FLIC's ``examples.mat`` (Sapp & Taskar 2013) into person records for ``prepare``.
 
-``examples`` is a 1×5003 struct array; the fields used here (REFERENCE.md §4.2):
+``examples`` is a 1×5003 struct array; the fields used here (docs/data.md, "FLIC"):
 
 * ``coords`` 2×29 float: row 1 = x, row 2 = y, in **1-based** MATLAB pixels of the 720×480
   frame; NaN = the slot is not labelled. 11 of the 29 slots are annotated

@@ -6,7 +6,7 @@ frame, NaN where a joint is not annotated). The same functions read the embedded
 dataset, which is written in this layout, and a bare ``annolist`` such as the one in Tompson et
 al.'s ``detections.mat`` (same struct layout as ``RELEASE.annolist``).
 
-Quirks of the real file that are handled here (REFERENCE.md §4.1, pitfall 10):
+Quirks of the real file that are handled here (docs/data.md, "MPII"):
 
 * fields that are absent, or present as empty ``[]`` arrays (test images have no head box and no
   ``annopoints``; some ``annolist`` entries have no ``annorect``);

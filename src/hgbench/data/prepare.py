@@ -1,4 +1,5 @@
-"""Person records + raw images → processed split files (``train.h5``, ``valid.h5``; MPII ``test.h5``).
+"""Person records + raw images → processed split files (``train.h5``, ``valid.h5``; MPII ``test.h5``;
+``samples.h5``, the real photographs shipped with hgbench, :func:`prepare_samples`).
 
 One code path for every dataset: the MPII layout (the synthetic set and real MPII,
 :func:`prepare_dataset`) and the FLIC layout (real FLIC and the synthetic set with
@@ -35,6 +36,7 @@ label is reported on read (:class:`~hgbench.data.schema.DataFileError`) instead 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -488,3 +490,69 @@ def prepare_sample(annotations: Path, images_dir: Path, out_path: Path, *, input
                       crop_margin=crop_margin, source_checksums={annotations.name: _sha256(annotations)},
                       workers=workers)
     return len(people)
+
+
+SAMPLES = Path(__file__).with_name("samples") / "mpii"
+"""Five real MPII validation people shipped with hgbench (``release_subset.mat`` + ``images/``;
+``samples/mpii/README.md``), shown in every report's gallery."""
+SAMPLES_FILENAME = "samples.h5"
+SAMPLES_SPLIT = "samples"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class UnlabelledRecord:
+    """A person without labels in the dataset's layout (same attributes as ``mpii.PersonRecord``)."""
+
+    image_name: str
+    image_index: int
+    person_index: int
+    joints: np.ndarray      # (J, 2) all NaN
+    visible: np.ndarray     # (J,) all False
+    headbox: np.ndarray     # (2, 2) NaN
+    objpos: np.ndarray      # (2,) the MPII rect's rough position, native 1-based px
+    scale: float            # the MPII rect's scale
+    normalizer: float       # NaN
+
+
+def _unlabelled(people: list[PersonRecord], joints: int) -> list[UnlabelledRecord]:
+    return [UnlabelledRecord(image_name=p.image_name, image_index=p.image_index, person_index=p.person_index,
+                             joints=np.full((joints, 2), np.nan), visible=np.zeros(joints, bool),
+                             headbox=np.full((2, 2), np.nan), objpos=p.objpos, scale=p.scale, normalizer=math.nan)
+            for p in people]
+
+
+def prepare_samples(out_dir: Path, *, dataset: str, input_res: int, crop_margin: float, layout: str = "mpii",
+                    samples: Path = SAMPLES, workers: int = 1) -> dict:
+    """The real sample photographs → ``out_dir/samples.h5`` (attribute ``split = samples``), a split
+    like any other: ``predict`` reads it, the gallery shows its people beside the validation ones.
+
+    The people of ``samples/release_subset.mat`` (every annotated person, RELEASE order) are cut by
+    the same code as train/valid at the dataset's ``input_res``/``crop_margin``, from their MPII
+    rect (``objpos``/``scale``, hourglass adjustment applied once). The photographs are labelled
+    with MPII's 16 joints, so only an MPII-layout dataset (``layout = "mpii"``: real MPII, the
+    synthetic set) gets them labelled. A FLIC-layout dataset gets the same people in its own
+    layout (FLIC's 11 joints and flip permutation) without labels, like ``test.h5``: ``joints``
+    NaN, ``missing`` all True, ``normalizer`` NaN. That file exists only because DVC cannot leave
+    a dataset out of a ``foreach`` stage (dvc.yaml, ``prepare_samples``/``predict_samples``); the
+    gallery shows no unlabelled people. The lock is on ``samples.h5`` alone, so it may run beside
+    the train/valid ``prepare`` of the same folder. Returns counts.
+    """
+    samples, out_path = Path(samples), Path(out_dir) / SAMPLES_FILENAME
+    mat, images_dir = samples / "release_subset.mat", samples / "images"
+    if not mat.is_file() or not images_dir.is_dir():
+        raise PrepareError(f"sample photographs not found in {samples} (release_subset.mat and images/); "
+                           f"the hgbench installation is incomplete: reinstall it")
+    if layout not in ("mpii", "flic"):
+        raise ValueError(f"layout must be 'mpii' or 'flic', got {layout!r}")
+    people = mpii.people(mpii.load_release(mat))
+    split_layout = MPII_LAYOUT
+    if layout == "flic":
+        # FLIC's joints, without labels; the crop is placed from the MPII rect (its box rule).
+        split_layout = dataclasses.replace(flic.FLIC_LAYOUT, hourglass_adjust=True)
+        people = _unlabelled(people, len(split_layout.joint_names))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_path, "hgbench prepare --split samples"):
+        prepare_split(people, images_dir, out_path, dataset=dataset, split=SAMPLES_SPLIT, input_res=input_res,
+                      crop_margin=crop_margin, source_checksums={mat.name: _sha256(mat)}, workers=workers,
+                      layout=split_layout)
+    return {"samples": len(people), "labelled": layout == "mpii", "crop_size": crop_size(input_res, crop_margin)}

@@ -1,10 +1,11 @@
 """The HTML report (``hgbench report``): summary CSVs → figures + one self-contained page.
 
-Reads only ``results_dir/summary/<dataset>/`` (``*.csv`` written by :mod:`hgbench.summarize`,
-``costs.csv`` by :mod:`hgbench.costs`, ``gallery.h5`` by :mod:`hgbench.gallery`) for the datasets of
-the profile, plus the provenance of the checkout that builds the page. A missing dataset summary,
-table or run shows as missing on the page. Tables are prepared here as plain rows; the template
-only loops and formats.
+Reads only ``results_dir/summary/<dataset>/`` (``*.csv`` written by :mod:`hgbench.summarize`, among
+them ``claims.csv`` by :mod:`hgbench.claims`; ``costs.csv`` by :mod:`hgbench.costs`, ``gallery.h5``
+by :mod:`hgbench.gallery`) for the datasets of the profile, plus the provenance of the checkout
+that builds the page. A missing dataset summary, table or run shows as missing on the page. Tables
+are prepared here as plain rows (display labels, formatting); what they say, e.g. which pair tests
+a claim and its verdict, comes from the tables. The template only loops and formats.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from hgbench import claims as claims_module
 from hgbench import gallery
 from hgbench.config import Params, as_dict
 from hgbench.iofiles import atomic_path
@@ -31,8 +33,7 @@ REQUIRED = {  # columns each summary table must have to be used (hgbench.summari
     "variants": ("variant", "label", "stacks", "modules", "features", "depth", "supervision",
                  "params", "macs"),
     "seeds": ("variant", "metric", "quantity", "mean", "std", "n_seeds"),
-    "paired_pooled": ("variant_a", "variant_b", "seeds", "n_seeds", "metric", "quantity", "diff", "ci_low",
-                      "ci_high", "p", "per_seed", "seed_std", "seeds_agree"),
+    "claims": tuple(claims_module.COLUMNS),
     "costs": ("variant", "seed", "train_s", "train_max_rss_mb", "predict_ms_per_person"),
 }
 
@@ -40,11 +41,7 @@ REQUIRED = {  # columns each summary table must have to be used (hgbench.summari
 # The paper's published numbers (REFERENCE.md §1; Newell et al., ECCV 2016).
 PAPER_MPII_TEST = {"Head": 98.2, "Shoulder": 96.3, "Elbow": 91.2, "Wrist": 87.1, "Hip": 90.1,
                    "Knee": 87.4, "Ankle": 83.6, "Mean": 90.9}
-PAPER_STACKS = [  # Fig. 9: equal capacity, intermediate supervision, MPII validation
-    {"stacks": 2, "modules": 4, "final": 87.4, "halfway": 84.6},
-    {"stacks": 4, "modules": 2, "final": 87.8, "halfway": 86.5},
-    {"stacks": 8, "modules": 1, "final": 88.1, "halfway": 87.1},
-]
+PAPER_STACKS = claims_module.PAPER_STACKS  # Fig. 9: equal capacity, intermediate supervision, MPII validation
 PAPER_FLIC = {"Elbow": 99.0, "Wrist": 97.0}  # Table 1, PCK@0.2, observer-centric
 
 
@@ -171,107 +168,52 @@ def _run_rows(per_joint: pd.DataFrame, experiments, names: dict[str, str], headl
     return rows
 
 
-def claim_for(a, b) -> tuple[str, str] | None:
-    """``(claim, variant expected to score higher)`` when variants ``a`` and ``b`` (VariantConfig)
-    test one of the paper's claims; None for a pair the paper says nothing about.
-
-    Equal capacity = same features, depth and stacks × modules (the paper's 2×4 / 4×2 / 8×1 and
-    HG 1×8 vs HG-Stacked 2×4). Intermediate supervision = the same network trained with a loss on
-    every output (``all``; HG-Int: ``inner``) vs the final output only (``last``) or no inner heads.
-    """
-    same_body = a.features == b.features and a.depth == b.depth
-    if same_body and a.stacks * a.modules == b.stacks * b.modules and a.stacks != b.stacks:
-        more, fewer = (a, b) if a.stacks > b.stacks else (b, a)
-        # Only stacking may differ: a single hourglass has one output (all = last), but two
-        # stacked networks supervised differently confound stacking with supervision.
-        same_loss = fewer.supervision == more.supervision or (fewer.stacks == 1 and fewer.supervision != "inner")
-        if not same_loss:
-            return None
-        if more.supervision == "last":  # the paper's HG-Stacked vs HG: no intermediate loss at all
-            return (f"stacking helps at equal capacity even without intermediate supervision: "
-                    f"{more.stacks}×{more.modules} (last stack only) beats {fewer.stacks}×{fewer.modules} "
-                    f"(HG-Stacked vs HG, Fig. 8)", more.name)
-        return (f"stacking helps at equal capacity: {more.stacks}×{more.modules} beats "
-                f"{fewer.stacks}×{fewer.modules} (§4.2, Figs. 8–9)", more.name)
-    if same_body and (a.stacks, a.modules) == (b.stacks, b.modules) and a.supervision != b.supervision:
-        if a.stacks > 1 and {a.supervision, b.supervision} == {"all", "last"}:
-            better = a if a.supervision == "all" else b
-            return "intermediate supervision helps stacked hourglasses (HG-Stacked-Int vs HG-Stacked, Fig. 8)", better.name
-        if a.stacks == 1 and "inner" in (a.supervision, b.supervision):
-            better = a if a.supervision == "inner" else b
-            return "intermediate supervision helps a single hourglass (HG-Int vs HG, Fig. 8)", better.name
-    return None
+def _is_true(x) -> bool:
+    """A CSV boolean cell (pandas reads True/False, or strings when a column has gaps)."""
+    return str(x).strip().lower() in ("true", "1", "1.0")
 
 
-def verdict(low: float | None, high: float | None) -> str:
-    """Words for a difference oriented as (expected higher − other), from its 95 % CI: the claim
-    holds when the whole interval is above zero, is reversed when it is below, else unresolved."""
-    if low is None or high is None:
-        return "not computed"
-    if low > 0:
-        return "holds"
-    if high < 0:
-        return "reversed"
-    return "not resolved at this sample size"
-
-
-def _paper_difference(better, other, quantity: str) -> float | None:
-    """The paper's Fig. 9 difference for a pair of its equal-capacity stack variants, if it has one."""
-    final = {(r["stacks"], r["modules"]): r["final"] for r in PAPER_STACKS}
-    if quantity != "ablation" or better.supervision != "all" or other.supervision != "all":
-        return None
-    a, b = final.get((better.stacks, better.modules)), final.get((other.stacks, other.modules))
-    return None if a is None or b is None else round(a - b, 1)
+def _claim_rows(claims: pd.DataFrame | None, names: dict[str, str]) -> list[dict]:
+    """The rows of ``claims.csv`` (written by ``hgbench summarize``, :mod:`hgbench.claims`) for the
+    page: display labels for the variants, the per-seed differences and the quantity in words.
+    Which pairs are claims, their orientation and verdicts are the table's; nothing is decided
+    here. Rows of variants that are not in ``names`` (another profile's summary) are left out."""
+    if claims is None:
+        return []
+    rows = []
+    for r in claims.to_dict("records"):
+        first, second = str(r["first"]), str(r["second"])
+        if first not in names or second not in names:
+            continue
+        n_seeds = int(r["n_seeds"])
+        agree = _value(r["seeds_agree"])
+        words = str(r["verdict"])
+        words = {claims_module.FIRST_HIGHER: f"{names[first]} higher",
+                 claims_module.SECOND_HIGHER: f"{names[second]} higher"}.get(words, words)
+        quantity, metric = str(r["quantity"]), str(r["metric"])
+        rows.append({
+            "claim": str(r["claim"]), "is_claim": _is_true(r["is_claim"]), "higher": names[first],
+            "other": names[second], "seeds": str(r["seeds"]), "n_seeds": n_seeds,
+            "per_seed": ", ".join(f"{d:+.1f}" for d in _per_seed(r["per_seed"])),
+            "seed_std": _value(r["seed_std"]),
+            "agree": f"{int(agree)} of {n_seeds}" if agree is not None else None,
+            "quantity": ("ablation metric" if quantity == "ablation" else quantity)
+                        + f" ({METRIC_LABELS.get(metric, metric)})",
+            "diff": _value(r["diff"]), "low": _value(r["ci_low"]), "high": _value(r["ci_high"]),
+            "p": _value(r["p"]), "verdict": words, "paper": _value(r["paper_diff"]),
+        })
+    rows.sort(key=lambda x: (not x["is_claim"], x["claim"], x["higher"], x["other"], x["quantity"]))
+    return rows
 
 
 def _per_seed(text) -> list[float]:
-    """The space-separated per-seed differences of a paired_pooled.csv row."""
+    """The space-separated per-seed differences of a claims.csv row ([] when empty or unreadable)."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return []
     try:
         return [float(x) for x in str(text).split()]
     except ValueError:
         return []
-
-
-def _claim_rows(pooled: pd.DataFrame | None, params: Params, names: dict[str, str]) -> list[dict]:
-    """Seed-pooled paired differences as claims: oriented so that positive supports the paper,
-    with the verdict derived from the two-level bootstrap CI (seeds and people); pairs the paper
-    makes no claim about follow, as A − B."""
-    if pooled is None:
-        return []
-    rows = []
-    for r in pooled.itertuples():
-        a, b = str(r.variant_a), str(r.variant_b)
-        if a not in names or b not in names:
-            continue
-        diff, low, high = _value(r.diff), _value(r.ci_low), _value(r.ci_high)
-        per_seed = _per_seed(r.per_seed)
-        claim = claim_for(params.variants[a], params.variants[b])
-        if claim is not None and claim[1] == b:  # orient as (expected higher − other)
-            a, b = b, a
-            diff, low, high = (None if diff is None else -diff, None if high is None else -high,
-                               None if low is None else -low)
-            per_seed = [-d for d in per_seed]
-        if claim is not None:
-            words = verdict(low, high)
-        else:
-            words = {"holds": f"{names[a]} higher", "reversed": f"{names[b]} higher"}.get(
-                verdict(low, high), verdict(low, high))
-        quantity = str(r.quantity)
-        n_seeds = int(r.n_seeds)
-        agree = _value(r.seeds_agree)
-        rows.append({
-            "claim": claim[0] if claim else "no claim in the paper (not equal capacity, or more than one difference)",
-            "is_claim": claim is not None, "higher": names[a], "other": names[b],
-            "seeds": str(r.seeds), "n_seeds": n_seeds,
-            "per_seed": ", ".join(f"{d:+.1f}" for d in per_seed),
-            "seed_std": _value(r.seed_std),
-            "agree": f"{int(agree)} of {n_seeds}" if agree is not None else None,
-            "quantity": ("ablation metric" if quantity == "ablation" else f"{quantity}") + f" ({METRIC_LABELS.get(str(r.metric), r.metric)})",
-            "diff": diff, "low": low, "high": high, "p": _value(r.p), "verdict": words,
-            "paper": _paper_difference(params.variants[a], params.variants[b], quantity) if claim else None,
-        })
-    rows.sort(key=lambda x: (not x["is_claim"], x["claim"], x["higher"], x["other"], x["quantity"]))
-    return rows
 
 
 def _ablation_rows(ablations: pd.DataFrame, variants: list[str], names: dict[str, str],
@@ -400,7 +342,7 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
                              "groups": [PAPER_FLIC.get(g) for g in GROUPS]} if section["flic"] else
                             {"label": "8-stack (paper, MPII test set)", "groups": [PAPER_MPII_TEST[g] for g in GROUPS]})
     section["runs"] = _run_rows(per_joint, experiments, names, headline)
-    section["claims"] = _claim_rows(tables["paired_pooled"], params, names)
+    section["claims"] = _claim_rows(tables["claims"], names)
     section["ablations"] = _ablation_rows(ablations, variants, names, params)
     section["cards"] = _card_rows(tables["variants"], tables["costs"], variants, names, params)
 

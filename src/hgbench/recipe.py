@@ -1,0 +1,197 @@
+"""The training recipe: what one optimisation step is, apart from how a training job lives.
+
+The recipe is the paper's arithmetic (docs/training.md): the variant's network, channels-last;
+RMSprop (or Adam) with the profile's lr schedule; one augmented batch drawn from (seed,
+iteration); the summed MSE of the supervised outputs against Gaussian heatmaps; one step. It
+is shared by ``hgbench train`` (:mod:`hgbench.train`, the run: resume, epochs, checkpoints,
+signals), ``hgbench bench train`` (:mod:`hgbench.bench`, the same step timed) and the DDP tests.
+Nothing here reads a file, writes a file or logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import DatasetConfig, TrainConfig, VariantConfig
+from .data.dataset import Augmentation, jitter_colours, sample_transforms, warp_batch
+from .heatmaps import heatmap_targets, pixels_to_cells
+from .model import ModelConfig, StackedHourglass, model_config
+from .precision import autocast
+
+__all__ = [
+    "NonFiniteLoss", "Recipe", "autocast", "build_recipe", "make_batch", "make_model", "make_optimizer",
+    "make_scheduler", "output_names", "set_lr", "step_schedule_lr", "supervised_outputs", "train_step",
+]
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; the step was not applied."""
+
+
+def supervised_outputs(variant: VariantConfig, config: ModelConfig) -> list[int]:
+    """Indices along the model's output axis that enter the loss."""
+    if variant.supervision == "last":
+        return [config.outputs - 1]
+    return list(range(config.outputs))
+
+
+def output_names(config: ModelConfig) -> list[str]:
+    """Column suffixes of the outputs: s1..sS, with i1, i2 for HG-Int's inner heads."""
+    if config.inner_heads:
+        return ["i1", "i2", "s1"]
+    return [f"s{k + 1}" for k in range(config.stacks)]
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def step_schedule_lr(cfg: TrainConfig, epoch: int) -> float:
+    """lr of 0-based ``epoch`` under ``lr_schedule: steps``."""
+    return cfg.lr * cfg.lr_drop_factor ** sum(epoch >= e for e in cfg.lr_drop_epochs)
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    # foreach: one multi-tensor update instead of a Python loop over ~300 parameters (PyTorch
+    # picks it on CUDA only). Bit-identical weights on CPU, 13 % more img/s for the demo's hg2x1
+    # (bench/results/README.md).
+    if cfg.optimizer == "rmsprop":
+        # The Torch original: alpha 0.99, eps 1e-8, no momentum, no weight decay.
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-8, foreach=True)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    """The paper's plateau rule: lr × lr_drop_factor when more than ``plateau_patience`` epochs in a
+    row bring no higher validation accuracy (None under ``lr_schedule: steps``)."""
+    if cfg.lr_schedule != "plateau":
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.lr_drop_factor, patience=cfg.plateau_patience, threshold=0.0,
+        threshold_mode="abs",
+    )
+
+
+def make_model(variant: VariantConfig, joints: int, device: torch.device) -> StackedHourglass:
+    """The variant's network on ``device``, channels-last (~40 % faster convolutions on CPU and
+    on tensor cores)."""
+    return StackedHourglass(model_config(variant, joints)).to(device, memory_format=torch.channels_last)
+
+
+def make_batch(crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor, *, aug: Augmentation,
+               generator: torch.Generator, flip_perm: torch.Tensor, input_res: int, output_res: int,
+               sigma: float, device: torch.device, part: slice | None = None,
+               global_batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augmented inputs and targets of one step, computed on ``device``.
+
+    crops uint8 [b, C, C, 3], joints [b, J, 2] crop px, missing [b, J]: this rank's rows, which
+    are rows ``part`` of a global batch of ``global_batch`` (default: the whole batch). The
+    transforms are drawn for the whole global batch from ``generator`` so that every DDP rank
+    draws the same ones as a single process would. Returns images float [b, 3, R, R]
+    channels-last and targets [b, J, R/4, R/4] (all-zero maps for missing joints).
+    """
+    part = slice(None) if part is None else part
+    drawn = sample_transforms(global_batch or crops.shape[0], aug, generator)
+    angle, scale, flip, gains = (t[part] for t in drawn)
+    images, joints_px, missing = warp_batch(crops.to(device, non_blocking=True), joints, missing, input_res,
+                                            angle, scale, flip, flip_perm)
+    if aug.color_jitter:
+        images = jitter_colours(images, gains)
+    targets = heatmap_targets(pixels_to_cells(joints_px, input_res / output_res), ~missing, output_res, sigma)
+    return images.contiguous(memory_format=torch.channels_last), targets
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               targets: torch.Tensor, supervised: list[int], precision: str, world: int = 1) -> torch.Tensor:
+    """One optimisation step; returns the per-output MSE [O] (fp32, detached, mean over ranks).
+
+    images [B, 3, R, R], targets [B, J, H, W]. The loss is the sum of the supervised outputs'
+    MSE. It is checked before the backward pass, so a NaN/inf never reaches the weights
+    (:class:`NonFiniteLoss`); with DDP the check uses the all-reduced loss so that every rank
+    stops together.
+    """
+    device = images.device
+    with autocast(device, precision):
+        out = model(images)
+    per_output = ((out.float() - targets[:, None]) ** 2).mean(dim=(0, 2, 3, 4))
+    loss = per_output[supervised].sum()
+    report = per_output.detach().clone()
+    if world > 1:
+        torch.distributed.all_reduce(report)
+        report /= world
+    if not torch.isfinite(report).all():
+        raise NonFiniteLoss(f"loss became {report[supervised].sum().item()} (per output {report.tolist()})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return report
+
+
+@dataclass
+class Recipe:
+    """One variant's training step, built: the network and its optimiser state, the schedule, the
+    augmentation and the target geometry. ``net`` is the plain module (what is saved);
+    ``model`` what a step calls (``net`` compiled and/or wrapped in DDP, see :meth:`wrap`)."""
+
+    net: StackedHourglass
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    supervised: list[int]
+    names: list[str]
+    aug: Augmentation
+    cfg: TrainConfig
+    input_res: int
+    output_res: int
+    device: torch.device
+
+    def lr_for_epoch(self, epoch: int) -> float:
+        """Set (step schedule) or read (plateau schedule) the lr of 0-based ``epoch``."""
+        if self.scheduler is None:
+            set_lr(self.optimizer, step_schedule_lr(self.cfg, epoch))
+        return self.optimizer.param_groups[0]["lr"]
+
+    def batch(self, crops, joints, missing, generator, flip_perm, part=None, global_batch=None):
+        """:func:`make_batch` with this recipe's augmentation, resolution, sigma and device."""
+        return make_batch(crops, joints, missing, aug=self.aug, generator=generator, flip_perm=flip_perm,
+                          input_res=self.input_res, output_res=self.output_res, sigma=self.cfg.sigma,
+                          device=self.device, part=part, global_batch=global_batch)
+
+    def step(self, images: torch.Tensor, targets: torch.Tensor, world: int = 1) -> torch.Tensor:
+        """:func:`train_step` on ``model``; per-output MSE [O]."""
+        return train_step(self.model, self.optimizer, images, targets, self.supervised, self.cfg.precision, world)
+
+    def wrap(self, world: int) -> None:
+        """Compile (``train.compile``) and, with ``world`` > 1, wrap in DDP; call after a resume
+        has loaded the weights into ``net``."""
+        model: torch.nn.Module = self.net
+        if self.cfg.compile:
+            model = torch.compile(model)
+        if world > 1:
+            dev = self.device
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        self.model = model
+        model.train()
+
+
+def build_recipe(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, joints: int, seed: int,
+                 device: torch.device, sync_batchnorm=None) -> Recipe:
+    """The recipe of one variant on ``device``, weights drawn from ``seed``.
+
+    ``joints``: 16 (MPII layout) or 11 (FLIC); ``sync_batchnorm``: a function replacing the
+    network's BatchNorm layers for DDP (``hgbench.distributed.sync_batchnorm``), or None.
+    """
+    torch.manual_seed(seed)
+    net = make_model(variant, joints, device)
+    if sync_batchnorm is not None:
+        net = sync_batchnorm(net, device)
+    optimizer = make_optimizer(cfg, net)
+    return Recipe(
+        net=net, model=net, optimizer=optimizer, scheduler=make_scheduler(cfg, optimizer),
+        supervised=supervised_outputs(variant, net.config), names=output_names(net.config),
+        aug=Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter),
+        cfg=cfg, input_res=dataset.input_res, output_res=dataset.output_res, device=device,
+    )
