@@ -12,8 +12,8 @@ LAYERS = {
     0: ("hgbench", "hgbench.config", "hgbench.joints", "hgbench.iofiles", "hgbench.precision", "hgbench.heatmaps",
         "hgbench.model", "hgbench.stats", "hgbench.gpus", "hgbench.timestamps", "hgbench.draw",
         "hgbench.distributed", "hgbench.data", "hgbench.data.download", "hgbench.report.provenance"),
-    # 1. Facts and file formats: the metric, the split schema, the dataset parsers, checkpoints.
-    1: ("hgbench.metrics", "hgbench.data.schema", "hgbench.data.mpii", "hgbench.data.flic", "hgbench.data.dataset",
+    # 1. Facts and file formats: the dataset kinds, the metric, the split schema, the dataset parsers, checkpoints.
+    1: ("hgbench.kinds", "hgbench.metrics", "hgbench.data.schema", "hgbench.data.mpii", "hgbench.data.flic", "hgbench.data.dataset",
         "hgbench.checkpoint", "hgbench.describe", "hgbench.claims"),
     # 2. What the data stages write and the run layout (predictions.h5, metrics.json).
     2: ("hgbench.runs", "hgbench.data.synthetic", "hgbench.data.mpii_gt", "hgbench.data.prepare",

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import write_split
 from hgbench import gallery
 from hgbench.joints import MPII_JOINTS
 
@@ -57,13 +58,8 @@ def _write_split(path, n=5, crop=32, labelled=True):
     missing = np.zeros((n, J), bool) if labelled else np.ones((n, J), bool)
     missing[:, 6] = True
     affine = np.tile(np.array([[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]]), (n, 1, 1))
-    with h5py.File(path, "w") as f:
-        f["images"] = rng.integers(0, 255, (n, crop, crop, 3), dtype=np.uint8)
-        f["joints_image"] = np.where(missing[..., None], np.nan, gt)
-        f["missing"] = missing
-        f["normalizer"] = np.full(n, 10.0)
-        f["crop_to_image"] = affine
-        f["image_name"] = np.array([f"{i:09d}.jpg".encode() for i in range(n)])
+    write_split(path, images=rng.integers(0, 255, (n, crop, crop, 3), dtype=np.uint8), joints_image=gt,
+                missing=missing, normalizer=np.full(n, 10.0), crop_to_image=affine)
     return gt
 
 
@@ -181,6 +177,7 @@ import sys
 sys.modules["torch"] = None  # any `import torch` raises ImportError
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_summarize import make_params
+from conftest import write_split
 from hgbench import gallery
 out = gallery.build_gallery(make_params(), "synth", {str(tmp_path / "results")!r}, {str(data)!r},
                             {str(tmp_path / "g.h5")!r}, size=16)

@@ -29,3 +29,22 @@ def test_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
         raise RuntimeError("killed mid-write")
     assert out.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    from hgbench.iofiles import atomic_dir
+
+    out = tmp_path / "summary"
+    with atomic_dir(out) as tmp:
+        (tmp / "a.csv").write_text("1")
+        (tmp / "b.csv").write_text("1")
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv"]
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "a.csv").write_text("2")
+            raise RuntimeError("a damaged input found half-way")
+    assert (out / "a.csv").read_text() == "1" and (out / "b.csv").read_text() == "1"
+    with atomic_dir(out) as tmp:
+        (tmp / "c.csv").write_text("3")
+    assert sorted(p.name for p in out.iterdir()) == ["c.csv"]  # a whole new folder, no leftovers
+    assert [p.name for p in tmp_path.iterdir()] == ["summary"]  # no temporary folder left

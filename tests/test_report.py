@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_split
 from hgbench import summarize as summarize_module
 from hgbench.costs import collect_costs
 from hgbench.gallery import build_gallery
@@ -73,12 +74,8 @@ def write_split_and_predictions(root: Path, params, dataset: str, results: Path,
             images[i, max(int(y) - 2, 0):int(y) + 3, max(int(x) - 2, 0):int(x) + 3] = (230, 200, 170)
     data = root / "data" / "processed" / dataset
     data.mkdir(parents=True, exist_ok=True)
-    with h5py.File(data / "valid.h5", "w") as f:
-        f["images"] = images
-        f["joints_image"] = native
-        f["missing"] = np.zeros((n, J), bool)
-        f["normalizer"] = np.full(n, 30.0)
-        f["crop_to_image"] = affine
+    write_split(data / "valid.h5", images=images, joints_image=native, missing=np.zeros((n, J), bool),
+                normalizer=np.full(n, 30.0), crop_to_image=affine)
     for e in params.experiments_for(dataset):
         run = results / dataset / e.variant / f"s{e.seed}"
         if (run / "metrics.json").is_file():
@@ -185,12 +182,13 @@ def test_missing_dataset_summary_is_reported_not_fatal(built):
     assert "No figures" in section
 
 
-def test_report_without_any_summary(tmp_path):
+def test_report_without_any_summary_is_refused(tmp_path):
+    # One missing dataset is shown as missing (above); none at all is a wrong --results (the probe of
+    # issue 16 found `hgbench report --results <typo>` writing an empty page with exit 0).
     params = fake.make_params()
-    out = build_report(params, tmp_path / "results", tmp_path / "site" / "index.html")
-    html = out.read_text(encoding="utf-8")
-    assert html.count("Summary missing") == 2
-    assert "<img" not in html
+    with pytest.raises(FileNotFoundError, match=r"results/summary: no summary of any dataset of profile"):
+        build_report(params, tmp_path / "results", tmp_path / "site" / "index.html")
+    assert not (tmp_path / "site").exists()
 
 
 def test_unreadable_table_is_reported(tmp_path, monkeypatch):

@@ -76,19 +76,37 @@ def test_sigterm_at_any_step_then_resume_gives_bit_identical_weights(smoke_data,
     assert [r.split(",")[:n_same] for r in log] == [r.split(",")[:n_same] for r in ref_log]
 
 
-def test_a_checkpoint_of_another_seed_is_not_resumed(smoke_data, tmp_path, monkeypatch):
+def test_a_folder_of_another_run_is_refused_not_replaced(smoke_data, tmp_path, monkeypatch):
+    # Issue 16: `train --seed 1 --out <seed 0's folder>` used to say "starting over" and replace
+    # seed 0's state; last.pt and model.pt name their run, and another run's folder is refused.
     monkeypatch.setenv(TEST_SIGNAL_ENV, "1:SIGINT")
     with pytest.raises(TrainingInterrupted):
         run_train(smoke_data, tmp_path)
     monkeypatch.delenv(TEST_SIGNAL_ENV)
-    messages = []
-    train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
-          valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=messages.append)
-    assert any("starting over" in m for m in messages)
-    fresh = train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
-                  valid_file=smoke_data / "valid.h5", out_dir=tmp_path / "fresh", device="cpu",
-                  log=lambda *_: None)
-    assert_bit_identical(weights(tmp_path / "model.pt"), weights(fresh))
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(RuntimeError, match=r"belongs to run smoke/hg2x1/s0, not smoke/hg2x1/s1; give this run its own"):
+        train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
+              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+    other = dataclasses.replace(VARIANT, name="hg2x1-last", supervision="last")  # same network, another run
+    with pytest.raises(RuntimeError, match=r"belongs to run smoke/hg2x1/s0, not smoke/hg2x1-last/s0"):
+        train(dataset=DATASET, variant=other, cfg=CFG, seed=0, train_file=smoke_data / "train.h5",
+              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+    assert (tmp_path / "last.pt").read_bytes() == before and not (tmp_path / "model.pt").exists()
+    run_train(smoke_data, tmp_path)  # the run itself resumes its own folder
+    with pytest.raises(RuntimeError, match=r"model.pt belongs to run smoke/hg2x1/s0, not smoke/hg2x1/s1"):
+        (tmp_path / "last.pt").unlink()  # only model.pt left: still refused
+        train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
+              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+
+
+def test_a_split_of_another_input_size_is_refused_before_any_step(smoke_data, tmp_path):
+    # Issue 16: a profile at another input_res used to train a whole epoch, then die on a tensor size.
+    bigger = dataclasses.replace(DATASET, input_res=DATASET.input_res * 2, output_res=DATASET.output_res * 2)
+    with pytest.raises(ValueError, match=r"train.h5 was prepared for input_res 64 px, but datasets.smoke.input_res "
+                                         r"is 128; rerun `hgbench prepare`"):
+        train(dataset=bigger, variant=VARIANT, cfg=CFG, seed=0, train_file=smoke_data / "train.h5",
+              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+    assert not list(tmp_path.iterdir())
 
 
 def test_load_checkpoint_refuses_another_model_or_seed(smoke_data, tmp_path, monkeypatch):

@@ -40,7 +40,7 @@ from .joints import joints_of
 from .inference import resolve_device
 from .model import count_macs
 from .precision import bench_precision
-from .recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from .recipe import compile_mode, make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 RESULTS_DIR = Path("bench/results")
 
@@ -106,7 +106,7 @@ def _variant_dataset(params: Params, variant: str):
 
 
 def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads: int, device: str = "auto",
-                precision: str | None = None, compile: bool | None = None, warmup: int = 2, seed: int = 0) -> dict:
+                precision: str | None = None, compile: bool | str | None = None, warmup: int = 2, seed: int = 0) -> dict:
     """Time ``steps`` real training steps of ``variant`` on random crops; returns the result record."""
     if variant not in params.variants:
         raise ValueError(f"variant {variant!r} is not in profile {params.profile!r}; allowed values: "
@@ -124,8 +124,8 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
     v, ds = params.variants[variant], _variant_dataset(params, variant)
     joints = len(joints_of(ds.layout))
     net = make_model(v, joints, dev)
-    optimizer = make_optimizer(cfg, net)
-    model = torch.compile(net) if compile else net
+    optimizer = make_optimizer(cfg, net, capturable=dev.type == "cuda" and compile == "reduce-overhead")
+    model = torch.compile(net, mode=compile_mode(compile)) if compile else net
     supervised = supervised_outputs(v, net.config)
     aug = Augmentation(cfg.rotation, cfg.scale, cfg.flip, cfg.color_jitter)
     flip_perm = torch.arange(joints)
@@ -166,7 +166,8 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
         "bench": "train", "profile": params.profile, "variant": variant, "input_res": ds.input_res,
         "device": dev.type, "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
                                             else platform.processor() or platform.machine()),
-        "precision": precision, "precision_requested": requested, "compile": bool(compile), "batch": batch, "threads": threads, "steps": steps,
+        "precision": precision, "precision_requested": requested, "compile": bool(compile),
+        "compile_mode": (compile_mode(compile) or "default") if compile else None, "batch": batch, "threads": threads, "steps": steps,
         "img_per_s": round(img_per_s, 4),
         "step_ms_median": round(1e3 * statistics.median(step_s), 2),
         "augment_ms_per_img": round(1e3 * sum(data_s) / (batch * steps), 3),

@@ -11,7 +11,8 @@ resumed ends with the same weights, bit for bit on CPU, as a run that was never 
 - ``iteration`` (steps done in total), ``rng`` (torch CPU and CUDA generator states, for any
   randomness outside the data path), ``progress`` (the running sums of the epoch in progress,
   so its log row is complete), ``log`` (the rows of the finished epochs);
-- ``seed``, ``model_config`` and ``format``, checked on resume.
+- ``seed``, ``model_config``, ``run`` (``{dataset, variant, seed}``) and ``format``, checked on
+  resume: another run's ``last.pt`` is refused, never replaced.
 
 Files are written through :func:`hgbench.iofiles.atomic_path`: a kill during the write leaves the
 previous ``last.pt`` intact. Every file (``last.pt`` and ``model.pt``) also carries ``sha256``, a
@@ -123,18 +124,28 @@ def read_state(path: Path, fix: str, map_location="cpu") -> dict:
     return state
 
 
-def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: str | None = None) -> dict | None:
-    """Read a ``last.pt`` written by :func:`save_checkpoint` for the same model and seed.
+def _run_name(run: dict) -> str:
+    return f"{run.get('dataset')}/{run.get('variant')}/s{run.get('seed')}"
 
-    Tensors are loaded on the CPU (``load_state_dict`` moves them). Returns None when
-    ``fingerprint`` is given and the file was written under other training settings (the caller
-    starts over). Raises :class:`CheckpointError` (a RuntimeError) naming the file and the fix
-    when it is unreadable, damaged or belongs to another run.
+
+def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: str | None = None,
+                    run: dict | None = None) -> dict | None:
+    """Read a ``last.pt`` written by :func:`save_checkpoint` for the same run.
+
+    Tensors are loaded on the CPU (``load_state_dict`` moves them). ``run`` = ``{dataset,
+    variant, seed}``: a file written for another run (its folder was given as ``--out`` of this
+    one) raises :class:`CheckpointError`, so one run never replaces another's state. Returns None
+    when ``fingerprint`` is given and the file was written for this run under other training
+    settings (the caller starts over). Raises :class:`CheckpointError` (a RuntimeError) naming
+    the file and the fix when it is unreadable, damaged or belongs to another run.
     """
     fix = "delete it to start the run over"
     state = read_state(path, fix)
     if state.get("format") != FORMAT:
         raise CheckpointError(f"{path} was written by another version of hgbench train; {fix}")
+    found = state.get("run")
+    if run is not None and found is not None and found != run:
+        raise CheckpointError(another_run(path, found, run))
     if fingerprint is not None and state.get("fingerprint") != fingerprint:
         return None
     if state.get("model_config") != model_config or state.get("seed") != seed:
@@ -142,15 +153,23 @@ def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: s
     return state
 
 
+def another_run(path: Path, found: dict, wanted: dict) -> str:
+    """The one-line refusal of a file of run ``found`` where run ``wanted`` would write."""
+    return (f"{path} belongs to run {_run_name(found)}, not {_run_name(wanted)}; give this run its own --out "
+            f"(the pipeline uses models/<profile>/<dataset>/<variant>/s<seed>), or delete {Path(path).parent} "
+            f"if that run is no longer wanted")
+
+
 def save_last(path: Path, *, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, epoch: int,
               batch: int, iteration: int, progress: dict | None, log: list[dict], seed: int, model_config: dict,
-              fingerprint: str) -> None:
-    """Write ``last.pt`` (contents: this module's docstring) atomically from the live objects."""
+              fingerprint: str, run: dict | None = None) -> None:
+    """Write ``last.pt`` (contents: this module's docstring) atomically from the live objects;
+    ``run`` = ``{dataset, variant, seed}`` names the run it belongs to."""
     save_checkpoint({
         "model": net.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state(),
         "epoch": epoch, "batch": batch, "iteration": iteration, "progress": progress, "log": log,
-        "seed": seed, "model_config": model_config, "fingerprint": fingerprint,
+        "seed": seed, "model_config": model_config, "fingerprint": fingerprint, "run": run,
     }, path)
 
 

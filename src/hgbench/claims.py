@@ -32,7 +32,7 @@ renders this table.
 ==============  =================================================================================
 
 Rows are sorted: claims first, then by claim, first, second, metric and quantity. Imports only
-the profile (:mod:`hgbench.config`) and pandas, never the report.
+the profile (:mod:`hgbench.config`), the paper's rows (:mod:`hgbench.kinds`) and pandas, never the report.
 """
 
 from __future__ import annotations
@@ -42,13 +42,11 @@ import math
 import pandas as pd
 
 from hgbench.config import Params, VariantConfig
+from hgbench.kinds import MPII
 
-PAPER_STACKS = [  # Fig. 9: equal capacity, intermediate supervision, MPII validation
-    {"stacks": 2, "modules": 4, "final": 87.4, "halfway": 84.6},
-    {"stacks": 4, "modules": 2, "final": 87.8, "halfway": 86.5},
-    {"stacks": 8, "modules": 1, "final": 88.1, "halfway": 87.1},
-]
-"""The paper's published stack ablation (Newell et al., ECCV 2016, Fig. 9)."""
+PAPER_STACKS = MPII.paper_stacks
+"""The paper's published stack ablation (Newell et al., ECCV 2016, Fig. 9: equal capacity,
+intermediate supervision, MPII validation), kept with its kind (:data:`hgbench.kinds.MPII`)."""
 
 NO_CLAIM = "no claim in the paper (not equal capacity, or more than one difference)"
 HOLDS, REVERSED, UNRESOLVED, NOT_COMPUTED = "holds", "reversed", "not resolved at this sample size", "not computed"

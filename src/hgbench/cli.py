@@ -145,9 +145,11 @@ def cmd_fetch(args) -> int:
 def cmd_prepare(args) -> int:
     from .data import mpii
     from .data.prepare import prepare_dataset
+    from .kinds import FLIC, kind_of
 
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
+    kind = kind_of(ds.layout)
     if args.split == "samples":  # the real photographs shipped with hgbench, for the report's gallery
         from .data.prepare import SAMPLES_FILENAME, prepare_samples
 
@@ -158,16 +160,16 @@ def cmd_prepare(args) -> int:
     if args.raw is None:
         raise ParamsError(f"hgbench prepare --split {args.split} needs --raw DIR (the output of fetch)")
     if args.split == "test":  # the MPII test split (no labels), for `hgbench export-mpii --split test`
-        if ds.layout == "flic":
-            raise ParamsError(f"dataset {args.dataset!r} has the FLIC layout: its test set is valid.h5 (prepared "
-                              f"without --split); --split test is the MPII test split")
+        if not kind.test_split:
+            raise ParamsError(f"dataset {args.dataset!r} has the {kind.label} layout: its test set is valid.h5 "
+                              f"(prepared without --split); --split test is the MPII test split")
         from .data.prepare import prepare_test
 
         counts = prepare_test(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
                               crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty())
         print(f"{args.dataset}: prepared {counts} into {Path(args.out) / 'test.h5'}")
         return 0
-    if ds.layout == "flic":  # real FLIC and the synthetic FLIC layout: the same examples.mat code
+    if kind is FLIC:  # real FLIC and the synthetic FLIC layout: the same examples.mat code
         from .data.prepare import prepare_flic
 
         counts = prepare_flic(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
@@ -176,7 +178,8 @@ def cmd_prepare(args) -> int:
         print(f"{args.dataset}: prepared {counts} into {args.out}")
         return 0
     # Real MPII uses the standard validation split shipped with the package (Tompson et al.);
-    # the synthetic dataset writes its own valid_split.csv next to its annotations.
+    # the synthetic dataset writes its own valid_split.csv next to its annotations (a fact of the
+    # source, not of the kind: both are MPII-layout).
     split_csv = mpii.MPII_VALID_SPLIT if ds.source == "mpii" else None
     counts = prepare_dataset(
         Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
@@ -270,22 +273,25 @@ def cmd_evaluate(args) -> int:
 
 def cmd_summarize(args) -> int:
     _require_extra("summarize", "report")  # pandas
-    from .summarize import summarize
+    from .costs import collect_costs
+    from .iofiles import atomic_dir, output_lock, remove_stale_temps
+    from .summarize import summarize, write_csv_atomic
 
     params = _params(args.params)
     _dataset(params, args.dataset)
-    summarize(params, args.dataset, Path(args.results), Path(args.models), Path(args.out))
-    # Costs and gallery are copied into the summary so the report regenerates from results/ alone.
-    from .costs import collect_costs
-    from .summarize import write_csv_atomic
+    out = Path(args.out)
+    # Written whole or not at all: a damaged input found half-way leaves the previous summary.
+    with output_lock(out, "hgbench summarize"), atomic_dir(out) as tmp:
+        remove_stale_temps(out)  # folders a killed summary left (the lock says it is dead)
+        summarize(params, args.dataset, Path(args.results), Path(args.models), tmp)
+        # Costs and gallery are copied into the summary so the report regenerates from results/ alone.
+        benchmarks = Path(args.benchmarks) if args.benchmarks else None
+        costs = collect_costs(params, args.dataset, benchmarks, Path(args.models), Path(args.results))
+        write_csv_atomic(costs, tmp / "costs.csv")
+        if args.data:  # validation and real sample people, read from splits and predictions files
+            from .gallery import build_gallery
 
-    benchmarks = Path(args.benchmarks) if args.benchmarks else None
-    costs = collect_costs(params, args.dataset, benchmarks, Path(args.models), Path(args.results))
-    write_csv_atomic(costs, Path(args.out) / "costs.csv")
-    if args.data:  # validation and real sample people, read from splits and predictions files
-        from .gallery import build_gallery
-
-        build_gallery(params, args.dataset, Path(args.results), Path(args.data), Path(args.out) / "gallery.h5")
+            build_gallery(params, args.dataset, Path(args.results), Path(args.data), tmp / "gallery.h5")
     print(f"summary written to {args.out}")
     return 0
 
@@ -319,7 +325,7 @@ def cmd_bench(args) -> int:
     if args.what == "train":
         record = bench.bench_train(_params(args.params), args.variant, batch=args.batch, steps=args.steps,
                                    threads=args.threads, device=args.device, precision=args.precision,
-                                   compile=args.compile, warmup=args.warmup)
+                                   compile=args.compile_mode or args.compile, warmup=args.warmup)
     else:
         record = bench.bench_data(Path(args.data), batch=args.batch, batches=args.batches, threads=args.threads,
                                   workers=args.workers, device=args.device)
@@ -500,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--precision", choices=["fp32", "bf16"], help="default: the profile's train.precision")
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
+    b.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile with this mode (reduce-overhead: CUDA graphs, for small batches)")
     d = bench_sub.add_parser("data", help="ms per training sample from a prepared HDF5 split")
     d.add_argument("--data", required=True, metavar="H5", help="e.g. data/processed/mpii/train.h5")
     d.add_argument("--batches", type=int, default=20)

@@ -64,12 +64,13 @@ class DatasetConfig:
 
     @property
     def layout(self) -> str:
-        """Joint layout of the prepared data: ``flic`` (11 joints, torso PCK) for source ``flic`` or a
-        synthetic set with ``layout: flic``, else ``mpii`` (16 joints, PCKh). Every stage that
-        depends on the joints (prepare, model size, metrics, report) asks this, never ``source``."""
-        if self.source == "flic" or (self.synthetic is not None and self.synthetic.layout == "flic"):
-            return "flic"
-        return "mpii"
+        """Joint layout of the prepared data, the name of its dataset kind (``hgbench.kinds.kind_of``):
+        a real dataset's own (source ``mpii``: 16 joints, PCKh; ``flic``: 11 joints, torso PCK), a
+        synthetic set's ``synthetic.layout``. Every stage that depends on the joints (prepare, model
+        size, metrics, report) asks this, never ``source``."""
+        if self.source == "synthetic":
+            return self.synthetic.layout if self.synthetic is not None else "mpii"
+        return self.source
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class TrainConfig:
     plateau_patience: int = 5
     color_jitter: float = 0.0
     precision: str = "fp32"
-    compile: bool = False
+    compile: bool | str = False  # true, or a torch.compile mode (recipe.compile_mode)
     checkpoint_every: int = 0
     devices: int = 1
 

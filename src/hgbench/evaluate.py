@@ -14,7 +14,8 @@ import numpy as np
 import scipy.io
 
 from hgbench.iofiles import atomic_path
-from hgbench.joints import FLIC_JOINTS, MPII_JOINTS
+from hgbench.joints import MPII_JOINTS
+from hgbench.kinds import MPII, kind_for_joint_count, kind_for_joints, kind_of
 from hgbench.metrics import Protocol, decode_correct, get_protocol, pck
 from hgbench.runs import PREDICTIONS_FORMAT, prediction_attrs, run_of, write_metrics  # noqa: F401 (write_metrics: API)
 from hgbench.stats import bootstrap_ci
@@ -33,7 +34,8 @@ class GroundTruth:
     joints: (N, J, 2) float64 px, NaN where missing; missing: (N, J) bool; normalizer: (N,)
     float64 px (MPII: PCKh head size; FLIC: torso diagonal); visible: (N, J) bool or None when
     the file has no flag; layout: which file layout was read; frame: description of the
-    coordinate frame; dataset: "mpii" (J = 16) or "flic" (J = 11), which decides the PCK flavour.
+    coordinate frame; dataset: the name of its :class:`hgbench.kinds.DatasetKind`, "mpii" (J = 16)
+    or "flic" (J = 11), which decides the PCK flavour.
     """
 
     joints: np.ndarray
@@ -42,7 +44,7 @@ class GroundTruth:
     visible: np.ndarray | None
     layout: str
     frame: str
-    dataset: str = "mpii"
+    dataset: str = MPII.name
     image_index: np.ndarray | None = None   # (N,) 0-based RELEASE.annolist index, when the file has it
     person_index: np.ndarray | None = None  # (N,) 0-based annorect index, when the file has it
     frame_offset: int = 1  # native = 0-based + frame_offset (every layout read here is 1-based by default)
@@ -89,12 +91,14 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     return {k: v for k, v in mat.items() if not k.startswith("__")}, {}, False
 
 
-def _dataset_of(n_joints: int, names) -> str:
-    """"flic" for the 11 FLIC joints, else "mpii" (a synthetic split has either layout; its joints decide)."""
+def _dataset_of(joints: np.ndarray, names) -> str:
+    """The kind's name of a ground-truth file: from its ``joint_names`` attribute when it has one (a
+    synthetic split has either layout; its joints decide), else from the joint axis of ``joints``
+    (pose-hg-train's files name no joints); MPII when no kind fits (the shape check then says so)."""
     if names is not None:
-        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(names))
-        return "flic" if names == FLIC_JOINTS else "mpii"
-    return "flic" if n_joints == len(FLIC_JOINTS) else "mpii"
+        return kind_for_joints(np.ravel(names)).name
+    kind = kind_for_joint_count(joints.shape[1]) if joints.ndim == 3 else None
+    return (kind or MPII).name
 
 
 SHIPPED = "hgbench:mpii_valid_gt"
@@ -113,7 +117,7 @@ def _annotation_gt(arrays: dict, layout: str, frame: str = "native frame (MATLAB
     missing = np.asarray(arrays["missing"], dtype=bool)
     joints[missing] = np.nan
     return GroundTruth(joints, missing, head_size(arrays["headbox"]), np.asarray(arrays["visible"], dtype=bool),
-                       layout, frame, "mpii", np.asarray(arrays["image_index"], dtype=np.int64),
+                       layout, frame, MPII.name, np.asarray(arrays["image_index"], dtype=np.int64),
                        np.asarray(arrays["person_index"], dtype=np.int64))
 
 
@@ -181,7 +185,7 @@ def load_ground_truth(path=None) -> GroundTruth:
         visible = np.asarray(a["visible"], dtype=bool) if "visible" in a else None
         offset = int(attrs.get("frame_offset", 1))
         layout, frame = "processed", f"native frame (frame_offset = {offset})"
-        dataset = _dataset_of(joints.shape[1] if joints.ndim == 3 else 0, attrs.get("joint_names"))
+        dataset = _dataset_of(joints, attrs.get("joint_names"))
     elif {"pos_gt_src", "jnt_missing", "headboxes_src"} <= a.keys():
         # h5py sees MATLAB v7.3 arrays with reversed axes; .T restores the MATLAB shapes.
         pos, miss, box = (a[k].T if is_h5 else a[k]
@@ -191,14 +195,14 @@ def load_ground_truth(path=None) -> GroundTruth:
         box = np.asarray(box, dtype=np.float64)
         normalizer = SC_BIAS * np.linalg.norm(box[1] - box[0], axis=0)
         visible = None
-        layout, frame, dataset = "gt_valid", "native frame (MATLAB 1-based pixels)", "mpii"
+        layout, frame, dataset = "gt_valid", "native frame (MATLAB 1-based pixels)", MPII.name
     elif {"part", "normalize"} <= a.keys():
         joints = np.asarray(a["part"], dtype=np.float64)
         missing = (joints == 0).all(axis=-1)
         normalizer = np.asarray(a["normalize"], dtype=np.float64)
         visible = np.asarray(a["visible"]) > 0 if "visible" in a else None
         layout, frame = "hourglass", "native frame (MATLAB 1-based pixels, integer-truncated)"
-        dataset = _dataset_of(joints.shape[1] if joints.ndim == 3 else 0, None)
+        dataset = _dataset_of(joints, None)
     else:
         raise ValueError(
             f"{path}: unknown ground-truth layout; found keys {sorted(a)}, expected "
@@ -207,7 +211,7 @@ def load_ground_truth(path=None) -> GroundTruth:
             "{part, normalize} (hourglass annot .h5) or RELEASE/annolist (MPII annotation .mat)")
 
     n = joints.shape[0] if joints.ndim == 3 else -1
-    n_joints = len(FLIC_JOINTS) if dataset == "flic" else N_JOINTS
+    n_joints = len(kind_of(dataset).joints)
     expected = {"joints": (n, n_joints, 2), "missing": (n, n_joints), "normalizer": (n,)}
     for name, arr in (("joints", joints), ("missing", missing), ("normalizer", normalizer)):
         shape = expected[name]
@@ -348,22 +352,25 @@ def _run_attrs(path: Path, gt: GroundTruth) -> dict | None:
 
 
 def resolve_protocol(name: str, gt: GroundTruth) -> Protocol:
-    """The protocol to score ``gt`` with: the PCK flavour follows the dataset.
+    """The protocol to score ``gt`` with: the PCK flavour follows the dataset's kind.
 
-    FLIC ground truth is scored with the ``flic`` protocol (PCK, torso-normalised); ``official``
-    (the pipeline's default for every dataset) means ``flic`` there. An MPII-only protocol on
-    FLIC ground truth, or ``flic`` on MPII ground truth, is an error.
+    A protocol of the ground truth's kind is used as asked. ``official`` (the pipeline's default
+    for every dataset) means the kind's own protocol (``DatasetKind.protocol``: ``flic`` for FLIC
+    ground truth, PCK torso-normalised). Another kind's protocol (an MPII PCKh protocol on FLIC
+    ground truth, ``flic`` on MPII ground truth) is an error.
     """
     proto = get_protocol(name)
-    if gt.dataset == "flic":
-        if proto.name in ("official", "flic"):
-            return get_protocol("flic")
-        raise ValueError(f"protocol {name!r} is an MPII PCKh protocol; FLIC ground truth (11 "
-                         "joints) is scored with 'flic' (or 'official', which means 'flic' here)")
-    if proto.dataset != "mpii":
-        raise ValueError(f"protocol {name!r} needs {proto.dataset.upper()} ground truth; this "
-                         f"ground truth has {gt.joints.shape[1]} MPII-layout joints")
-    return proto
+    kind = kind_of(gt.dataset)
+    if proto.kind is kind:
+        return proto
+    if proto.name == "official":
+        return get_protocol(kind.protocol)
+    if kind.protocol != "official":  # the kind has a protocol of its own, which 'official' stands for
+        raise ValueError(f"protocol {name!r} is an {proto.kind.label} {proto.kind.metric} protocol; {kind.label} "
+                         f"ground truth ({len(kind.joints)} joints) is scored with {kind.protocol!r} (or "
+                         f"'official', which means {kind.protocol!r} here)")
+    raise ValueError(f"protocol {name!r} needs {proto.kind.label} ground truth; this "
+                     f"ground truth has {gt.joints.shape[1]} {kind.label}-layout joints")
 
 
 def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_BOOT,
@@ -377,7 +384,7 @@ def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_B
 
     correct, scored = decode_correct(per_person["correct"])
     out = {"Mean": bootstrap_ci(correct, scored, statistic_for(protocol, "Mean"), n_boot, seed)}
-    if protocol.dataset == "mpii":
+    if protocol.kind.has_ablation:
         out["ablation@0.5"] = bootstrap_ci(correct, scored, statistic_for(protocol, "ablation"),
                                            n_boot, seed)
     return out

@@ -34,9 +34,10 @@ import numpy as np
 from PIL import Image
 
 from hgbench.config import Params
+from hgbench.data.schema import open_split
 from hgbench.data.prepare import SAMPLES, SAMPLES_FILENAME  # noqa: F401  (SAMPLES: re-exported for callers)
 from hgbench.iofiles import atomic_path
-from hgbench.joints import joints_of
+from hgbench.kinds import kind_of
 from hgbench.runs import RunFileError, read_final_predictions, run_dir
 
 log = logging.getLogger(__name__)
@@ -125,18 +126,17 @@ def select_people(params: Params, dataset: str, results_dir: Path, valid_file: P
     predictions), as gallery columns (see the module docstring). A variant without predictions
     is left out (the report shows it as missing)."""
     rows: list[dict] = []
-    with h5py.File(valid_file, "r") as f:
-        gt = np.asarray(f["joints_image"], float)
-        missing = np.asarray(f["missing"], bool)
-        normalizer = np.asarray(f["normalizer"], float)
-        affine = np.asarray(f["crop_to_image"], float)
+    with open_split(valid_file) as split:  # checked reads: a damaged split is named, with the fix
+        fields = split.read(["joints_image", "missing", "normalizer", "crop_to_image"])
+        gt, missing = fields["joints_image"].astype(float), fields["missing"].astype(bool)
+        normalizer, affine = fields["normalizer"].astype(float), fields["crop_to_image"].astype(float)
         n_joints = gt.shape[1]
         runs = _lowest_seed_predictions(params, dataset, results_dir, "predictions.h5", gt.shape[0])
         for variant, (seed, preds) in runs.items():
             scores = normalised_error(preds, gt, missing, normalizer)
             for case, i in pick_cases(scores):
                 truth = np.where(missing[i][:, None], np.nan, gt[i])
-                crop = np.asarray(f["images"][i])
+                crop = split.image(i)
                 image, pts = downscale(crop, np.concatenate([native_to_crop(truth, affine[i]),
                                                              native_to_crop(preds[i], affine[i])]), size)
                 rows.append({"images": image, "gt": pts[:n_joints], "pred": pts[n_joints:],
@@ -176,6 +176,9 @@ def write_gallery(path: Path, columns: dict[str, np.ndarray], dataset: str, join
 
 def read_gallery(path: Path) -> dict | None:
     """``{"columns": {field: array}, "attrs": {...}}`` of a gallery file, None if missing/unreadable."""
+    if not Path(path).is_file():
+        log.warning("%s: missing; no gallery", path)
+        return None
     try:
         with h5py.File(path, "r") as f:
             columns = {}
@@ -187,7 +190,7 @@ def read_gallery(path: Path) -> dict | None:
                      "image_size": int(f.attrs["image_size"]),
                      "score_definition": str(f.attrs.get("score_definition", ""))}
     except (OSError, KeyError, ValueError) as err:
-        log.warning("%s: no gallery (%s)", path, err)
+        log.warning("%s: unreadable, no gallery (%s)", path, str(err).split(" (")[0])
         return None
     return {"columns": columns, "attrs": attrs}
 
@@ -215,25 +218,21 @@ def sample_people(params: Params, dataset: str, results_dir: Path, samples_file:
     variant, its lowest seed's ``samples_predictions.h5`` (the ``predict_samples`` rule: ``hgbench
     predict`` on that split, flip test as in the profile). Returns gallery columns with ``source``
     = "real MPII image" and ``case`` = the image name, one row per person and variant, or None when
-    the split is missing or unreadable or has no labelled joint (a FLIC-layout dataset's samples
-    split carries no labels: its models predict FLIC's 11 joints) or no variant has predictions.
+    the split is missing (a damaged one raises :class:`~hgbench.data.schema.DataFileError`) or has
+    no labelled joint (a FLIC-layout dataset's samples split carries no labels: its models predict
+    FLIC's 11 joints) or no variant has predictions.
     Nothing here loads a model.
     """
     samples_file = Path(samples_file)
     if not samples_file.is_file():
         log.warning("%s: missing; no real sample people in the gallery", samples_file)
         return None
-    try:
-        with h5py.File(samples_file, "r") as f:
-            gt = np.asarray(f["joints_image"], float)
-            missing = np.asarray(f["missing"], bool)
-            normalizer = np.asarray(f["normalizer"], float)
-            affine = np.asarray(f["crop_to_image"], float)
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["image_name"][()]]
-            crops = np.asarray(f["images"])
-    except (OSError, KeyError) as err:
-        log.warning("%s: unreadable (%s); no real sample people in the gallery", samples_file, err)
-        return None
+    with open_split(samples_file) as split:  # checked reads, as for the validation split
+        fields = split.read(["joints_image", "missing", "normalizer", "crop_to_image", "image_name"])
+        crops = split.images(range(len(split)))
+    gt, missing = fields["joints_image"].astype(float), fields["missing"].astype(bool)
+    normalizer, affine = fields["normalizer"].astype(float), fields["crop_to_image"].astype(float)
+    names = [str(n) for n in fields["image_name"]]
     if missing.all():  # no labels in this dataset's layout: nothing to compare a prediction with
         return None
     runs = _lowest_seed_predictions(params, dataset, results_dir, SAMPLES_PREDICTIONS, gt.shape[0])
@@ -261,7 +260,7 @@ def build_gallery(params: Params, dataset: str, results_dir: Path, data_dir: Pat
     fail); the sample people are left out when their split or predictions are missing."""
     data_dir = Path(data_dir)
     valid_file = data_dir / "valid.h5"
-    names = joints_of(params.datasets[dataset].layout)
+    names = kind_of(params.datasets[dataset].layout).joints
     if valid_file.is_file():
         columns = select_people(params, dataset, results_dir, valid_file, size)
         samples = sample_people(params, dataset, results_dir, data_dir / SAMPLES_FILENAME, size)

@@ -31,7 +31,7 @@ import torch
 from .checkpoint import CheckpointError, read_model_file
 from .data.dataset import centre_inputs
 from .heatmaps import decode_heatmaps
-from .joints import FLIC_FLIP, FLIC_JOINTS, MPII_FLIP, MPII_JOINTS
+from .kinds import DatasetKind, kind_for_joint_count, known_layouts
 from .model import ModelConfig, StackedHourglass
 from .precision import autocast
 
@@ -43,13 +43,6 @@ DEFAULT_CROP_MARGIN = 1.25
 0.1 does not). The network only ever sees the central ``input_res``² window of a crop, so the
 margin changes the unused border, not a prediction; it is recorded for the crop geometry of
 ``prepare`` (every CPU profile uses 1.25, the paper profile 1.5)."""
-
-_LAYOUTS = {
-    len(MPII_JOINTS): (MPII_JOINTS, MPII_FLIP, True),
-    len(FLIC_JOINTS): (FLIC_JOINTS, FLIC_FLIP, False),
-}
-"""Joint count → (joint names, flip permutation, hourglass box adjustment) of the known layouts."""
-
 
 def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
@@ -104,10 +97,13 @@ class ModelInfo:
         }
 
 
-def _layout(joints: int, path: Path) -> tuple[tuple[str, ...], tuple[int, ...], bool]:
-    if joints not in _LAYOUTS:
-        raise CheckpointError(f"{path} has {joints} joints; only the MPII (16) and FLIC (11) layouts are known")
-    return _LAYOUTS[joints]
+def _kind(joints: int, path: Path) -> DatasetKind:
+    """The dataset kind of a model with ``joints`` outputs: ``model.pt`` records no joint names, so its
+    joint count names the kind (:func:`hgbench.kinds.kind_for_joint_count`)."""
+    kind = kind_for_joint_count(joints)
+    if kind is None:
+        raise CheckpointError(f"{path} has {joints} joints; only {known_layouts()} layouts are known")
+    return kind
 
 
 def info_from_state(state: dict, path: Path, crop_margin: float | None = None) -> ModelInfo:
@@ -121,7 +117,8 @@ def info_from_state(state: dict, path: Path, crop_margin: float | None = None) -
         mconf = ModelConfig(**state["model_config"])
     except TypeError as exc:
         raise CheckpointError(f"{path}: model_config does not describe a StackedHourglass ({exc})") from None
-    names, flip, adjust = _layout(mconf.joints, path)
+    kind = _kind(mconf.joints, path)
+    names, flip, adjust = kind.joints, kind.flip, kind.hourglass_adjust
     margin = state.get("crop_margin", crop_margin if crop_margin is not None else DEFAULT_CROP_MARGIN)
     return ModelInfo(
         model_config=mconf, input_res=int(state["input_res"]), output_res=int(state["output_res"]),

@@ -1,6 +1,7 @@
 """Safe outputs: atomic file writes, one writer per output, stale temporary files.
 
-* :func:`atomic_path`: a stage never leaves a half-written file under its final name.
+* :func:`atomic_path`: a stage never leaves a half-written file under its final name;
+  :func:`atomic_dir` the same for a folder written as a whole (a summary).
 * :func:`output_lock`: two processes never write the same output (two pipeline runs in one
   working directory, two training jobs with the same ``--out``); the second fails fast.
 * :func:`remove_stale_temps`: temporary files that a killed process left behind (SIGKILL runs no
@@ -51,6 +52,34 @@ def atomic_path(path: str | Path):
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path):
+    """Yield an empty temporary folder next to ``path``; on success it replaces ``path`` whole.
+
+    For outputs that are a set of files read together (a summary folder): a failure half-way
+    leaves the previous folder as it was, never a mix of new and old files. The swap is two
+    renames (the old folder aside as ``.<name>.<random>.tmp``, the new one in, the old one
+    deleted); a SIGKILL between them leaves no ``path`` and the complete old folder aside, which
+    :func:`remove_stale_temps` clears on the next run.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        public_mode(tmp, directory=True)
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            os.replace(path, old)  # onto the empty folder just made: a rename
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -63,22 +63,27 @@ def skeleton_limbs(joint_names) -> list[tuple[int, int]]:
     return max(present(MPII_SKELETON), present(FLIC_SKELETON), key=len)
 
 
-LAYOUTS = ("mpii", "flic")
+LAYOUT_JOINTS = {"mpii": MPII_JOINTS, "flic": FLIC_JOINTS}
+"""Joint names of each layout of prepared data (``DatasetConfig.layout``). Everything else about a
+layout (flip, groups, metric, normaliser, paper rows) is its :class:`hgbench.kinds.DatasetKind`;
+new code asks ``hgbench.kinds.kind_of(layout).joints`` / ``kind_for_joints(names)``."""
+LAYOUTS = tuple(LAYOUT_JOINTS)
 """Joint layouts of prepared data (``DatasetConfig.layout``): 16 MPII joints or 11 FLIC joints."""
 
 
 def joints_of(layout: str) -> tuple[str, ...]:
     """Joint names of a layout, ``mpii`` or ``flic`` (ask ``DatasetConfig.layout``, not its source:
-    a synthetic dataset has either layout)."""
-    if layout not in LAYOUTS:
+    a synthetic dataset has either layout). Same as ``hgbench.kinds.kind_of(layout).joints``."""
+    if layout not in LAYOUT_JOINTS:
         raise ValueError(f"unknown joint layout {layout!r}; allowed: {', '.join(LAYOUTS)} (DatasetConfig.layout)")
-    return FLIC_JOINTS if layout == "flic" else MPII_JOINTS
+    return LAYOUT_JOINTS[layout]
 
 
 def layout_of(joint_names) -> str:
-    """``flic`` or ``mpii`` from the joint names of a split file (``joint_names`` attribute)."""
+    """``flic`` or ``mpii`` from the joint names of a split file (``joint_names`` attribute); same as
+    ``hgbench.kinds.kind_for_joints(joint_names).name``."""
     names = tuple(joint_names)
-    for layout in LAYOUTS:
-        if names == joints_of(layout):
+    for layout, joints in LAYOUT_JOINTS.items():
+        if names == joints:
             return layout
     raise ValueError(f"joint names {list(names)} are neither the MPII (16) nor the FLIC (11) layout")

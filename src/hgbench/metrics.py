@@ -17,25 +17,20 @@ from typing import Literal
 
 import numpy as np
 
-from hgbench.joints import ABLATION_JOINTS, FLIC_JOINTS, MPII_GROUPS, MPII_JOINTS, joint_index, joints_of
+from hgbench.joints import joint_index
+from hgbench.kinds import FLIC, KINDS, MPII, DatasetKind, TrainingMetric, kind_of
 
-N_JOINTS = len(MPII_JOINTS)
-UNSCORED_JOINTS = ("pelv", "thrx")
+N_JOINTS = len(MPII.joints)
+UNSCORED_JOINTS = MPII.unscored
 """Never scored by the MPII toolkit (annolist2matrix keeps 14 of the 16 joints)."""
-SCORED_JOINTS = tuple(j for j in MPII_JOINTS if j not in UNSCORED_JOINTS)
+SCORED_JOINTS = MPII.scored
 CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.5, 51), 2)
 """MATLAB ``0:0.01:0.5``; rounded so that e.g. 0.07 is exactly the float literal 0.07."""
 FLIC_CURVE_THRESHOLDS = np.round(np.linspace(0.0, 0.2, 21), 2)
 """FLIC PCK curve 0:0.01:0.2 (the paper's Fig. 6 x axis)."""
 
-FLIC_GROUPS = {
-    "Head": ("leye", "reye", "nose"),
-    "Shoulder": ("lsho", "rsho"),
-    "Elbow": ("lelb", "relb"),
-    "Wrist": ("lwri", "rwri"),
-    "Hip": ("lhip", "rhip"),
-}
-"""FLIC report groups; the paper's Table 1 shows Elbow and Wrist (mean of left and right)."""
+FLIC_GROUPS = dict(FLIC.groups)
+"""FLIC report groups (:data:`hgbench.kinds.FLIC`); the paper's Table 1 shows Elbow and Wrist."""
 
 
 def matlab_colon(start: float, step: float, stop: float) -> np.ndarray:
@@ -78,7 +73,8 @@ class Protocol:
     """One PCK scoring convention (every field is documented in docs/evaluation.md).
 
     inclusive: a joint is correct iff ``dist <= thr`` (True) or ``dist < thr`` (False).
-    head: MPII Head group = mean of neck and head top ("neck+head") or head top only ("head").
+    head: Head group as the kind defines it ("neck+head": MPII's neck and head top) or its head top
+        only ("head"; a kind without a head top, FLIC, keeps its own Head group).
     mean: "pooled" = correct / scored over every scored joint instance; "per_joint" = unweighted
         mean of the per-joint PCKs.
     source: the file(s) of the reference code this protocol reproduces.
@@ -90,7 +86,8 @@ class Protocol:
     key_thresholds: ((key, threshold), ...): the tables written to the output; the first is the
         headline (used for per_joint, ablation, visibility, stacks and the bootstrap).
     curve: thresholds of the curve whose Mean is integrated into ``auc``.
-    dataset: "mpii" (16 joints, head-size normaliser) or "flic" (11 joints, torso diagonal).
+    dataset: the name of the protocol's :class:`hgbench.kinds.DatasetKind` (:attr:`kind`): "mpii"
+        (16 joints, head-size normaliser) or "flic" (11 joints, torso diagonal).
     ground_truth: the ground-truth file the reference code scores against.
     matlab_range: compare distances against the values MATLAB's ``0:0.01:0.5`` holds
         (:data:`MATLAB_CURVE_THRESHOLDS`) instead of the decimal literals; the thresholds are
@@ -107,13 +104,18 @@ class Protocol:
     gt_rule: Literal["annotated", "x_nonzero", "coords_gt_1"] = "annotated"
     key_thresholds: tuple[tuple[str, float], ...] = (("pckh@0.5", 0.5), ("pckh@0.1", 0.1))
     curve: tuple[float, ...] = tuple(CURVE_THRESHOLDS)
-    dataset: Literal["mpii", "flic"] = "mpii"
+    dataset: str = MPII.name
     ground_truth: str = "gt_valid.mat (pos_gt_src, jnt_missing, headboxes_src)"
     matlab_range: bool = False
 
     @property
+    def kind(self) -> DatasetKind:
+        """The dataset kind the protocol scores (joints, groups, ablation metric)."""
+        return kind_of(self.dataset)
+
+    @property
     def joint_names(self) -> tuple[str, ...]:
-        return FLIC_JOINTS if self.dataset == "flic" else MPII_JOINTS
+        return self.kind.joints
 
     @property
     def headline(self) -> tuple[str, float]:
@@ -121,11 +123,9 @@ class Protocol:
 
     def group_joints(self) -> dict[str, tuple[str, ...]]:
         """Group name → joint names, in report order."""
-        if self.dataset == "flic":
-            return dict(FLIC_GROUPS)
-        groups = dict(MPII_GROUPS)
-        if self.head == "head":
-            groups["Head"] = ("head",)
+        groups = dict(self.kind.groups)
+        if self.head == "head" and self.kind.head_top is not None:
+            groups["Head"] = (self.kind.head_top,)
         return groups
 
 
@@ -154,9 +154,9 @@ PROTOCOLS: dict[str, Protocol] = {
                  gt_rule="coords_gt_1", ground_truth="valid.h5 (part, normalize)",
                  source="princeton-vl/pose-hg-train src/util/eval.lua (calcDists, distAccuracy, "
                         "displayPCK); pose-hg-demo main.lua eval"),
-        Protocol("flic", inclusive=True, head="head", mean="pooled", unscored=(),
-                 key_thresholds=(("pck@0.2", 0.2),), curve=tuple(FLIC_CURVE_THRESHOLDS),
-                 dataset="flic", ground_truth="FLIC valid.h5 (part, normalize = torso diagonal)",
+        Protocol(FLIC.protocol, inclusive=True, head="head", mean="pooled", unscored=FLIC.unscored,
+                 key_thresholds=((FLIC.headline, 0.2),), curve=tuple(FLIC_CURVE_THRESHOLDS),
+                 dataset=FLIC.name, ground_truth="FLIC valid.h5 (part, normalize = torso diagonal)",
                  source="Newell et al. 2016 §4 (PCK@0.2, torso-normalised); normaliser and "
                         "joints from princeton-vl/pose-hg-train data/flic/annot/*.h5"),
     )
@@ -248,17 +248,17 @@ def _scored_mask(missing: np.ndarray) -> np.ndarray:
     return scored
 
 
-def pckh_distances(preds, gt, missing, normalizer) -> np.ndarray:
+def pckh_distances(preds, gt, missing, normalizer, layout: str = MPII.name) -> np.ndarray:
     """Normalised joint errors.
 
-    preds, gt: (N, J, 2) coordinates, same frame (px). missing: (N, J) bool, True = not
+    preds, gt: (N, J, 2) coordinates, same frame (px), J = the joints of ``layout`` (a
+    :data:`hgbench.kinds.KINDS` name: 16 for mpii, 11 for flic). missing: (N, J) bool, True = not
     annotated. normalizer: (N,) px (MPII head size = 0.6 × head-box diagonal; FLIC torso
     diagonal). Returns (N, J) float64: ``||pred - gt|| / normalizer``, unitless; NaN where the
     ground truth is missing; +inf where the prediction is NaN (wrong at every threshold, as in
     the MATLAB toolkit).
     """
-    n_joints = np.shape(preds)[1] if np.ndim(preds) == 3 else N_JOINTS
-    proto = PROTOCOLS["flic" if n_joints == len(FLIC_JOINTS) else "official"]
+    proto = PROTOCOLS[kind_of(layout).protocol]
     preds, gt, missing, normalizer, _ = _validate(preds, gt, missing, normalizer, None, proto)
     with np.errstate(invalid="ignore", divide="ignore"):
         dist = np.sqrt(((preds - gt) ** 2).sum(axis=-1)) / normalizer[:, None]
@@ -267,38 +267,8 @@ def pckh_distances(preds, gt, missing, normalizer) -> np.ndarray:
     return dist
 
 
-@dataclass(frozen=True)
-class TrainingMetric:
-    """The accuracy ``train`` logs after every epoch (``valid_acc``; the plateau schedule steps on it).
-
-    A joint is correct iff ``||pred - gt|| <= threshold · normalizer`` (inclusive, as the official
-    and FLIC protocols); the score is pooled over the scored instances of ``joints``.
-    """
-
-    layout: Literal["mpii", "flic"]
-    name: str                 # the metric, e.g. "PCKh@0.5"
-    threshold: float          # fraction of the normaliser (MPII head size, FLIC torso diagonal)
-    joints: tuple[str, ...]   # joints scored, names of the layout
-    joints_label: str         # how the log and the report name ``joints``
-
-    @property
-    def label(self) -> str:
-        """e.g. ``PCKh@0.5 (ablation joints)``, for log lines and captions."""
-        return f"{self.name} ({self.joints_label})"
-
-    @property
-    def indices(self) -> list[int]:
-        """Positions of :attr:`joints` in the layout's joint order."""
-        names = joints_of(self.layout)
-        return [names.index(j) for j in self.joints]
-
-
-TRAINING_METRICS: dict[str, TrainingMetric] = {
-    # Paper §4.2: the ablations are scored on wrists, elbows, knees and ankles (the hard joints).
-    "mpii": TrainingMetric("mpii", "PCKh@0.5", 0.5, ABLATION_JOINTS, "ablation joints"),
-    # Paper Table 1: FLIC is reported as PCK@0.2 on elbows and wrists.
-    "flic": TrainingMetric("flic", "PCK@0.2", 0.2, ("lelb", "relb", "lwri", "rwri"), "elbows, wrists"),
-}
+TRAINING_METRICS: dict[str, TrainingMetric] = {k.name: k.training_metric for k in KINDS.values()}
+"""Each kind's :class:`~hgbench.kinds.TrainingMetric` (``DatasetKind.training_metric``) by layout."""
 
 
 def training_metric(layout: str) -> TrainingMetric:
@@ -318,10 +288,10 @@ def training_accuracy(preds, gt, missing, normalizer, layout: str) -> float:
     size, FLIC torso diagonal). A NaN prediction counts as wrong, a missing joint is not scored.
     """
     metric = training_metric(layout)
-    n_joints = len(joints_of(layout))
+    n_joints = len(kind_of(layout).joints)
     if np.ndim(preds) != 3 or np.shape(preds)[1] != n_joints:
         raise ValueError(f"preds has shape {np.shape(preds)}; layout {layout!r} needs (N, {n_joints}, 2)")
-    dist = pckh_distances(preds, gt, missing, normalizer)[:, metric.indices]
+    dist = pckh_distances(preds, gt, missing, normalizer, layout)[:, metric.indices]
     scored = ~np.isnan(dist)
     return float(100.0 * (dist[scored] <= metric.threshold).mean()) if scored.any() else float("nan")
 
@@ -368,7 +338,7 @@ def table_from_counts(hits: np.ndarray, counts: np.ndarray, protocol: Protocol |
 
 def ablation_from_counts(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Paper §4.2 metric (%): pooled over wrists, elbows, knees and ankles. hits, counts (..., 16)."""
-    idx = [joint_index(j) for j in ABLATION_JOINTS]
+    idx = [MPII.joints.index(j) for j in MPII.ablation_joints]
     with np.errstate(invalid="ignore", divide="ignore"):
         return 100.0 * np.asarray(hits)[..., idx].sum(-1) / np.asarray(counts)[..., idx].sum(-1)
 
@@ -439,7 +409,7 @@ def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
       {group…, Mean};
     - ``auc`` (area under the Mean curve, x scaled to [0, 1]);
     - ``per_joint``: scored joint → % at the headline threshold;
-    - MPII only: ``ablation@0.5`` (pooled over the 8 :data:`ABLATION_JOINTS`, paper §4.2);
+    - MPII only: ``ablation@0.5`` (pooled over the 8 ablation joints of :data:`hgbench.kinds.MPII`, paper §4.2);
     - ``curve`` ({"thresholds", group…, Mean} lists) and ``curve_per_joint`` (joint → list);
     - with ``visible``: ``visibility`` = {"visible", "occluded"} pooled at the headline
       threshold and ``visibility_groups`` = {group: {"all", "visible", "occluded"}};
@@ -480,7 +450,7 @@ def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
     out["auc"] = _auc(curve_thr, tables["Mean"][nk:])
     out["per_joint"] = {j: float(rates[0, k]) for k, j in enumerate(names)
                         if j not in proto.unscored}
-    if proto.dataset == "mpii":
+    if proto.kind.has_ablation:
         out["ablation@0.5"] = float(ablation_from_counts(hits[0], counts))
     out["curve"] = {"thresholds": [float(t) for t in curve_thr],
                     **{g: [float(x) for x in v[nk:]] for g, v in tables.items()}}
@@ -521,7 +491,7 @@ def statistic_for(protocol: Protocol | str, quantity: str = "Mean"):
     """
     proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
     if quantity == "ablation":
-        if proto.dataset != "mpii":
+        if not proto.kind.has_ablation:
             raise ValueError(f"the ablation metric is defined for MPII, not {proto.dataset}")
         return ablation_from_counts
     if quantity != "Mean" and quantity not in proto.group_joints():

@@ -19,23 +19,39 @@ import torch
 
 from .data.dataset import CropDataset
 from .data.schema import FRAME_OFFSET
-from .inference import cells_to_native, decode_rows, load_model, predict_heatmaps, resolve_device
+from .inference import ModelInfo, cells_to_native, decode_rows, load_model, predict_heatmaps, resolve_device
 from .runs import write_predictions
 
 __all__ = ["cells_to_native", "predict", "predict_heatmaps"]
 
 
+def check_fit(data_file: Path, data: CropDataset, info: ModelInfo, checkpoint: Path) -> None:
+    """The split was prepared for the model's input size and joints (ValueError naming both and
+    the fix): a 64-px model must not silently predict 128-px crops, nor FLIC's joints MPII's."""
+    fix = "predict a split prepared with the model's profile, or the model trained on this one"
+    if data.input_res != info.input_res:
+        raise ValueError(f"{data_file} was prepared for input_res {data.input_res} px, but {checkpoint} takes "
+                         f"{info.input_res} px; {fix}")
+    if tuple(data.joint_names) != tuple(info.joint_names):
+        raise ValueError(f"{data_file} has {len(data.joint_names)} joints ({data.joint_names[0]}…), {checkpoint} predicts "
+                         f"{len(info.joint_names)} ({info.joint_names[0]}…); {fix}")
+    if data.crop_size < info.input_res:
+        raise ValueError(f"{data_file}: crops of {data.crop_size} px are smaller than the model's input "
+                         f"{info.input_res} px; {fix}")
+
+
 def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, batch_size: int,
             device: str = "auto", threads: int | None = None, run: dict | None = None) -> np.ndarray:
     """Predict every row of a processed split; writes ``out`` and returns ``preds`` [N, J, 2]."""
+    if Path(out).resolve() in {Path(data_file).resolve(), Path(checkpoint).resolve()}:
+        raise ValueError(f"output {out} is an input of this prediction; give another --out")
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
     data = CropDataset(data_file)
+    check_fit(data_file, data, model.info, checkpoint)
     input_res, output_res = model.info.input_res, model.info.output_res
-    if data.crop_size < input_res:
-        raise ValueError(f"{data_file}: crops of {data.crop_size} px are smaller than the model's input {input_res} px")
     perm = torch.as_tensor(data.flip_permutation, device=dev) if flip_test else None
     uv, _ = decode_rows(model, lambda rows: data.batch(rows)[0], len(data), batch_size, input_res,
                         flip_permutation=perm)

@@ -54,14 +54,23 @@ def step_schedule_lr(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr * cfg.lr_drop_factor ** sum(epoch >= e for e in cfg.lr_drop_epochs)
 
 
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def compile_mode(value: bool | str) -> str | None:
+    """``torch.compile``'s mode for ``train.compile``: true → the default mode, or the mode named
+    (``reduce-overhead``: CUDA graphs, for small batches; ``max-autotune``)."""
+    return None if value is True else str(value)
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, capturable: bool = False) -> torch.optim.Optimizer:
+    """RMSprop (the paper) or Adam. ``capturable``: keep the step count on the device, as CUDA
+    graphs need (``train.compile: reduce-overhead`` on a GPU); the same arithmetic."""
     # foreach: one multi-tensor update instead of a Python loop over ~300 parameters (PyTorch
     # picks it on CUDA only). Bit-identical weights on CPU, 13 % more img/s for the demo's hg2x1
     # (bench/results/README.md).
+    extra = {"capturable": True} if capturable else {}
     if cfg.optimizer == "rmsprop":
         # The Torch original: alpha 0.99, eps 1e-8, no momentum, no weight decay.
-        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-8, foreach=True)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-8, foreach=True, **extra)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True, **extra)
 
 
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -104,25 +113,35 @@ def make_batch(crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor,
     return images.contiguous(memory_format=torch.channels_last), targets
 
 
+def _index(supervised: list[int]) -> slice | list[int]:
+    """The supervised outputs as a slice where they are a run (all, or the last): indexing by a
+    Python list copies an index tensor to the device at every step."""
+    if supervised and supervised == list(range(supervised[0], supervised[-1] + 1)):
+        return slice(supervised[0], supervised[-1] + 1)
+    return supervised
+
+
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               targets: torch.Tensor, supervised: list[int], precision: str, world: int = 1) -> torch.Tensor:
+               targets: torch.Tensor, supervised: list[int], precision: str, world: int = 1,
+               check_finite: bool = True) -> torch.Tensor:
     """One optimisation step; returns the per-output MSE [O] (fp32, detached, mean over ranks).
 
     images [B, 3, R, R], targets [B, J, H, W]. The loss is the sum of the supervised outputs'
-    MSE. It is checked before the backward pass, so a NaN/inf never reaches the weights
-    (:class:`NonFiniteLoss`); with DDP the check uses the all-reduced loss so that every rank
-    stops together.
+    MSE. With ``check_finite`` it is checked before the backward pass, so a NaN/inf never reaches
+    the weights (:class:`NonFiniteLoss`; with DDP on the all-reduced loss, so that every rank
+    stops together). That check reads a value back from the device; on a GPU the run checks the
+    returned losses every few steps instead (:meth:`Recipe.step`), before any checkpoint.
     """
     device = images.device
     with autocast(device, precision):
         out = model(images)
     per_output = ((out.float() - targets[:, None]) ** 2).mean(dim=(0, 2, 3, 4))
-    loss = per_output[supervised].sum()
+    loss = per_output[_index(supervised)].sum()
     report = per_output.detach().clone()
     if world > 1:
         torch.distributed.all_reduce(report)
         report /= world
-    if not torch.isfinite(report).all():
+    if check_finite and not torch.isfinite(report).all():
         raise NonFiniteLoss(f"loss became {report[supervised].sum().item()} (per output {report.tolist()})")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -147,6 +166,7 @@ class Recipe:
     input_res: int
     output_res: int
     device: torch.device
+    _nonfinite: torch.Tensor | None = None  # GPU runs: any non-finite loss since the last check
 
     def lr_for_epoch(self, epoch: int) -> float:
         """Set (step schedule) or read (plateau schedule) the lr of 0-based ``epoch``."""
@@ -161,18 +181,37 @@ class Recipe:
                           device=self.device, part=part, global_batch=global_batch)
 
     def step(self, images: torch.Tensor, targets: torch.Tensor, world: int = 1) -> torch.Tensor:
-        """:func:`train_step` on ``model``; per-output MSE [O]."""
-        return train_step(self.model, self.optimizer, images, targets, self.supervised, self.cfg.precision, world)
+        """:func:`train_step` on ``model``; per-output MSE [O], left on the device.
+
+        On a CPU every step's loss is checked before it is applied. On a GPU that check would
+        stop the host at every step until the device catches up, so non-finite losses are
+        collected on the device and :meth:`raise_if_nonfinite` reports them at the run's check
+        points (its progress cadence and before every checkpoint)."""
+        deferred = self.device.type != "cpu"
+        report = train_step(self.model, self.optimizer, images, targets, self.supervised, self.cfg.precision, world,
+                            check_finite=not deferred)
+        if deferred:
+            bad = ~torch.isfinite(report).all()
+            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
+        return report
+
+    def raise_if_nonfinite(self) -> None:
+        """:class:`NonFiniteLoss` when a step since the last call had a NaN/inf loss (GPU runs:
+        one read from the device; a no-op on CPU, where every step is checked)."""
+        bad, self._nonfinite = self._nonfinite, None
+        if bad is not None and bool(bad):
+            raise NonFiniteLoss("loss became nan or inf")
 
     def wrap(self, world: int) -> None:
-        """Compile (``train.compile``) and, with ``world`` > 1, wrap in DDP; call after a resume
-        has loaded the weights into ``net``."""
+        """Wrap in DDP (``world`` > 1), then compile (``train.compile``): compiling the DDP module,
+        not the other way round, keeps DDP's overlap of gradient sync with the backward pass.
+        Call after a resume has loaded the weights into ``net``."""
         model: torch.nn.Module = self.net
-        if self.cfg.compile:
-            model = torch.compile(model)
         if world > 1:
             dev = self.device
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        if self.cfg.compile:
+            model = torch.compile(model, mode=compile_mode(self.cfg.compile))
         self.model = model
         model.train()
 
@@ -185,10 +224,12 @@ def build_recipe(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfi
     network's BatchNorm layers for DDP (``hgbench.distributed.sync_batchnorm``), or None.
     """
     torch.manual_seed(seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
     net = make_model(variant, joints, device)
     if sync_batchnorm is not None:
         net = sync_batchnorm(net, device)
-    optimizer = make_optimizer(cfg, net)
+    optimizer = make_optimizer(cfg, net, capturable=device.type == "cuda" and cfg.compile == "reduce-overhead")
     return Recipe(
         net=net, model=net, optimizer=optimizer, scheduler=make_scheduler(cfg, optimizer),
         supervised=supervised_outputs(variant, net.config), names=output_names(net.config),

@@ -176,7 +176,7 @@ def _paired_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
             if exp_a.seed != exp_b.seed or exp_a.variant == exp_b.variant or not _comparable(ma, mb):
                 continue
             proto = PROTOCOLS[ma["protocol"]]
-            quantities = ("Mean", "ablation") if proto.dataset == "mpii" else ("Mean",)
+            quantities = ("Mean", "ablation") if proto.kind.has_ablation else ("Mean",)
             for quantity in quantities:
                 res = paired_bootstrap(*ma["per_person"], *mb["per_person"],
                                        statistic_for(proto, quantity), n_boot=N_BOOT, seed=exp_a.seed)
@@ -214,7 +214,7 @@ def _pooled_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
             if len({m["protocol"] for m in runs_a}) != 1 or len({m["per_person"][0].shape for m in runs_a}) != 1:
                 continue  # seeds scored differently cannot be pooled
             proto = PROTOCOLS[runs_a[0]["protocol"]]
-            quantities = ("Mean", "ablation") if proto.dataset == "mpii" else ("Mean",)
+            quantities = ("Mean", "ablation") if proto.kind.has_ablation else ("Mean",)
             for quantity in quantities:
                 res = paired_bootstrap_seeds([m["per_person"] for m in runs_a],
                                              [m["per_person"] for m in runs_b],

@@ -34,9 +34,11 @@ import numpy as np
 import torch
 
 from . import distributed
-from .checkpoint import load_checkpoint, restore_last, save_last, save_model_file
+from .checkpoint import (CheckpointError, another_run, load_checkpoint, read_model_file, restore_last, save_last,
+                         save_model_file)
 from .config import SPEED_KEYS, DatasetConfig, TrainConfig, VariantConfig
 from .data.dataset import CropDataset, epoch_batches, iterate_batches, step_generator
+from .data.schema import open_split
 from .heatmaps import cells_to_pixels
 from .inference import decode_rows, resolve_device
 from .iofiles import atomic_path, output_lock, remove_stale_temps
@@ -121,18 +123,29 @@ class Progress:
             self.bar = tqdm(total=total_steps, initial=done, unit="step", dynamic_ncols=True)
         self.enabled = enabled
 
-    def update(self, epoch: int, epochs: int, loss: float, img_per_s: float, wait_share: float) -> None:
+    def due(self) -> bool:
+        """Whether the next :meth:`update` prints a line (the run's cadence for reading values
+        back from a GPU)."""
+        return (self.done + 1) % self.every == 0 or self.done + 1 == self.total
+
+    def update(self, epoch: int, epochs: int, loss, img_per_s: float, wait_share: float) -> None:
+        """``loss``: a function giving the step's loss, called only when it is shown (on a GPU
+        reading it stops the host until the device has finished the step)."""
         self.done += 1
         if not self.enabled:
             return
+        shown = self.done % self.every == 0 or self.done == self.total
+        if self.bar is not None:
+            self.bar.update(1)  # the bar's count every step, its numbers at the cadence
+        if not shown:
+            return
         rate = (self.done - self.steps0) / max(time.perf_counter() - self.t0, 1e-9)
         eta = (self.total - self.done) / max(rate, 1e-9)
-        text = f"loss {loss:.3e}  {img_per_s:.1f} img/s  data wait {100 * wait_share:.0f}%"
+        text = f"loss {loss():.3e}  {img_per_s:.1f} img/s  data wait {100 * wait_share:.0f}%"
         if self.bar is not None:
             self.bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(1)
-        elif self.done % self.every == 0 or self.done == self.total:
+            self.bar.set_postfix_str(text)
+        else:
             self.log(f"epoch {epoch + 1}/{epochs}  step {self.done}/{self.total}  {text}  "
                      f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}" + (f" +{int(eta // 86400)}d" if eta >= 86400 else ""))
 
@@ -168,6 +181,8 @@ def train(
     same ``out_dir`` fails at once (:class:`hgbench.iofiles.OutputLockedError`) instead of writing
     the same ``last.pt``.
     """
+    for split in (train_file, valid_file):  # a wrong --data is refused before --out is created
+        open_split(split).close()
     ctx, dev = distributed.setup(resolve_device(device))
     try:
         out_dir = Path(out_dir)
@@ -214,18 +229,39 @@ class _Run:
     def last_path(self) -> Path:
         return self.out_dir / "last.pt"
 
+    @property
+    def identity(self) -> dict:
+        """The run this folder is for, as ``last.pt`` records it."""
+        return {"dataset": self.dataset.name, "variant": self.variant.name, "seed": self.seed}
+
     def save(self, epoch: int, batch: int, sums: dict | None) -> None:
         """Write ``last.pt`` at (epoch, batch) on rank 0; every rank waits until it is written."""
         if self.ctx.is_main:
             r = self.recipe
             save_last(self.last_path, net=r.net, optimizer=r.optimizer, scheduler=r.scheduler, epoch=epoch,
                       batch=batch, iteration=self.iteration, progress=sums, log=self.rows, seed=self.seed,
-                      model_config=asdict(r.net.config), fingerprint=self.fingerprint)
+                      model_config=asdict(r.net.config), fingerprint=self.fingerprint, run=self.identity)
         if self.ctx.world > 1:
             torch.distributed.barrier()  # nobody stops before rank 0 has written the state
 
 
 # -- build --------------------------------------------------------------------------------------
+
+def check_split(path: Path, data: CropDataset, dataset: DatasetConfig) -> None:
+    """The split was prepared for this dataset's input size and joints (else ValueError naming the
+    file, both values and the fix), checked before any step: a size mismatch would otherwise
+    train a whole epoch and die on a tensor-size error."""
+    fix = "rerun `hgbench prepare` with this profile (the pipeline's data/processed/<profile>/<dataset>)"
+    if data.input_res != dataset.input_res:
+        raise ValueError(f"{path} was prepared for input_res {data.input_res} px, but datasets.{dataset.name}."
+                         f"input_res is {dataset.input_res}; {fix}")
+    expected = joints_of(dataset.layout)
+    if tuple(data.joint_names) != tuple(expected):
+        raise ValueError(f"{path} has the joints {', '.join(data.joint_names)}, but dataset {dataset.name} has the "
+                         f"{dataset.layout} layout ({', '.join(expected)}); {fix}")
+    if data.crop_size < dataset.input_res:
+        raise ValueError(f"{path}: crops of {data.crop_size} px are smaller than input_res {dataset.input_res}; {fix}")
+
 
 def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev, ctx, log) -> _Run:
     """The recipe (weights drawn from ``seed``), the splits and the run's fingerprint."""
@@ -237,9 +273,13 @@ def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
     recipe = build_recipe(dataset, variant, cfg, len(joints_of(dataset.layout)), seed, dev,
                           sync_batchnorm=distributed.sync_batchnorm if ctx.world > 1 else None)
     train_data = CropDataset(train_file)
+    valid_data = CropDataset(valid_file) if ctx.is_main else None
+    for path, data in ((train_file, train_data), (valid_file, valid_data)):
+        if data is not None:
+            check_split(path, data, dataset)
     return _Run(
         dataset=dataset, variant=variant, cfg=cfg, seed=seed, out_dir=out_dir, recipe=recipe,
-        train_data=train_data, valid_data=CropDataset(valid_file) if ctx.is_main else None,
+        train_data=train_data, valid_data=valid_data,
         flip_perm=torch.as_tensor(train_data.flip_permutation),
         steps_per_epoch=len(epoch_batches(len(train_data), cfg.batch_size, seed, 0)),
         fingerprint=run_fingerprint(dataset, variant, cfg, seed, train_file), ctx=ctx, log=log,
@@ -251,11 +291,12 @@ def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
 def _resume(run: _Run) -> None:
     """Continue from ``last.pt`` when it belongs to this run; start over when it was written under
     other settings (its weights answer another question: resuming would mix two runs)."""
+    _refuse_another_runs_model(run)
     if not run.last_path.exists():
         return
     r, main = run.recipe, run.ctx.is_main
     state = load_checkpoint(run.last_path, seed=run.seed, model_config=asdict(r.net.config),
-                            fingerprint=run.fingerprint)
+                            fingerprint=run.fingerprint, run=run.identity)
     if state is None:
         if main:
             run.log(f"{run.last_path} was written under other training settings; starting over")
@@ -268,6 +309,21 @@ def _resume(run: _Run) -> None:
     elif main:
         run.log(f"resuming {run.out_dir} at epoch {run.epoch + 1}, step {run.batch_done} of {run.steps_per_epoch} "
                 f"(iteration {run.iteration})")
+
+
+def _refuse_another_runs_model(run: _Run) -> None:
+    """A ``model.pt`` of another run in ``--out`` is refused (train would replace it). A damaged
+    one is left for training to rewrite."""
+    path = run.out_dir / "model.pt"
+    if not path.is_file():
+        return
+    try:
+        meta = read_model_file(path)
+    except CheckpointError:
+        return
+    found = {"dataset": meta["dataset"], "variant": meta["variant"], "seed": int(meta["seed"])}
+    if found != run.identity:
+        raise CheckpointError(another_run(path, found, run.identity))
 
 
 # -- epochs -------------------------------------------------------------------------------------
@@ -296,6 +352,10 @@ def _steps(run: _Run, epoch: int, stop: dict, progress: Progress) -> dict:
     parts = [distributed.shard(b, ctx) for b in batches]  # each rank reads only its rows
     local = [b[part] for b, part in zip(batches[run.batch_done:], parts[run.batch_done:])]
     test_signal = _test_signal()
+    # Running loss sums stay on the device (float64: the same sums, bit for bit, as Python floats
+    # would give) and are read back only for a checkpoint, a shown line or the epoch's row.
+    losses = torch.tensor(sums["losses"], dtype=torch.float64, device=run.recipe.device)
+    sup = run.recipe.supervised
     t_data = time.perf_counter()
     for k, (crops, joints, missing) in enumerate(iterate_batches(run.train_data, local, cfg.workers),
                                                  start=run.batch_done):
@@ -303,18 +363,31 @@ def _steps(run: _Run, epoch: int, stop: dict, progress: Progress) -> dict:
         sums["wait"] += t_step - t_data
         per_output = _step(run, epoch, crops, joints, missing, parts[k], len(batches[k]))
         n = len(batches[k])
-        sums["losses"] = [a + float(b) * n for a, b in zip(sums["losses"], per_output)]
+        losses += per_output.double() * n
         sums["seen"] += n
         sums["compute"] += time.perf_counter() - t_step
         elapsed = sums["wait"] + sums["compute"]
-        progress.update(epoch, cfg.epochs, float(per_output[run.recipe.supervised].sum()), sums["seen"] / elapsed,
+        if progress.due():
+            _check_finite(run, epoch)
+        progress.update(epoch, cfg.epochs, lambda: float(per_output[sup].sum()), sums["seen"] / elapsed,
                         sums["wait"] / elapsed)
         if test_signal is not None and run.iteration == test_signal[0]:
             os.kill(os.getpid(), test_signal[1])
-        _checkpoint_or_stop(run, epoch, k + 1, len(batches), sums, stop)
+        _checkpoint_or_stop(run, epoch, k + 1, len(batches), sums, stop, losses)
         t_data = time.perf_counter()
+    _check_finite(run, epoch)
+    sums["losses"] = losses.tolist()
     run.batch_done = 0
     return sums
+
+
+def _check_finite(run: _Run, epoch: int) -> None:
+    """GPU runs: stop on a NaN/inf loss of the steps since the last check (see Recipe.step)."""
+    try:
+        run.recipe.raise_if_nonfinite()
+    except NonFiniteLoss as exc:
+        raise NonFiniteLoss(f"{exc} at epoch {epoch + 1}, by iteration {run.iteration}; the last good state "
+                            f"is {run.last_path} (try a lower lr or train.precision: fp32)") from None
 
 
 def _step(run: _Run, epoch: int, crops, joints, missing, part: slice, global_batch: int) -> torch.Tensor:
@@ -331,7 +404,8 @@ def _step(run: _Run, epoch: int, crops, joints, missing, part: slice, global_bat
     return per_output
 
 
-def _checkpoint_or_stop(run: _Run, epoch: int, done: int, n_batches: int, sums: dict, stop: dict) -> None:
+def _checkpoint_or_stop(run: _Run, epoch: int, done: int, n_batches: int, sums: dict, stop: dict,
+                        losses: torch.Tensor) -> None:
     """Inside an epoch (``done`` < ``n_batches`` batches): write ``last.pt`` every
     ``train.checkpoint_every`` steps, and on a stop request write it and stop. After the epoch's
     last batch the epoch's end does both."""
@@ -344,7 +418,8 @@ def _checkpoint_or_stop(run: _Run, epoch: int, done: int, n_batches: int, sums: 
         return
     every = run.cfg.checkpoint_every
     if stop_now or (every and run.iteration % every == 0):
-        run.save(epoch, done, sums)
+        _check_finite(run, epoch)  # never a checkpoint of weights a non-finite step has reached
+        run.save(epoch, done, {**sums, "losses": losses.tolist()})
     if stop_now:
         raise TrainingInterrupted(f"stopped by {stop['signal'] or 'another rank'} at iteration {run.iteration}; "
                                   f"{run.last_path} holds the state, rerun to resume")

@@ -313,7 +313,7 @@ def test_every_name_the_schema_accepts_is_inert_in_a_shell(what, pattern, data):
 def test_workflow_shell_commands_only_interpolate_checked_values():
     """Every ``{...}`` in a rule's shell command is a wildcard (constrained to the schema's name
     patterns), a path built from them, a thread count, an enum value of the schema (the protocol),
-    or the params file path (see the xfail below)."""
+    or the params file path, which every rule quotes (``{params.profile:q}``, checked below)."""
     from hgbench.config import schema
 
     protocols = schema()["properties"]["evaluate"]["properties"]["protocol"]["enum"]

@@ -36,6 +36,7 @@ class CropDataset(torch.utils.data.Dataset):
         with open_split(self.path) as split:
             self.n = len(split) if limit is None else min(limit, len(split))
             self.crop_size = split.crop_size
+            self.input_res = split.input_res  # px of the network input the split was prepared for
             self.flip_permutation = list(split.attrs["flip_permutation"])
             self.joint_names = tuple(split.attrs["joint_names"])  # the layout (MPII 16, FLIC 11)
             fields = split.read(["joints", "missing", "visible", "normalizer", "crop_to_image"])

@@ -55,6 +55,7 @@ from hgbench.data.schema import (FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layo
                                  set_str_attr)
 from hgbench.iofiles import output_lock
 from hgbench.joints import MPII_JOINTS
+from hgbench.kinds import MPII, kind_of
 
 RELEASE_RELPATH = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 SPLIT_FILENAME = "valid_split.csv"
@@ -530,8 +531,8 @@ def prepare_samples(out_dir: Path, *, dataset: str, input_res: int, crop_margin:
     the same code as train/valid at the dataset's ``input_res``/``crop_margin``, from their MPII
     rect (``objpos``/``scale``, hourglass adjustment applied once). The photographs are labelled
     with MPII's 16 joints, so only an MPII-layout dataset (``layout = "mpii"``: real MPII, the
-    synthetic set) gets them labelled. A FLIC-layout dataset gets the same people in its own
-    layout (FLIC's 11 joints and flip permutation) without labels, like ``test.h5``: ``joints``
+    synthetic set) gets them labelled. Another kind (FLIC) gets the same people in its own
+    layout (its joints and flip permutation) without labels, like ``test.h5``: ``joints``
     NaN, ``missing`` all True, ``normalizer`` NaN. That file exists only because DVC cannot leave
     a dataset out of a ``foreach`` stage (dvc.yaml, ``prepare_samples``/``predict_samples``); the
     gallery shows no unlabelled people. The lock is on ``samples.h5`` alone, so it may run beside
@@ -542,17 +543,17 @@ def prepare_samples(out_dir: Path, *, dataset: str, input_res: int, crop_margin:
     if not mat.is_file() or not images_dir.is_dir():
         raise PrepareError(f"sample photographs not found in {samples} (release_subset.mat and images/); "
                            f"the hgbench installation is incomplete: reinstall it")
-    if layout not in ("mpii", "flic"):
-        raise ValueError(f"layout must be 'mpii' or 'flic', got {layout!r}")
+    kind = kind_of(layout)
     people = mpii.people(mpii.load_release(mat))
-    split_layout = MPII_LAYOUT
-    if layout == "flic":
-        # FLIC's joints, without labels; the crop is placed from the MPII rect (its box rule).
-        split_layout = dataclasses.replace(flic.FLIC_LAYOUT, hourglass_adjust=True)
-        people = _unlabelled(people, len(split_layout.joint_names))
+    # The kind's joints; the crop is placed from the MPII rect with MPII's box rule, whatever the kind.
+    split_layout = Layout(joint_names=kind.joints, flip_permutation=kind.flip,
+                          normalizer_definition=kind.normalizer_definition, hourglass_adjust=MPII.hourglass_adjust)
+    labelled = kind is MPII  # the photographs carry MPII's labels
+    if not labelled:
+        people = _unlabelled(people, len(kind.joints))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_path, "hgbench prepare --split samples"):
         prepare_split(people, images_dir, out_path, dataset=dataset, split=SAMPLES_SPLIT, input_res=input_res,
                       crop_margin=crop_margin, source_checksums={mat.name: _sha256(mat)}, workers=workers,
                       layout=split_layout)
-    return {"samples": len(people), "labelled": layout == "mpii", "crop_size": crop_size(input_res, crop_margin)}
+    return {"samples": len(people), "labelled": labelled, "crop_size": crop_size(input_res, crop_margin)}

@@ -21,7 +21,8 @@ from hgbench import gallery
 from hgbench.config import Params, as_dict
 from hgbench.iofiles import atomic_path
 from hgbench.joints import skeleton_limbs
-from hgbench.metrics import PROTOCOLS, training_metric
+from hgbench.kinds import FLIC, MPII, kind_of
+from hgbench.metrics import PROTOCOLS
 from hgbench.report import figures, provenance
 
 GROUPS = figures.GROUPS
@@ -38,11 +39,8 @@ REQUIRED = {  # columns each summary table must have to be used (hgbench.summari
 }
 
 
-# The paper's published numbers (REFERENCE.md §1; Newell et al., ECCV 2016).
-PAPER_MPII_TEST = {"Head": 98.2, "Shoulder": 96.3, "Elbow": 91.2, "Wrist": 87.1, "Hip": 90.1,
-                   "Knee": 87.4, "Ankle": 83.6, "Mean": 90.9}
-PAPER_STACKS = claims_module.PAPER_STACKS  # Fig. 9: equal capacity, intermediate supervision, MPII validation
-PAPER_FLIC = {"Elbow": 99.0, "Wrist": 97.0}  # Table 1, PCK@0.2, observer-centric
+# The paper's published numbers (Newell et al., ECCV 2016: Table 1 FLIC, Table 2 MPII test, Fig. 9
+# stack ablation) live with their dataset kind: hgbench.kinds.MPII/FLIC .paper_test, .paper_stacks.
 
 
 def describe_protocol(name: str) -> str:
@@ -50,14 +48,15 @@ def describe_protocol(name: str) -> str:
     p = PROTOCOLS.get(name)
     if p is None:
         return f"'{name}': no description available (unknown protocol name)."
-    if p.dataset == "flic":
+    if p.kind is FLIC:  # one fixed convention, not the PCKh variants below
         return (f"'{name}': PCK@0.2 of FLIC ({p.source}); a joint is correct when its distance to the "
                 f"ground truth is at most 0.2 × the torso diagonal; Elbow and Wrist are the means of "
                 f"left and right; observer-centric labels unless the dataset says otherwise.")
-    threshold = ("inclusive: distance ≤ threshold × head size" if p.inclusive
-                 else "strict: distance < threshold × head size")
+    norm = p.kind.normalizer
+    threshold = (f"inclusive: distance ≤ threshold × {norm}" if p.inclusive
+                 else f"strict: distance < threshold × {norm}")
     head = "Head = mean of neck and head top" if p.head == "neck+head" else "Head = head top only"
-    scored = 16 - len(p.unscored)
+    scored = len(p.kind.joints) - len(p.unscored)
     mean = (f"Mean pooled over all scored instances of the {scored} joints" if p.mean == "pooled"
             else f"Mean = unweighted mean of the {scored} per-joint scores")
     semantics = "the semantics of"
@@ -67,7 +66,7 @@ def describe_protocol(name: str) -> str:
                "x_nonzero": "a joint counts when its ground-truth x is not 0",
                "coords_gt_1": "a joint counts only when both ground-truth coordinates are > 1"}[p.gt_rule]
     return (f"'{name}': {semantics} {p.source}; a joint is correct when its distance to the ground "
-            f"truth is within the threshold, {threshold} (head size from {p.ground_truth}); "
+            f"truth is within the threshold, {threshold} ({norm} from {p.ground_truth}); "
             f"{head}; {mean}; {unscored}; {counted}; occluded joints are scored. Details: docs/evaluation.md.")
 
 
@@ -108,12 +107,6 @@ def _mean(values: pd.Series) -> float | None:
     """Mean of a column over seeds, None when there is no value."""
     values = pd.to_numeric(values, errors="coerce").dropna()
     return float(values.mean()) if len(values) else None
-
-
-def headline_metric(layout: str) -> str:
-    """The ``metric`` key of a dataset's headline rows from its ``DatasetConfig.layout`` (summarize:
-    the FLIC layout, real or synthetic, writes pck@0.2; the MPII layout pckh@0.5)."""
-    return "pck@0.2" if layout == "flic" else "pckh@0.5"
 
 
 METRIC_LABELS = {"pckh@0.5": "PCKh@0.5", "pck@0.2": "PCK@0.2", "pckh@0.1": "PCKh@0.1"}
@@ -320,9 +313,10 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     runs = {(e.variant, e.seed) for e in experiments}
     expected = {v: sum(e.variant == v for e in experiments) for v in variants}
     tables = _read_tables(folder)
-    headline = headline_metric(cfg.layout)
+    kind = kind_of(cfg.layout)
+    headline = kind.headline  # the metric key of the dataset's headline rows (summarize writes it)
     section = {"name": dataset, "source": cfg.source, "synthetic": cfg.source == "synthetic",
-               "flic": cfg.layout == "flic", "layout": cfg.layout, "input_res": cfg.input_res,
+               "flic": kind is FLIC, "layout": kind.name, "input_res": cfg.input_res,
                "folder": f"summary/{dataset}/",
                "found": any(t is not None for t in tables.values()),
                "missing_tables": [f"{s}.csv" for s, t in tables.items() if t is None],
@@ -338,9 +332,7 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     section["protocol_notes"] = [describe_protocol(p) for p in (protocols or [params.evaluate.protocol])]
 
     section["scores"] = _score_rows(per_joint, tables["seeds"], variants, names, expected, headline)
-    section["paper_row"] = ({"label": "8-stack (paper, FLIC test set, observer-centric)",
-                             "groups": [PAPER_FLIC.get(g) for g in GROUPS]} if section["flic"] else
-                            {"label": "8-stack (paper, MPII test set)", "groups": [PAPER_MPII_TEST[g] for g in GROUPS]})
+    section["paper_row"] = {"label": kind.paper_label, "groups": [kind.paper_test.get(g) for g in GROUPS]}
     section["runs"] = _run_rows(per_joint, experiments, names, headline)
     section["claims"] = _claim_rows(tables["claims"], names)
     section["ablations"] = _ablation_rows(ablations, variants, names, params)
@@ -380,7 +372,8 @@ def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: P
     heat = pd.DataFrame({r["label"]: r["groups"] for r in section["scores"] if r["n"]},
                         index=list(GROUPS), dtype=float).T
     metric = section["metric"]
-    norm = "torso size" if section["flic"] else "head size"
+    kind = kind_of(section["layout"])
+    norm = kind.normalizer
     plan = [  # (file stem, drawing function, alt text, caption)
         ("pckh_curve", lambda p: figures.pckh_curve(curves, names, p, section["protocol"], norm=norm),
          "PCK curve: Mean PCK against the normalised distance threshold, per variant",
@@ -389,7 +382,7 @@ def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: P
         ("training", lambda p: figures.training_curves(training, names, p),
          "Training loss and validation accuracy against training iteration, per variant",
          "Training loss and final-stack validation accuracy during training (cf. the paper's Fig. 8). "
-         f"Training-time accuracy is {training_metric(section['layout']).label}, without flip test."),
+         f"Training-time accuracy is {kind.training_metric.label}, without flip test."),
         ("stack_training", lambda p: figures.stack_training_curves(training, names, p),
          "Loss and validation accuracy of every supervised output against training iteration",
          "Loss and validation accuracy of every intermediate output during training (cf. the paper's "
@@ -517,9 +510,15 @@ def build_report(params: Params, results_dir: Path, out_html: Path, params_file:
     default the current directory) feed the provenance section.
     """
     out_html = Path(out_html)
+    summary = Path(results_dir) / "summary"
+    if not any((summary / d).is_dir() for d in params.datasets):
+        # A missing dataset is shown as missing; no dataset at all is a wrong --results (or a
+        # report asked for before the pipeline ran), not an empty result.
+        raise FileNotFoundError(f"{summary}: no summary of any dataset of profile {params.profile!r} "
+                                f"({', '.join(params.datasets)}); run `hgbench summarize` (or the pipeline) "
+                                f"first, or give the profile's results folder as --results")
     out_html.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = out_html.parent / "figures"
-    summary = Path(results_dir) / "summary"
     sections = [_dataset_section(params, d, summary / d, fig_dir) for d in params.datasets]
     for section in sections:  # the score tables also as files, for papers (linked from the page)
         section["table_files"] = write_score_tables(section, out_html.parent / TABLES_DIR)
@@ -535,7 +534,7 @@ def build_report(params: Params, results_dir: Path, out_html: Path, params_file:
     html = env.get_template("index.html.j2").render(
         title=params.report_title or f"Stacked Hourglass benchmark: profile {params.profile}",
         profile=params.profile, description=params.description, sections=sections, groups=GROUPS,
-        paper_mpii=[PAPER_MPII_TEST[g] for g in GROUPS], paper_stacks=PAPER_STACKS, paper_flic=PAPER_FLIC,
+        paper_mpii=[MPII.paper_test[g] for g in GROUPS], paper_stacks=MPII.paper_stacks, paper_flic=FLIC.paper_test,
         flip_test=params.predict.flip_test, prov=prov,
     )
     with atomic_path(out_html) as tmp:
