@@ -32,7 +32,11 @@ test-all: $(STAMP)
 paper-dry-run: $(STAMP)
 	snakemake -n --configfile params/paper.yaml
 
+# Style and lint: ruff (pyproject.toml [tool.ruff]) for the Python, Snakemake's linter and
+# snakefmt for the workflow. `make test` runs the ruff checks too (tests/test_style.py).
 lint: $(STAMP)
+	ruff check src tests bench
+	ruff format --check src tests bench
 	snakemake --lint
 	snakefmt --check workflow/
 

@@ -49,8 +49,9 @@ def main() -> None:
     per_person = score()["per_person"]
     t_pck = _median_ms(score, args.repeat)
     t_ci = _median_ms(lambda: confidence_intervals(per_person, proto), max(3, args.repeat // 4))
-    t_file = _median_ms(lambda: evaluate_files(args.ground_truth, args.predictions, args.protocol),
-                        max(3, args.repeat // 4))
+    t_file = _median_ms(
+        lambda: evaluate_files(args.ground_truth, args.predictions, args.protocol), max(3, args.repeat // 4)
+    )
     n = preds.shape[0]
     print(f"pck ({args.protocol}, {n} people, 53 thresholds): {t_pck:.1f} ms (target < 50 ms)")
     print(f"bootstrap 95% CIs (1000 replicates, Mean + ablation): {t_ci:.1f} ms")

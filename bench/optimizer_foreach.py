@@ -49,9 +49,18 @@ def run(variant, cfg, ds, foreach: bool, steps: int) -> tuple[float, dict]:
     sup = supervised_outputs(variant, net.config)
 
     def step(i):
-        images, targets = make_batch(crops, joints, missing, aug=aug, generator=step_generator(0, i),
-                                     flip_perm=torch.arange(16), input_res=ds.input_res, output_res=ds.output_res,
-                                     sigma=cfg.sigma, device=torch.device("cpu"))
+        images, targets = make_batch(
+            crops,
+            joints,
+            missing,
+            aug=aug,
+            generator=step_generator(0, i),
+            flip_perm=torch.arange(16),
+            input_res=ds.input_res,
+            output_res=ds.output_res,
+            sigma=cfg.sigma,
+            device=torch.device("cpu"),
+        )
         train_step(net, opt, images, targets, sup, cfg.precision)
 
     for i in range(3):
@@ -75,8 +84,21 @@ def main() -> None:
     with out.open("a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
-            writer.writerow(["variant", "foreach", "img_per_s_median", "rounds", "steps", "batch", "threads",
-                             "same_weights", "cpu", "loadavg_1min", "torch"])
+            writer.writerow(
+                [
+                    "variant",
+                    "foreach",
+                    "img_per_s_median",
+                    "rounds",
+                    "steps",
+                    "batch",
+                    "threads",
+                    "same_weights",
+                    "cpu",
+                    "loadavg_1min",
+                    "torch",
+                ]
+            )
         for name in ("hg1x2", "hg2x1"):
             rates = {True: [], False: []}
             weights = {}
@@ -89,8 +111,21 @@ def main() -> None:
             for fe in (False, True):
                 med = sorted(rates[fe])[len(rates[fe]) // 2]
                 print(f"{name} foreach={fe}: {med:.1f} img/s (median of {args.rounds}), same weights: {same}")
-                writer.writerow([name, fe, f"{med:.1f}", args.rounds, args.steps, params.train.batch_size, 1, same,
-                                 cpu_model(), f"{os.getloadavg()[0]:.2f}", torch.__version__])
+                writer.writerow(
+                    [
+                        name,
+                        fe,
+                        f"{med:.1f}",
+                        args.rounds,
+                        args.steps,
+                        params.train.batch_size,
+                        1,
+                        same,
+                        cpu_model(),
+                        f"{os.getloadavg()[0]:.2f}",
+                        torch.__version__,
+                    ]
+                )
 
 
 if __name__ == "__main__":

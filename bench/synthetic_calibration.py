@@ -25,8 +25,9 @@ KNOBS = ("occluders", "distractors", "clutter", "lr_cue", "rotation", "missing_r
 
 def changed_knobs(base, other) -> str:
     """'knob base → value' for every difficulty knob in which ``other`` differs from ``base``."""
-    diffs = [f"{k} {getattr(base, k):g} → {getattr(other, k):g}" for k in KNOBS
-             if getattr(base, k) != getattr(other, k)]
+    diffs = [
+        f"{k} {getattr(base, k):g} → {getattr(other, k):g}" for k in KNOBS if getattr(base, k) != getattr(other, k)
+    ]
     return ", ".join(diffs) or "(base)"
 
 
@@ -46,17 +47,33 @@ def calibration_rows(params_path: Path, summary: Path, base: str = "cal-base") -
         head = per_joint[per_joint["metric"] == "pckh@0.5"]
         gap = pooled[pooled["quantity"] == "Mean"]
         for r in head.itertuples():
-            row = {"dataset": name, "knobs": changed_knobs(base_cfg, ds.synthetic), "status": r.status,
-                   "variant": r.variant, "seed": r.seed, "Mean": r.Mean, "ablation": r.ablation,
-                   "Shoulder": r.Shoulder, "Hip": r.Hip, "Head": r.Head, "occluded": r.occluded,
-                   "visible": r.visible}
+            row = {
+                "dataset": name,
+                "knobs": changed_knobs(base_cfg, ds.synthetic),
+                "status": r.status,
+                "variant": r.variant,
+                "seed": r.seed,
+                "Mean": r.Mean,
+                "ablation": r.ablation,
+                "Shoulder": r.Shoulder,
+                "Hip": r.Hip,
+                "Head": r.Head,
+                "occluded": r.occluded,
+                "visible": r.visible,
+            }
             for g in gap.itertuples():  # orient as (more stacks − fewer): the paper's direction
                 a, b = params.variants[g.variant_a], params.variants[g.variant_b]
                 sign = 1 if a.stacks > b.stacks else -1
                 lo, hi = sorted((sign * g.ci_low, sign * g.ci_high))
-                row.update({"gap": sign * g.diff, "gap_low": lo, "gap_high": hi,
-                            "gap_pair": f"{g.variant_a if sign > 0 else g.variant_b} − "
-                                        f"{g.variant_b if sign > 0 else g.variant_a}"})
+                row.update(
+                    {
+                        "gap": sign * g.diff,
+                        "gap_low": lo,
+                        "gap_high": hi,
+                        "gap_pair": f"{g.variant_a if sign > 0 else g.variant_b} − "
+                        f"{g.variant_b if sign > 0 else g.variant_a}",
+                    }
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -64,9 +81,15 @@ def calibration_rows(params_path: Path, summary: Path, base: str = "cal-base") -
 def markdown(frame: pd.DataFrame) -> str:
     """The docs table: one line per dataset, the variants side by side."""
     variants = [v for v in frame.get("variant", pd.Series(dtype=str)).dropna().unique()]
-    head = ("| dataset | knob changed | " + " | ".join(f"Mean {v}" for v in variants)
-            + " | " + " | ".join(f"Sho/Hip {v}" for v in variants)
-            + " | " + " | ".join(f"occluded {v}" for v in variants) + " | stacked − single, 95 % CI |")
+    head = (
+        "| dataset | knob changed | "
+        + " | ".join(f"Mean {v}" for v in variants)
+        + " | "
+        + " | ".join(f"Sho/Hip {v}" for v in variants)
+        + " | "
+        + " | ".join(f"occluded {v}" for v in variants)
+        + " | stacked − single, 95 % CI |"
+    )
     lines = [head, "|" + "---|" * (3 + 3 * len(variants))]
     for name, runs in frame.groupby("dataset", sort=False):
         by_v = {r.variant: r for r in runs.itertuples()} if "variant" in runs else {}
@@ -75,8 +98,11 @@ def markdown(frame: pd.DataFrame) -> str:
         cells += [f"{by_v[v].Shoulder:.0f}/{by_v[v].Hip:.0f}" if v in by_v else "–" for v in variants]
         cells += [f"{by_v[v].occluded:.1f}" if v in by_v else "–" for v in variants]
         first = runs.iloc[0]
-        cells.append(f"{first['gap']:+.1f} [{first['gap_low']:+.1f}, {first['gap_high']:+.1f}]"
-                     if "gap" in runs and pd.notna(first.get("gap")) else "–")
+        cells.append(
+            f"{first['gap']:+.1f} [{first['gap_low']:+.1f}, {first['gap_high']:+.1f}]"
+            if "gap" in runs and pd.notna(first.get("gap"))
+            else "–"
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

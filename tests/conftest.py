@@ -9,8 +9,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # The shipped files a user's clone has (scenario tests run on these, never on edited copies).
-PROJECT_FILES = ["workflow", "config", ".snakemake-workflow-catalog.yml", "dvc.yaml", ".dvc/config", ".dvcignore",
-                 ".gitignore", "params", "src/hgbench/params.schema.yaml"]
+PROJECT_FILES = [
+    "workflow",
+    "config",
+    ".snakemake-workflow-catalog.yml",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "params",
+    "src/hgbench/params.schema.yaml",
+]
 
 
 def tool_env() -> dict:
@@ -25,7 +34,9 @@ def tool_env() -> dict:
 def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -58,16 +69,26 @@ def finished_smoke(tmp_path_factory) -> Path:
     return cwd
 
 
-def write_split(path: Path, *, images, joints_image, missing, normalizer, crop_to_image, image_name=None,
-                dataset: str = "synth", split: str = "valid", input_res: int | None = None) -> Path:
+def write_split(
+    path: Path,
+    *,
+    images,
+    joints_image,
+    missing,
+    normalizer,
+    crop_to_image,
+    image_name=None,
+    dataset: str = "synth",
+    split: str = "valid",
+    input_res: int | None = None,
+) -> Path:
     """A small but complete processed split file (every dataset and attribute of
     ``hgbench.data.schema``) from the arrays a test cares about; the rest are filled plainly:
     crop-px joints from ``crop_to_image``, visible = not missing, head boxes around the joints."""
     import h5py
     import numpy as np
 
-    from hgbench.data.schema import (ATTRIBUTES, FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, fixed_utf8,
-                                     set_str_attr)
+    from hgbench.data.schema import ATTRIBUTES, FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, fixed_utf8, set_str_attr
 
     images = np.asarray(images, np.uint8)
     n, c = images.shape[:2]
@@ -77,20 +98,37 @@ def write_split(path: Path, *, images, joints_image, missing, normalizer, crop_t
     joints = np.einsum("nij,nkj->nki", inv[:, :, :2], joints_image) + inv[:, None, :, 2]
     names = image_name if image_name is not None else [f"{i:09d}.jpg" for i in range(n)]
     data = {
-        "images": images, "joints": joints.astype(np.float32), "joints_image": joints_image,
-        "visible": ~np.asarray(missing, bool), "missing": np.asarray(missing, bool), "crop_to_image": a,
-        "normalizer": np.asarray(normalizer, np.float64), "headbox": np.tile([[[0.0, 0.0], [10.0, 10.0]]], (n, 1, 1)),
-        "center": a[:, :, 2] + a[:, :, 0] * (c - 1) / 2, "scale": np.ones(n), "image_name": fixed_utf8(names),
-        "image_index": np.arange(n, dtype=np.int64), "person_index": np.zeros(n, np.int64),
+        "images": images,
+        "joints": joints.astype(np.float32),
+        "joints_image": joints_image,
+        "visible": ~np.asarray(missing, bool),
+        "missing": np.asarray(missing, bool),
+        "crop_to_image": a,
+        "normalizer": np.asarray(normalizer, np.float64),
+        "headbox": np.tile([[[0.0, 0.0], [10.0, 10.0]]], (n, 1, 1)),
+        "center": a[:, :, 2] + a[:, :, 0] * (c - 1) / 2,
+        "scale": np.ones(n),
+        "image_name": fixed_utf8(names),
+        "image_index": np.arange(n, dtype=np.int64),
+        "person_index": np.zeros(n, np.int64),
     }
     with h5py.File(path, "w", libver="v110") as f:
         for key, value in data.items():
             f.create_dataset(key, data=value)
-        attrs = {"schema_version": SCHEMA_VERSION, "dataset": dataset, "split": split,
-                 "joint_names": list(MPII_LAYOUT.joint_names), "flip_permutation": list(MPII_LAYOUT.flip_permutation),
-                 "input_res": input_res or c, "crop_size": c, "crop_margin": 1.0, "frame_offset": FRAME_OFFSET,
-                 "normalizer_definition": MPII_LAYOUT.normalizer_definition, "source_checksums": "{}",
-                 "code_version": "test"}
+        attrs = {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": dataset,
+            "split": split,
+            "joint_names": list(MPII_LAYOUT.joint_names),
+            "flip_permutation": list(MPII_LAYOUT.flip_permutation),
+            "input_res": input_res or c,
+            "crop_size": c,
+            "crop_margin": 1.0,
+            "frame_offset": FRAME_OFFSET,
+            "normalizer_definition": MPII_LAYOUT.normalizer_definition,
+            "source_checksums": "{}",
+            "code_version": "test",
+        }
         assert set(attrs) == set(ATTRIBUTES)
         for key, value in attrs.items():
             if isinstance(value, str) or (isinstance(value, list) and isinstance(value[0], str)):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args) -> None:  # keep pytest output clean
         pass
@@ -73,7 +73,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
-    owner: "FileServer"
+    owner: FileServer
 
 
 class FileServer:
@@ -81,7 +81,7 @@ class FileServer:
 
     def __init__(self, root: Path, ranges: bool = True):
         self.root = Path(root)
-        self.ranges = ranges           # False: ignore Range headers (answer 200 with the whole file)
+        self.ranges = ranges  # False: ignore Range headers (answer 200 with the whole file)
         self.fail: dict[str, list[int]] = {}
         self.cut: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str | None, int]] = []
@@ -98,7 +98,7 @@ class FileServer:
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self._thread.start()
         return self
 

@@ -23,14 +23,26 @@ import scipy.io
 
 from hgbench.data import flic
 
-FLIC_FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox",
-               "istrain", "istest", "isbad", "isunchecked")
+FLIC_FIELDS = (
+    "poselet_hit_idx",
+    "moviename",
+    "coords",
+    "filepath",
+    "imgdims",
+    "currframe",
+    "torsobox",
+    "istrain",
+    "istest",
+    "isbad",
+    "isunchecked",
+)
 
 
 def read_flic_h5(folder: Path) -> dict[str, np.ndarray]:
     """Train and test rows of pose-hg-train's FLIC files, in ``examples`` order (by ``index``)."""
-    cols: dict[str, list] = {k: [] for k in ("index", "imgname", "center", "part_obs", "part_pc", "normalize",
-                                              "istrain")}
+    cols: dict[str, list] = {
+        k: [] for k in ("index", "imgname", "center", "part_obs", "part_pc", "normalize", "istrain")
+    }
     for split, is_train in (("train", True), ("valid", False)):
         with h5py.File(folder / f"{split}.h5") as f, h5py.File(folder / f"{split}_personcentric.h5") as g:
             cols["index"].append(f["index"][...])
@@ -81,10 +93,16 @@ def mpii_release_from_json(records: list[dict]) -> dict:
     names: dict[int, str] = {}
     for r in records:
         i, p = int(r["annolist_index"]) - 1, int(r["people_index"]) - 1
-        pts = [{"id": float(j), "x": float(x), "y": float(y), "is_visible": float(v)}
-               for j, (x, y, v) in enumerate(r["joint_self"]) if not (x == 0 and y == 0)]
-        rects.setdefault(i, {})[p] = {"annopoints": {"point": _obj(pts)}, "scale": float(r["scale_provided"]),
-                                      "objpos": {"x": float(r["objpos"][0]), "y": float(r["objpos"][1])}}
+        pts = [
+            {"id": float(j), "x": float(x), "y": float(y), "is_visible": float(v)}
+            for j, (x, y, v) in enumerate(r["joint_self"])
+            if not (x == 0 and y == 0)
+        ]
+        rects.setdefault(i, {})[p] = {
+            "annopoints": {"point": _obj(pts)},
+            "scale": float(r["scale_provided"]),
+            "objpos": {"x": float(r["objpos"][0]), "y": float(r["objpos"][1])},
+        }
         names[i] = r["img_paths"]
     annolist = []
     for i in range(n_images):
@@ -121,8 +139,9 @@ MPII_DATA = Path(__file__).resolve().parent / "data" / "mpii"
 RECT_FIELDS = ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")
 
 
-def mpii_release_from_validation_records(path: Path, annolist: Path = MPII_DATA / "detections_annolist.mat",
-                                         names: Path = MPII_DATA / "valid_h5.npz") -> Path:
+def mpii_release_from_validation_records(
+    path: Path, annolist: Path = MPII_DATA / "detections_annolist.mat", names: Path = MPII_DATA / "valid_h5.npz"
+) -> Path:
     """A file in the official ``RELEASE`` layout built from the real records of the 2958 validation people.
 
     ``annolist`` is Tompson's ``detections.mat`` (or its copy here): one real annorect per validation
@@ -158,7 +177,12 @@ def mpii_release_from_validation_records(path: Path, annolist: Path = MPII_DATA 
         entries[0, i]["frame_sec"] = empty
         entries[0, i]["vidx"] = empty
         single[i, 0] = np.array([[r + 1.0 for r in sorted(people)]]) if people else empty
-    release = {"annolist": entries, "img_train": np.ones((1, n_images)), "version": "12",
-               "single_person": single, "video_list": np.empty((1, 0), dtype=object)}
+    release = {
+        "annolist": entries,
+        "img_train": np.ones((1, n_images)),
+        "version": "12",
+        "single_person": single,
+        "video_list": np.empty((1, 0), dtype=object),
+    }
     scipy.io.savemat(path, {"RELEASE": release}, do_compression=True, oned_as="row")
     return path

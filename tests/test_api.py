@@ -44,9 +44,19 @@ LIGHT_CHECK = textwrap.dedent("""
 
 
 def test_import_hgbench_is_light_and_the_api_needs_no_extra(model_pt):  # noqa: F811
-    proc = subprocess.run([sys.executable, "-c", LIGHT_CHECK.format(heavy=HEAVY), str(model_pt),
-                           str(SAMPLES / "images" / "052475643.jpg")], env=tool_env(), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LIGHT_CHECK.format(heavy=HEAVY),
+            str(model_pt),
+            str(SAMPLES / "images" / "052475643.jpg"),
+        ],
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "light", proc.stderr
 
 
@@ -82,17 +92,24 @@ def test_predict_image_takes_a_path_a_pil_image_or_an_array(model_pt):  # noqa: 
         predict_image(StackedHourglass(ModelConfig(stacks=1, modules=1, features=16, depth=2)), path)
 
 
-@pytest.mark.parametrize("command, extra, module", [
-    (["report", "--params", "p.yaml", "--results", "r", "--out", "o.html"], "report", "jinja2"),
-    (["summarize", "--params", "p.yaml", "--dataset", "d", "--results", "r", "--models", "m", "--out", "o"],
-     "report", "pandas"),
-    (["sync-timestamps", "--params", "p.yaml"], "pipeline", "dvc"),
-])
+@pytest.mark.parametrize(
+    "command, extra, module",
+    [
+        (["report", "--params", "p.yaml", "--results", "r", "--out", "o.html"], "report", "jinja2"),
+        (
+            ["summarize", "--params", "p.yaml", "--dataset", "d", "--results", "r", "--models", "m", "--out", "o"],
+            "report",
+            "pandas",
+        ),
+        (["sync-timestamps", "--params", "p.yaml"], "pipeline", "dvc"),
+    ],
+)
 def test_a_command_without_its_extra_names_the_extra(command, extra, module, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
     assert main(command) == 2
-    assert capsys.readouterr().err.strip() == (f"hgbench {command[0]} needs the '{extra}' extra: "
-                                               f"pip install 'hgbench[{extra}]'")
+    assert capsys.readouterr().err.strip() == (
+        f"hgbench {command[0]} needs the '{extra}' extra: pip install 'hgbench[{extra}]'"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,8 +124,13 @@ def test_core_install_in_a_fresh_venv_runs_the_api_without_the_pipeline(tmp_path
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
     def pip(*args):
-        proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-                              env=env, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # torch first, pinned, so that pip never resolves it (a plain `torch` pulls the CUDA wheels)
@@ -130,21 +152,45 @@ def test_core_install_in_a_fresh_venv_runs_the_api_without_the_pipeline(tmp_path
                    if importlib.util.find_spec(m) is None]
         print(" ".join(missing))
     """)
-    proc = subprocess.run([str(py), "-c", code, str(model), str(SAMPLES / "images" / "052475643.jpg")],
-                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(py), "-c", code, str(model), str(SAMPLES / "images" / "052475643.jpg")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["snakemake", "dvc", "pandas", "matplotlib", "seaborn", "onnx"]
     hgbench = venv / "bin" / "hgbench"
-    report = subprocess.run([str(hgbench), "report", "--params", "p.yaml", "--results", "r", "--out", "o.html"],
-                            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    report = subprocess.run(
+        [str(hgbench), "report", "--params", "p.yaml", "--results", "r", "--out", "o.html"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert report.returncode == 2
     assert report.stderr.strip() == "hgbench report needs the 'report' extra: pip install 'hgbench[report]'"
-    snakemake = subprocess.run([str(hgbench), "sync-timestamps", "--params", "p.yaml"], env=env, capture_output=True,
-                               text=True, timeout=300, cwd=tmp_path)
+    snakemake = subprocess.run(
+        [str(hgbench), "sync-timestamps", "--params", "p.yaml"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert snakemake.returncode == 2 and "needs the 'pipeline' extra" in snakemake.stderr
     out = tmp_path / "poses"
-    infer = subprocess.run([str(hgbench), "infer", "--checkpoint", str(model), "--images", str(SAMPLES / "images"),
-                            "--out", str(out)], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    infer = subprocess.run(
+        [str(hgbench), "infer", "--checkpoint", str(model), "--images", str(SAMPLES / "images"), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert infer.returncode == 0, infer.stderr
     assert len(list(out.glob("*.json"))) == len(list(out.glob("*.png"))) == 5
     site = next((venv / "lib").glob("python3*/site-packages"))

@@ -9,20 +9,52 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS = {
     # 0. Building blocks: no hgbench import at all (the package root imports lazily).
-    0: ("hgbench", "hgbench.config", "hgbench.joints", "hgbench.iofiles", "hgbench.precision", "hgbench.heatmaps",
-        "hgbench.model", "hgbench.stats", "hgbench.gpus", "hgbench.timestamps", "hgbench.draw",
-        "hgbench.distributed", "hgbench.data", "hgbench.data.download", "hgbench.report.provenance"),
+    0: (
+        "hgbench",
+        "hgbench.config",
+        "hgbench.joints",
+        "hgbench.iofiles",
+        "hgbench.precision",
+        "hgbench.heatmaps",
+        "hgbench.model",
+        "hgbench.stats",
+        "hgbench.gpus",
+        "hgbench.timestamps",
+        "hgbench.draw",
+        "hgbench.distributed",
+        "hgbench.data",
+        "hgbench.data.download",
+        "hgbench.report.provenance",
+    ),
     # 1. Facts and file formats: the dataset kinds, the metric, the split schema, the dataset parsers, checkpoints.
-    1: ("hgbench.kinds", "hgbench.metrics", "hgbench.data.schema", "hgbench.data.mpii", "hgbench.data.flic", "hgbench.data.dataset",
-        "hgbench.checkpoint", "hgbench.describe", "hgbench.claims"),
+    1: (
+        "hgbench.kinds",
+        "hgbench.metrics",
+        "hgbench.data.schema",
+        "hgbench.data.mpii",
+        "hgbench.data.flic",
+        "hgbench.data.dataset",
+        "hgbench.checkpoint",
+        "hgbench.describe",
+        "hgbench.claims",
+    ),
     # 2. What the data stages write and the run layout (predictions.h5, metrics.json).
-    2: ("hgbench.runs", "hgbench.data.synthetic", "hgbench.data.mpii_gt", "hgbench.data.prepare",
-        "hgbench.data.fetch"),
+    2: ("hgbench.runs", "hgbench.data.synthetic", "hgbench.data.mpii_gt", "hgbench.data.prepare", "hgbench.data.fetch"),
     # 3. Compute: the training recipe and the one inference loop.
     3: ("hgbench.recipe", "hgbench.inference"),
     # 4. Stages: one module per command.
-    4: ("hgbench.train", "hgbench.predict", "hgbench.evaluate", "hgbench.bench", "hgbench.infer", "hgbench.export",
-        "hgbench.submission", "hgbench.costs", "hgbench.gallery", "hgbench.summarize"),
+    4: (
+        "hgbench.train",
+        "hgbench.predict",
+        "hgbench.evaluate",
+        "hgbench.bench",
+        "hgbench.infer",
+        "hgbench.export",
+        "hgbench.submission",
+        "hgbench.costs",
+        "hgbench.gallery",
+        "hgbench.summarize",
+    ),
     # 5. The report (reads the summary stage's files).
     5: ("hgbench.report", "hgbench.report.build", "hgbench.report.figures", "hgbench.report.landing"),
     # 6. The one door.
@@ -47,8 +79,11 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
-                if node.level else node.module or ""
+            base = (
+                ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                if node.level
+                else node.module or ""
+            )
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
             continue
@@ -65,8 +100,12 @@ def test_every_module_has_a_layer():
 
 
 def test_imports_point_down():
-    upward = sorted(f"{m} (layer {LAYER_OF[m]}) imports {d} (layer {LAYER_OF[d]})"
-                    for m, deps in GRAPH.items() for d in deps if LAYER_OF[d] > LAYER_OF[m])
+    upward = sorted(
+        f"{m} (layer {LAYER_OF[m]}) imports {d} (layer {LAYER_OF[d]})"
+        for m, deps in GRAPH.items()
+        for d in deps
+        if LAYER_OF[d] > LAYER_OF[m]
+    )
     assert upward == []
 
 

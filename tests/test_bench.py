@@ -5,8 +5,8 @@ import json
 
 from conftest import ROOT, run
 from hgbench.config import load_params
-from hgbench.model import StackedHourglass, count_macs
 from hgbench.describe import model_config
+from hgbench.model import StackedHourglass, count_macs
 from test_resume import smoke_data  # noqa: F401 (fixture)
 
 
@@ -17,8 +17,24 @@ def bench(args, tmp_path, check=True):
 def test_bench_train_prints_json_last_and_appends_to_a_csv_named_by_conditions(tmp_path, monkeypatch):
     # bf16 as asked on any CPU (without native bf16 bench would measure fp32: tests/test_precision.py)
     monkeypatch.setenv("HGBENCH_CPU_BF16", "native")
-    args = ["train", "--params", "params/smoke.yaml", "--variant", "hg2x1", "--batch", "2", "--steps", "2",
-            "--warmup", "1", "--threads", "1", "--device", "cpu", "--json"]
+    args = [
+        "train",
+        "--params",
+        "params/smoke.yaml",
+        "--variant",
+        "hg2x1",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     for precision in ("fp32", "bf16", "bf16"):
         proc = bench(args + ["--precision", precision], tmp_path)
     record = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -53,7 +69,8 @@ def test_bench_errors_are_one_line(tmp_path):
     import torch
 
     if not torch.cuda.is_available():
-        proc = bench(["train", "--params", "params/smoke.yaml", "--variant", "hg2x1", "--device", "cuda"], tmp_path,
-                     check=False)
+        proc = bench(
+            ["train", "--params", "params/smoke.yaml", "--variant", "hg2x1", "--device", "cuda"], tmp_path, check=False
+        )
         assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()

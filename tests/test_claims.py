@@ -31,37 +31,113 @@ RUN = ("hg1x2", "hg2x1", "hg2x1-last", "small", "hg2x4", "hg4x2")  # "gone" is n
 
 
 def params():
-    return fake.make_params({**fake.PROFILE, "variants": VARIANTS,
-                             "experiments": [{"dataset": "synth", "variant": v, "seed": s}
-                                             for v in RUN for s in (0, 1, 2)]})
+    return fake.make_params(
+        {
+            **fake.PROFILE,
+            "variants": VARIANTS,
+            "experiments": [{"dataset": "synth", "variant": v, "seed": s} for v in RUN for s in (0, 1, 2)],
+        }
+    )
 
 
-COMMON = {"dataset": "synth", "protocol": "official", "metric": "pckh@0.5", "n_seeds": 3, "seeds": "0 1 2",
-          "n_boot": 2000, "n_people": 40}
-POOLED = pd.DataFrame([
-    # A = one hourglass, B = stacked: A − B = −2 [−3, −1] supports stacking → +2 [1, 3], holds
-    {**COMMON, "variant_a": "hg1x2", "variant_b": "hg2x1", "quantity": "Mean", "diff": -2.0,
-     "ci_low": -3.0, "ci_high": -1.0, "p": 0.001, "per_seed": "-1.5000 -2.5000 -2.0000", "seed_std": 0.5,
-     "seeds_agree": 3},
-    # int. sup. − last only = −1.5 [−2.5, −0.5]: the claim is reversed (already in the claim's order)
-    {**COMMON, "variant_a": "hg2x1", "variant_b": "hg2x1-last", "quantity": "ablation", "diff": -1.5,
-     "ci_low": -2.5, "ci_high": -0.5, "p": 0.01, "per_seed": "-1.0000 -2.0000 -1.5000", "seed_std": 0.5,
-     "seeds_agree": 3},
-    # no claim (other capacity): A − B kept, CI across 0
-    {**COMMON, "variant_a": "small", "variant_b": "hg2x1", "quantity": "Mean", "diff": 0.4,
-     "ci_low": -0.6, "ci_high": 1.4, "p": 0.4, "per_seed": "1.0000 -0.2000 0.4000", "seed_std": 0.6,
-     "seeds_agree": 2},
-    # no claim, CI below 0: the second one is higher
-    {**COMMON, "variant_a": "small", "variant_b": "hg1x2", "quantity": "Mean", "diff": -3.0,
-     "ci_low": -4.0, "ci_high": -2.0, "p": 0.0, "per_seed": "-3.0000 -3.0000 -3.0000", "seed_std": 0.0,
-     "seeds_agree": 3},
-    # Fig. 9 pair (2×4 vs 4×2, both intermediate supervision): the paper's difference 87.8 − 87.4
-    {**COMMON, "variant_a": "hg2x4", "variant_b": "hg4x2", "quantity": "ablation", "diff": -0.3,
-     "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "per_seed": "-0.3000", "seed_std": math.nan,
-     "seeds_agree": 1, "n_seeds": 1, "seeds": "0"},
-    {**COMMON, "variant_a": "gone", "variant_b": "hg2x1", "quantity": "Mean", "diff": 1, "ci_low": 0.5,
-     "ci_high": 2, "p": 0.1, "per_seed": "1 1 1", "seed_std": 0, "seeds_agree": 3},  # not run on synth: dropped
-])
+COMMON = {
+    "dataset": "synth",
+    "protocol": "official",
+    "metric": "pckh@0.5",
+    "n_seeds": 3,
+    "seeds": "0 1 2",
+    "n_boot": 2000,
+    "n_people": 40,
+}
+POOLED = pd.DataFrame(
+    [
+        # A = one hourglass, B = stacked: A − B = −2 [−3, −1] supports stacking → +2 [1, 3], holds
+        {
+            **COMMON,
+            "variant_a": "hg1x2",
+            "variant_b": "hg2x1",
+            "quantity": "Mean",
+            "diff": -2.0,
+            "ci_low": -3.0,
+            "ci_high": -1.0,
+            "p": 0.001,
+            "per_seed": "-1.5000 -2.5000 -2.0000",
+            "seed_std": 0.5,
+            "seeds_agree": 3,
+        },
+        # int. sup. − last only = −1.5 [−2.5, −0.5]: the claim is reversed (already in the claim's order)
+        {
+            **COMMON,
+            "variant_a": "hg2x1",
+            "variant_b": "hg2x1-last",
+            "quantity": "ablation",
+            "diff": -1.5,
+            "ci_low": -2.5,
+            "ci_high": -0.5,
+            "p": 0.01,
+            "per_seed": "-1.0000 -2.0000 -1.5000",
+            "seed_std": 0.5,
+            "seeds_agree": 3,
+        },
+        # no claim (other capacity): A − B kept, CI across 0
+        {
+            **COMMON,
+            "variant_a": "small",
+            "variant_b": "hg2x1",
+            "quantity": "Mean",
+            "diff": 0.4,
+            "ci_low": -0.6,
+            "ci_high": 1.4,
+            "p": 0.4,
+            "per_seed": "1.0000 -0.2000 0.4000",
+            "seed_std": 0.6,
+            "seeds_agree": 2,
+        },
+        # no claim, CI below 0: the second one is higher
+        {
+            **COMMON,
+            "variant_a": "small",
+            "variant_b": "hg1x2",
+            "quantity": "Mean",
+            "diff": -3.0,
+            "ci_low": -4.0,
+            "ci_high": -2.0,
+            "p": 0.0,
+            "per_seed": "-3.0000 -3.0000 -3.0000",
+            "seed_std": 0.0,
+            "seeds_agree": 3,
+        },
+        # Fig. 9 pair (2×4 vs 4×2, both intermediate supervision): the paper's difference 87.8 − 87.4
+        {
+            **COMMON,
+            "variant_a": "hg2x4",
+            "variant_b": "hg4x2",
+            "quantity": "ablation",
+            "diff": -0.3,
+            "ci_low": math.nan,
+            "ci_high": math.nan,
+            "p": math.nan,
+            "per_seed": "-0.3000",
+            "seed_std": math.nan,
+            "seeds_agree": 1,
+            "n_seeds": 1,
+            "seeds": "0",
+        },
+        {
+            **COMMON,
+            "variant_a": "gone",
+            "variant_b": "hg2x1",
+            "quantity": "Mean",
+            "diff": 1,
+            "ci_low": 0.5,
+            "ci_high": 2,
+            "p": 0.1,
+            "per_seed": "1 1 1",
+            "seed_std": 0,
+            "seeds_agree": 3,
+        },  # not run on synth: dropped
+    ]
+)
 
 
 def test_verdict_from_the_confidence_interval():
@@ -80,10 +156,16 @@ def test_claims_are_recognised():
     assert claim_for(v["small"], v["hg1x2"]) is None  # other capacity: no claim
     assert "without intermediate supervision" in claim_for(v["hg1x2"], v["hg2x1-last"])[0]
     assert "without" not in claim_for(v["hg1x2"], v["hg2x1"])[0]
-    four_last = fake.make_params({**fake.PROFILE, "variants": {
-        "hg4x1": {"stacks": 4, "modules": 1, "features": 32, "depth": 2, "supervision": "all"},
-        "hg2x2-last": {"stacks": 2, "modules": 2, "features": 32, "depth": 2, "supervision": "last"}},
-        "experiments": [{"dataset": "synth", "variant": "hg4x1", "seed": 0}]}).variants
+    four_last = fake.make_params(
+        {
+            **fake.PROFILE,
+            "variants": {
+                "hg4x1": {"stacks": 4, "modules": 1, "features": 32, "depth": 2, "supervision": "all"},
+                "hg2x2-last": {"stacks": 2, "modules": 2, "features": 32, "depth": 2, "supervision": "last"},
+            },
+            "experiments": [{"dataset": "synth", "variant": "hg4x1", "seed": 0}],
+        }
+    ).variants
     assert claim_for(four_last["hg4x1"], four_last["hg2x2-last"]) is None  # stacks and loss both differ
 
 
@@ -111,7 +193,10 @@ def test_claims_table_orients_decides_and_sorts():
     assert fig9["verdict"] == "not computed"  # no CI (one seed, NaN interval)
 
     assert rows["small", "hg2x1"]["claim"] == claims.NO_CLAIM
-    assert rows["small", "hg2x1"]["diff"] == 0.4 and rows["small", "hg2x1"]["verdict"] == "not resolved at this sample size"
+    assert (
+        rows["small", "hg2x1"]["diff"] == 0.4
+        and rows["small", "hg2x1"]["verdict"] == "not resolved at this sample size"
+    )
     assert rows["small", "hg1x2"]["verdict"] == "second higher" and rows["small", "hg1x2"]["diff"] == -3.0
     assert all(math.isnan(r["paper_diff"]) for r in table.to_dict("records") if not r["is_claim"])
 
@@ -139,11 +224,18 @@ def test_report_renders_claims_csv_with_the_old_rows(tmp_path):
     fig9 = by_pair["HG 4×2", "hg2x4"]  # display labels
     assert fig9["paper"] == pytest.approx(0.4) and fig9["low"] is None and fig9["agree"] == "1 of 1"
     assert by_pair["small", "hg2x1"]["verdict"] == "not resolved at this sample size"
-    assert by_pair["small", "hg2x1"]["agree"] == "2 of 3" and by_pair["small", "hg2x1"]["per_seed"] == "+1.0, -0.2, +0.4"
+    assert (
+        by_pair["small", "hg2x1"]["agree"] == "2 of 3" and by_pair["small", "hg2x1"]["per_seed"] == "+1.0, -0.2, +0.4"
+    )
     assert by_pair["small", "hg1x2"]["verdict"] == "hg1x2 higher"  # "second higher", with its label
     # the page's order: claims first, then by claim text, labels and quantity
     assert [(r["higher"], r["other"]) for r in rows] == [
-        ("hg2x1", "hg2x1-last"), ("hg2x1", "hg1x2"), ("HG 4×2", "hg2x4"), ("small", "hg1x2"), ("small", "hg2x1")]
+        ("hg2x1", "hg2x1-last"),
+        ("hg2x1", "hg1x2"),
+        ("HG 4×2", "hg2x4"),
+        ("small", "hg1x2"),
+        ("small", "hg2x1"),
+    ]
 
 
 def test_the_report_decides_nothing(tmp_path):
@@ -162,7 +254,8 @@ def test_the_report_decides_nothing(tmp_path):
 def test_claims_imports_no_report_and_the_report_no_stats():
     tree = ast.parse(Path(claims.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert not any("report" in m for m in imported), imported
     assert imported <= {"__future__", "math", "pandas", "hgbench.config", "hgbench.kinds"}, imported
     report_src = Path(build.__file__).read_text()

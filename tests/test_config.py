@@ -35,7 +35,11 @@ def test_paper_profile_has_the_papers_variants():
     "mutate, key, hint",
     [
         (lambda d: d["train"].update(optimizer="sgd"), "train.optimizer", "'rmsprop', 'adam'"),
-        (lambda d: d["variants"]["hg1x2"].update(supervision="some"), "variants.hg1x2.supervision", "'all', 'last', 'inner'"),
+        (
+            lambda d: d["variants"]["hg1x2"].update(supervision="some"),
+            "variants.hg1x2.supervision",
+            "'all', 'last', 'inner'",
+        ),
         (lambda d: d["evaluate"].update(protocol="pck"), "evaluate.protocol", "'official'"),
         (lambda d: d["train"].update(epochs=0), "train.epochs", "minimum"),
         (lambda d: d["train"].update(lr="fast"), "train.lr", "not of type"),
@@ -46,10 +50,16 @@ def test_paper_profile_has_the_papers_variants():
         (lambda d: d["variants"]["hg2x1"].update(depth=5), "variants.hg2x1.depth", "output_res"),
         (lambda d: d.update(device="tpu"), "device", "'auto', 'cpu', 'cuda'"),
         (lambda d: d["datasets"].update(summary=copy.deepcopy(d["datasets"]["smoke"])), "datasets", "summary"),
-        (lambda d: d["datasets"]["smoke-flic"]["synthetic"].update(layout="coco"), "datasets.smoke-flic.synthetic.layout",
-         "'mpii', 'flic'"),
-        (lambda d: d["datasets"]["smoke-flic"]["synthetic"].update(missing_rate=0.1),
-         "datasets.smoke-flic.synthetic.missing_rate", "missing_rate: 0"),
+        (
+            lambda d: d["datasets"]["smoke-flic"]["synthetic"].update(layout="coco"),
+            "datasets.smoke-flic.synthetic.layout",
+            "'mpii', 'flic'",
+        ),
+        (
+            lambda d: d["datasets"]["smoke-flic"]["synthetic"].update(missing_rate=0.1),
+            "datasets.smoke-flic.synthetic.missing_rate",
+            "missing_rate: 0",
+        ),
     ],
 )
 def test_invalid_values_name_the_key_and_the_allowed_values(mutate, key, hint):

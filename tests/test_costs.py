@@ -11,9 +11,11 @@ import pytest
 from hgbench import costs
 
 # Snakemake's benchmark layout (tab-separated; "-" where a value was not measured).
-BENCH = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-         "120.5\t0:02:00\t812.3\t2048.0\t700.1\t710.2\t1.0\t2.0\t95.0\t118.0\n"
-         "119.5\t0:01:59\t830.0\t2048.0\t700.1\t710.2\t1.0\t2.0\t95.0\t117.0\n")
+BENCH = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    "120.5\t0:02:00\t812.3\t2048.0\t700.1\t710.2\t1.0\t2.0\t95.0\t118.0\n"
+    "119.5\t0:01:59\t830.0\t2048.0\t700.1\t710.2\t1.0\t2.0\t95.0\t117.0\n"
+)
 
 
 def test_read_benchmark_mean_time_and_peak_rss(tmp_path):
@@ -28,8 +30,10 @@ def test_read_benchmark_mean_time_and_peak_rss(tmp_path):
 
 def test_log_costs_reads_whatever_columns_exist(tmp_path):
     path = tmp_path / "log.csv"
-    path.write_text("epoch,iteration,train_loss,images_per_s,data_wait_share,wall_s,valid_s,device,peak_mem_mb\n"
-                    "1,10,0.1,100,0.2,30,2,cuda:0,900\n2,20,0.05,120,0.1,28,2,cuda:0,950\n3,30,0.04,110,0.3,29,2,cuda:0,940\n")
+    path.write_text(
+        "epoch,iteration,train_loss,images_per_s,data_wait_share,wall_s,valid_s,device,peak_mem_mb\n"
+        "1,10,0.1,100,0.2,30,2,cuda:0,900\n2,20,0.05,120,0.1,28,2,cuda:0,950\n3,30,0.04,110,0.3,29,2,cuda:0,940\n"
+    )
     got = costs.log_costs(path)
     assert got["log_train_s"] == pytest.approx(30 + 28 + 29 + 6)  # per-epoch wall + validation
     assert got["log_images_per_s"] == 110 and got["log_data_wait_share"] == pytest.approx(0.2)
@@ -54,8 +58,7 @@ def test_collect_costs_per_run(tmp_path):
         f["preds"] = np.zeros((40, 16, 2))
     frame = costs.collect_costs(params, "synth", bench, tmp_path / "models", tmp_path / "results")
     assert list(frame.columns) == costs.COST_COLUMNS
-    assert list(zip(frame["variant"], frame["seed"])) == [("hg1", 0), ("hg1", 1), ("hg2", 0), ("hg2", 1),
-                                                          ("evil", 0)]
+    assert list(zip(frame["variant"], frame["seed"])) == [("hg1", 0), ("hg1", 1), ("hg2", 0), ("hg2", 1), ("evil", 0)]
     row = frame.iloc[0]
     assert row["train_s"] == pytest.approx(120.0) and row["predict_max_rss_mb"] == 400
     assert row["predict_ms_per_person"] == pytest.approx(8.0 / 40 * 1000)

@@ -47,12 +47,29 @@ def run_steps(ctx: Context, data_dir) -> tuple[list[float], torch.Tensor]:
     for it, rows in enumerate(epoch_batches(len(data), CFG.batch_size, 0, 0)[:STEPS]):
         part = shard(rows, ctx)
         crops, joints, missing = data.batch(rows[part])
-        images, targets = make_batch(crops, joints, missing, aug=aug, generator=step_generator(0, it),
-                                     flip_perm=torch.as_tensor(data.flip_permutation), input_res=DATASET.input_res,
-                                     output_res=DATASET.output_res, sigma=1.0, device=torch.device("cpu"),
-                                     part=part, global_batch=len(rows))
-        per_output = train_step(model, optimizer, images.double(), targets.double(),
-                                supervised_outputs(VARIANT, net.config), "fp32", ctx.world)
+        images, targets = make_batch(
+            crops,
+            joints,
+            missing,
+            aug=aug,
+            generator=step_generator(0, it),
+            flip_perm=torch.as_tensor(data.flip_permutation),
+            input_res=DATASET.input_res,
+            output_res=DATASET.output_res,
+            sigma=1.0,
+            device=torch.device("cpu"),
+            part=part,
+            global_batch=len(rows),
+        )
+        per_output = train_step(
+            model,
+            optimizer,
+            images.double(),
+            targets.double(),
+            supervised_outputs(VARIANT, net.config),
+            "fp32",
+            ctx.world,
+        )
         losses.append(float(per_output.sum()))
     crops, _, _ = data.batch(np.arange(4))
     with torch.no_grad():

@@ -12,9 +12,23 @@ REF = Path(__file__).parent / "data" / "reference"
 
 def test_headline_and_curve_files_repeat_the_metrics_of_the_run(tmp_path):
     out, headline, curve = tmp_path / "metrics.json", tmp_path / "headline.json", tmp_path / "curve.csv"
-    run(["hgbench", "evaluate", "--ground-truth", str(REF / "detections_our_format.mat"),
-         "--predictions", str(REF / "eval-mpii-pose_newell.h5"), "--out", str(out),
-         "--headline", str(headline), "--curve", str(curve)], ROOT)
+    run(
+        [
+            "hgbench",
+            "evaluate",
+            "--ground-truth",
+            str(REF / "detections_our_format.mat"),
+            "--predictions",
+            str(REF / "eval-mpii-pose_newell.h5"),
+            "--out",
+            str(out),
+            "--headline",
+            str(headline),
+            "--curve",
+            str(curve),
+        ],
+        ROOT,
+    )
     full, head = json.loads(out.read_text()), json.loads(headline.read_text())
     assert head["pckh@0.5"] == full["pckh@0.5"] and round(head["pckh@0.5"]["Mean"], 2) == 88.43
     assert head["AUC"] == full["auc"] and head["ablation"] == full["ablation@0.5"]
@@ -31,9 +45,22 @@ def test_headline_and_curve_files_repeat_the_metrics_of_the_run(tmp_path):
 def test_an_output_that_is_an_input_is_refused(tmp_path):
     preds = tmp_path / "p.h5"
     preds.write_bytes((REF / "eval-mpii-pose_newell.h5").read_bytes())
-    proc = run(["hgbench", "evaluate", "--ground-truth", str(REF / "detections_our_format.mat"),
-                "--predictions", str(preds), "--out", str(tmp_path / "m.json"), "--headline", str(preds)], ROOT,
-               check=False)
+    proc = run(
+        [
+            "hgbench",
+            "evaluate",
+            "--ground-truth",
+            str(REF / "detections_our_format.mat"),
+            "--predictions",
+            str(preds),
+            "--out",
+            str(tmp_path / "m.json"),
+            "--headline",
+            str(preds),
+        ],
+        ROOT,
+        check=False,
+    )
     assert proc.returncode == 2 and "is an input" in proc.stderr
     assert preds.read_bytes() == (REF / "eval-mpii-pose_newell.h5").read_bytes()
     assert not (tmp_path / "m.json").exists()

@@ -29,8 +29,7 @@ def test_flic_layout_and_torso_normaliser():
     gt = load_ground_truth(PERSON)
     assert gt.dataset == "flic" and gt.layout == "hourglass"
     assert gt.joints.shape == (1016, 11, 2) and not gt.missing.any()
-    torso = np.linalg.norm(gt.joints[:, FLIC_JOINTS.index("rsho")]
-                           - gt.joints[:, FLIC_JOINTS.index("lhip")], axis=-1)
+    torso = np.linalg.norm(gt.joints[:, FLIC_JOINTS.index("rsho")] - gt.joints[:, FLIC_JOINTS.index("lhip")], axis=-1)
     np.testing.assert_allclose(gt.normalizer, torso, rtol=0, atol=1e-9)
 
 

@@ -21,8 +21,13 @@ from hgbench.metrics import HRNET_AT_01, PROTOCOLS, scored_mask
 REF = Path(__file__).parent / "data" / "reference"
 GT_VALID = REF / "detections_our_format.mat"
 HG_VALID = REF / "valid.h5"
-FILES = ["eval-mpii-pose_newell.h5", "pose-hg-demo_valid-ours.h5", "bearpaw-hg_s1_b1.mat",
-         "bearpaw-hg_s2_b1.mat", "bearpaw-hg_s8_b1.mat"]
+FILES = [
+    "eval-mpii-pose_newell.h5",
+    "pose-hg-demo_valid-ours.h5",
+    "bearpaw-hg_s1_b1.mat",
+    "bearpaw-hg_s2_b1.mat",
+    "bearpaw-hg_s8_b1.mat",
+]
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
 
 
@@ -41,8 +46,9 @@ def _score(name, protocol, gt=GT_VALID):
 
 # bearpaw in princeton-vl/pose-hg-demo issue #1 (2016-07-28), row "valid-ours", computed with
 # bearpaw's eval_PCKh against detections_our_format.mat: head top only, strict <, unweighted mean.
-BEARPAW_ISSUE_VALID_OURS = dict(Head=95.94, Shoulder=94.68, Elbow=88.53, Wrist=83.38, Hip=87.48,
-                                Knee=83.09, Ankle=79.05, Mean=87.56)
+BEARPAW_ISSUE_VALID_OURS = dict(
+    Head=95.94, Shoulder=94.68, Elbow=88.53, Wrist=83.38, Hip=87.48, Knee=83.09, Ankle=79.05, Mean=87.56
+)
 
 
 def test_bearpaw_table_of_valid_ours():
@@ -80,15 +86,14 @@ def test_pytorch_stacked_hourglass_instance_counts():
     scored = scored_mask(gt.joints, gt.missing, PROTOCOLS["pytorch-stacked-hourglass"])
     per_joint = scored.sum(axis=0)
     assert scored.sum() == 44239 and (scored & gt.visible).sum() == 33996
-    pairs = {"ankle": (0, 5), "knee": (1, 4), "hip": (2, 3), "wrist": (10, 15), "elbow": (11, 14),
-             "shoulder": (12, 13)}
+    pairs = {"ankle": (0, 5), "knee": (1, 4), "hip": (2, 3), "wrist": (10, 15), "elbow": (11, 14), "shoulder": (12, 13)}
     counts = {k: int(per_joint[list(v)].sum()) for k, v in pairs.items()}
-    assert counts == {"ankle": 4234, "knee": 4963, "hip": 5777, "wrist": 5837, "elbow": 5867,
-                      "shoulder": 5888}
+    assert counts == {"ankle": 4234, "knee": 4963, "hip": 5777, "wrist": 5837, "elbow": 5867, "shoulder": 5888}
     assert per_joint[6:10].tolist() == [2878, 2932, 2932, 2931]  # pelvis, thorax, neck, head
 
 
 # --- independent transcriptions of each codebase's arithmetic ------------------------------
+
 
 def _gt_valid_arrays():
     m = scipy.io.loadmat(GT_VALID)
@@ -110,8 +115,12 @@ def _hrnet_like(preds, strict, at01_row):
     ratio[6:8] = 0
     ratio /= ratio.sum()
     p = pck(0.5)
-    return {"Head": p[9], "Wrist": 0.5 * (p[10] + p[15]), "Mean": (p * ratio).sum(),
-            "Mean@0.1": (pck(rng[at01_row]) * ratio).sum()}
+    return {
+        "Head": p[9],
+        "Wrist": 0.5 * (p[10] + p[15]),
+        "Mean": (p * ratio).sum(),
+        "Mean@0.1": (pck(rng[at01_row]) * ratio).sum(),
+    }
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -155,28 +164,39 @@ def test_psh_pools_sixteen_joints_and_pools_groups():
 # annotation list; s1 was 85.08 on gt_valid.mat as stored: one real ankle that file zeroes is a hit).
 MEAN_TABLE = {
     #                               newell  valid-ours  s1     s2     s8
-    ("official", "gt"):            (88.43, 88.04, 85.09, 87.30, 89.09),
-    ("bearpaw", "gt"):             (87.98, 87.56, 84.46, 86.76, 88.64),
-    ("hrnet", "gt"):               (88.43, 88.04, 85.08, 87.30, 89.09),
-    ("mmpose", "gt"):              (88.43, 88.04, 85.08, 87.30, 89.09),
+    ("official", "gt"): (88.43, 88.04, 85.09, 87.30, 89.09),
+    ("bearpaw", "gt"): (87.98, 87.56, 84.46, 86.76, 88.64),
+    ("hrnet", "gt"): (88.43, 88.04, 85.08, 87.30, 89.09),
+    ("mmpose", "gt"): (88.43, 88.04, 85.08, 87.30, 89.09),
     ("pytorch-stacked-hourglass", "hg"): (89.25, 88.96, 86.21, 88.20, 89.89),
-    ("pose-hg-train", "hg"):       (88.41, 88.02, 85.08, 87.29, 89.08),
+    ("pose-hg-train", "hg"): (88.41, 88.02, 85.08, 87.29, 89.08),
 }
 
 
 @pytest.mark.parametrize("protocol, gt", sorted(MEAN_TABLE))
 def test_mean_table(protocol, gt):
-    got = [_score(f, protocol, GT_VALID if gt == "gt" else HG_VALID)["pckh@0.5"]["Mean"]
-           for f in FILES]
+    got = [_score(f, protocol, GT_VALID if gt == "gt" else HG_VALID)["pckh@0.5"]["Mean"] for f in FILES]
     assert got == pytest.approx(list(MEAN_TABLE[(protocol, gt)]), abs=0.005)
 
 
 # --- the CLI door ---------------------------------------------------------------------------
 
+
 def test_cli_evaluate_writes_metrics(tmp_path, capsys):
     out = tmp_path / "m.json"
-    rc = main(["evaluate", "--ground-truth", str(GT_VALID), "--predictions",
-               str(REF / "bearpaw-hg_s8_b1.mat"), "--protocol", "hrnet", "--out", str(out)])
+    rc = main(
+        [
+            "evaluate",
+            "--ground-truth",
+            str(GT_VALID),
+            "--predictions",
+            str(REF / "bearpaw-hg_s8_b1.mat"),
+            "--protocol",
+            "hrnet",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     m = json.loads(out.read_text())
     assert m["protocol"] == "hrnet" and m["n_people"] == 2958
@@ -194,8 +214,7 @@ def test_cli_errors_name_the_file(tmp_path, capsys):
     p[5, 3] = np.nan
     with h5py.File(bad, "w") as f:
         f["preds"] = p
-    args = ["evaluate", "--ground-truth", str(GT_VALID), "--predictions", str(bad),
-            "--out", str(tmp_path / "m.json")]
+    args = ["evaluate", "--ground-truth", str(GT_VALID), "--predictions", str(bad), "--out", str(tmp_path / "m.json")]
     assert main(args) == 2
     assert "nan.h5: 'preds' has 1 non-finite joints (first: row 5, joint 3)" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()

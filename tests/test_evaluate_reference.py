@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from hgbench.evaluate import (evaluate_files, load_ground_truth, load_prediction_stacks,
-                              load_predictions, write_metrics)
+from hgbench.evaluate import evaluate_files, load_ground_truth, load_prediction_stacks, load_predictions, write_metrics
 from hgbench.joints import ABLATION_JOINTS, MPII_JOINTS, joint_index
 from hgbench.metrics import pckh
 
@@ -30,21 +29,66 @@ N = 2958
 # gt_valid.mat's noisy coordinates). At 2 decimals: Ankle of all five, Mean of s1, Hip of s2, AUC
 # of none, ablation of valid-ours, s1 and s8 change.
 OFFICIAL = {
-    "eval-mpii-pose_newell.h5": dict(Head=96.83, Shoulder=95.19, Elbow=89.14, Wrist=84.17,
-                                     Hip=86.97, Knee=83.20, Ankle=80.40, Mean=88.43,
-                                     auc=56.49, ablation=84.57),
-    "pose-hg-demo_valid-ours.h5": dict(Head=96.71, Shoulder=94.68, Elbow=88.53, Wrist=83.38,
-                                       Hip=87.48, Knee=83.09, Ankle=79.07, Mean=88.04,
-                                       auc=58.81, ablation=83.89),
-    "bearpaw-hg_s1_b1.mat": dict(Head=96.35, Shoulder=93.61, Elbow=85.53, Wrist=79.56,
-                                 Hip=84.51, Knee=78.28, Ankle=73.41, Mean=85.09,
-                                 auc=55.52, ablation=79.69),
-    "bearpaw-hg_s2_b1.mat": dict(Head=96.74, Shoulder=94.57, Elbow=88.12, Wrist=83.31,
-                                 Hip=86.26, Knee=80.88, Ankle=77.47, Mean=87.30,
-                                 auc=57.38, ablation=82.90),
-    "bearpaw-hg_s8_b1.mat": dict(Head=97.44, Shoulder=95.19, Elbow=90.08, Wrist=85.32,
-                                 Hip=87.48, Knee=84.26, Ankle=80.75, Mean=89.09,
-                                 auc=58.72, ablation=85.48),
+    "eval-mpii-pose_newell.h5": dict(
+        Head=96.83,
+        Shoulder=95.19,
+        Elbow=89.14,
+        Wrist=84.17,
+        Hip=86.97,
+        Knee=83.20,
+        Ankle=80.40,
+        Mean=88.43,
+        auc=56.49,
+        ablation=84.57,
+    ),
+    "pose-hg-demo_valid-ours.h5": dict(
+        Head=96.71,
+        Shoulder=94.68,
+        Elbow=88.53,
+        Wrist=83.38,
+        Hip=87.48,
+        Knee=83.09,
+        Ankle=79.07,
+        Mean=88.04,
+        auc=58.81,
+        ablation=83.89,
+    ),
+    "bearpaw-hg_s1_b1.mat": dict(
+        Head=96.35,
+        Shoulder=93.61,
+        Elbow=85.53,
+        Wrist=79.56,
+        Hip=84.51,
+        Knee=78.28,
+        Ankle=73.41,
+        Mean=85.09,
+        auc=55.52,
+        ablation=79.69,
+    ),
+    "bearpaw-hg_s2_b1.mat": dict(
+        Head=96.74,
+        Shoulder=94.57,
+        Elbow=88.12,
+        Wrist=83.31,
+        Hip=86.26,
+        Knee=80.88,
+        Ankle=77.47,
+        Mean=87.30,
+        auc=57.38,
+        ablation=82.90,
+    ),
+    "bearpaw-hg_s8_b1.mat": dict(
+        Head=97.44,
+        Shoulder=95.19,
+        Elbow=90.08,
+        Wrist=85.32,
+        Hip=87.48,
+        Knee=84.26,
+        Ankle=80.75,
+        Mean=89.09,
+        auc=58.72,
+        ablation=85.48,
+    ),
 }
 # The same rules on gt_valid.mat as stored (what `official` scored before issue 18; hgbench's
 # official protocol now replaces that file by the annotation list, naming the 13 joints).
@@ -61,10 +105,12 @@ GT_VALID_ROUTE = {
 # "hg_s8_b1 (last)", computed by their evaluation/eval_PCKh.m|.py against
 # detections_our_format.mat. (The "90.52" sometimes quoted for hg_s8_b1 is not in that table.)
 BEARPAW_README = {
-    "bearpaw-hg_s2_b1.mat": dict(Head=95.80, Shoulder=94.57, Elbow=88.12, Wrist=83.31,
-                                 Hip=86.24, Knee=80.88, Ankle=77.44, Mean=86.76),
-    "bearpaw-hg_s8_b1.mat": dict(Head=96.79, Shoulder=95.19, Elbow=90.08, Wrist=85.32,
-                                 Hip=87.48, Knee=84.26, Ankle=80.73, Mean=88.64),
+    "bearpaw-hg_s2_b1.mat": dict(
+        Head=95.80, Shoulder=94.57, Elbow=88.12, Wrist=83.31, Hip=86.24, Knee=80.88, Ankle=77.44, Mean=86.76
+    ),
+    "bearpaw-hg_s8_b1.mat": dict(
+        Head=96.79, Shoulder=95.19, Elbow=90.08, Wrist=85.32, Hip=87.48, Knee=84.26, Ankle=80.73, Mean=88.64
+    ),
 }
 
 ROUNDED = 0.0051  # the tables above are rounded to 2 decimals
@@ -79,8 +125,24 @@ def test_gt_valid_layout():
     scored = ~gt.missing
     scored[:, [joint_index("pelv"), joint_index("thrx")]] = False
     assert scored.sum() == 38430  # scored joint instances of the 2958 people (gt_valid.mat; docs/evaluation.md)
-    assert (~gt.missing).sum(axis=0).tolist() == [2115, 2485, 2889, 2888, 2478, 2119, 2878, 2932,
-                                                 2932, 2932, 2928, 2935, 2944, 2944, 2932, 2909]
+    assert (~gt.missing).sum(axis=0).tolist() == [
+        2115,
+        2485,
+        2889,
+        2888,
+        2478,
+        2119,
+        2878,
+        2932,
+        2932,
+        2932,
+        2928,
+        2935,
+        2944,
+        2944,
+        2932,
+        2909,
+    ]
     assert gt.normalizer.min() > 0
 
 

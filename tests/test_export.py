@@ -62,8 +62,15 @@ def test_safetensors_loads_without_pickle_or_hgbench_and_matches_pytorch(model_p
     assert config_file == tmp_path / "hg.json"
     config = json.loads(config_file.read_text())
     assert config["format"] == CONFIG_FORMAT
-    for key in ("model_config", "joint_names", "input_res", "output_res", "crop_margin", "flip_permutation",
-                "hourglass_adjust"):
+    for key in (
+        "model_config",
+        "joint_names",
+        "input_res",
+        "output_res",
+        "crop_margin",
+        "flip_permutation",
+        "hourglass_adjust",
+    ):
         assert key in config
     assert (config["input_res"], config["output_res"], config["crop_margin"]) == (INPUT_RES, OUTPUT_RES, 1.25)
 
@@ -96,13 +103,39 @@ def test_infer_reads_the_safetensors_export_and_gives_the_same_joints(model_pt, 
     image = tmp_path / "in" / "p.png"
     image.parent.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 70, 3), dtype=np.uint8)).save(image)
-    assert main(["export", "--checkpoint", str(model_pt), "--format", "safetensors",
-                 "--out", str(tmp_path / "hg.safetensors")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(model_pt),
+                "--format",
+                "safetensors",
+                "--out",
+                str(tmp_path / "hg.safetensors"),
+            ]
+        )
+        == 0
+    )
     assert "config to" in capsys.readouterr().out
     docs = []
     for checkpoint, out in ((model_pt, "a"), (tmp_path / "hg.safetensors", "b")):
-        assert main(["infer", "--checkpoint", str(checkpoint), "--images", str(image), "--out", str(tmp_path / out),
-                     "--device", "cpu"]) == 0
+        assert (
+            main(
+                [
+                    "infer",
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--images",
+                    str(image),
+                    "--out",
+                    str(tmp_path / out),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
         docs.append(json.loads((tmp_path / out / "p.json").read_text()))
     assert docs[0]["people"] == docs[1]["people"]
     assert docs[1]["model"]["variant"] == "hg2x1" and docs[1]["model"]["checkpoint"].endswith("hg.safetensors")
@@ -117,16 +150,31 @@ def test_export_cli_onnx(model_pt, tmp_path):  # noqa: F811
 
 
 def test_export_errors_are_one_line(model_pt, tmp_path, capsys, monkeypatch):  # noqa: F811
-    assert main(["export", "--checkpoint", str(model_pt), "--format", "safetensors", "--out",
-                 str(tmp_path / "hg.bin")]) == 2
+    assert (
+        main(["export", "--checkpoint", str(model_pt), "--format", "safetensors", "--out", str(tmp_path / "hg.bin")])
+        == 2
+    )
     assert "give a .safetensors path" in capsys.readouterr().err
-    assert main(["export", "--checkpoint", str(tmp_path / "none.pt"), "--format", "safetensors", "--out",
-                 str(tmp_path / "x.safetensors")]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(tmp_path / "none.pt"),
+                "--format",
+                "safetensors",
+                "--out",
+                str(tmp_path / "x.safetensors"),
+            ]
+        )
+        == 2
+    )
     assert "none.pt not found" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if the 'export' extra were not installed
     assert main(["export", "--checkpoint", str(model_pt), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
-    assert capsys.readouterr().err.strip() == ("hgbench export --format onnx needs the 'export' extra: "
-                                               "pip install 'hgbench[export]'")
+    assert capsys.readouterr().err.strip() == (
+        "hgbench export --format onnx needs the 'export' extra: pip install 'hgbench[export]'"
+    )
     assert not list(tmp_path.iterdir())
 
 

@@ -44,9 +44,12 @@ def archives(tmp_path_factory) -> Path:
 def mpii_spec(archives: Path, **overrides) -> fetch.RealDataset:
     """fetch.MPII with the test archives' checksums (the real MD5 belongs to the 12.9 GB file)."""
     ann, img = fetch.MPII.files
-    files = (dataclasses.replace(ann, checksums=()),
-             dataclasses.replace(img, checksums=(Checksum("md5", hashlib.md5(
-                 (archives / img.filename).read_bytes()).hexdigest()),)))
+    files = (
+        dataclasses.replace(ann, checksums=()),
+        dataclasses.replace(
+            img, checksums=(Checksum("md5", hashlib.md5((archives / img.filename).read_bytes()).hexdigest()),)
+        ),
+    )
     return dataclasses.replace(fetch.MPII, files=files, **overrides)
 
 
@@ -54,8 +57,10 @@ def flic_spec(archives: Path) -> fetch.RealDataset:
     spec = fetch.real_dataset("flic")
     f = spec.files[0]
     zipped = archives / "FLIC.zip"
-    return dataclasses.replace(spec, files=(dataclasses.replace(
-        f, size=zipped.stat().st_size, checksums=(Checksum("sha256", sha256(zipped)),)),))
+    return dataclasses.replace(
+        spec,
+        files=(dataclasses.replace(f, size=zipped.stat().st_size, checksums=(Checksum("sha256", sha256(zipped)),)),),
+    )
 
 
 def closed_port_url() -> str:
@@ -70,6 +75,7 @@ def closed_port_url() -> str:
 # the download helper
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def payload(tmp_path) -> Path:
     folder = tmp_path / "srv"
@@ -81,18 +87,28 @@ def payload(tmp_path) -> Path:
 def test_resume_after_a_cut_connection(payload, tmp_path):
     with FileServer(payload.parent) as srv:
         srv.cut["blob.bin"] = [100_000, 50_000]
-        download.download(srv.url("blob.bin"), tmp_path / "out.bin", size=300_000,
-                          checksums=(Checksum("sha256", sha256(payload)),), **FAST)
+        download.download(
+            srv.url("blob.bin"),
+            tmp_path / "out.bin",
+            size=300_000,
+            checksums=(Checksum("sha256", sha256(payload)),),
+            **FAST,
+        )
     assert (tmp_path / "out.bin").read_bytes() == payload.read_bytes()
     assert not (tmp_path / "out.bin.part").exists()
-    assert srv.requests == [("blob.bin", None, 200), ("blob.bin", "bytes=100000-", 206),
-                            ("blob.bin", "bytes=150000-", 206)]
+    assert srv.requests == [
+        ("blob.bin", None, 200),
+        ("blob.bin", "bytes=100000-", 206),
+        ("blob.bin", "bytes=150000-", 206),
+    ]
 
 
 def test_resume_a_part_file_left_by_an_earlier_run(payload, tmp_path):
     (tmp_path / "out.bin.part").write_bytes(payload.read_bytes()[:123_456])
     with FileServer(payload.parent) as srv:
-        download.download(srv.url("blob.bin"), tmp_path / "out.bin", checksums=(Checksum("sha256", sha256(payload)),), **FAST)
+        download.download(
+            srv.url("blob.bin"), tmp_path / "out.bin", checksums=(Checksum("sha256", sha256(payload)),), **FAST
+        )
     assert srv.requests == [("blob.bin", "bytes=123456-", 206)]
     assert (tmp_path / "out.bin").read_bytes() == payload.read_bytes()
 
@@ -100,7 +116,9 @@ def test_resume_a_part_file_left_by_an_earlier_run(payload, tmp_path):
 def test_server_without_range_support_restarts_from_zero(payload, tmp_path):
     (tmp_path / "out.bin.part").write_bytes(b"x" * 1000)  # not even the right bytes: must be discarded
     with FileServer(payload.parent, ranges=False) as srv:
-        download.download(srv.url("blob.bin"), tmp_path / "out.bin", checksums=(Checksum("sha256", sha256(payload)),), **FAST)
+        download.download(
+            srv.url("blob.bin"), tmp_path / "out.bin", checksums=(Checksum("sha256", sha256(payload)),), **FAST
+        )
     assert [r[2] for r in srv.requests] == [200]
     assert (tmp_path / "out.bin").read_bytes() == payload.read_bytes()
 
@@ -122,7 +140,9 @@ def test_wrong_checksum_names_file_expected_actual_and_fix(payload, tmp_path):
     actual = sha256(payload)
     with FileServer(payload.parent) as srv:
         with pytest.raises(download.ChecksumError) as err:
-            download.download(srv.url("blob.bin"), tmp_path / "out.bin", checksums=(Checksum("sha256", "0" * 64),), **FAST)
+            download.download(
+                srv.url("blob.bin"), tmp_path / "out.bin", checksums=(Checksum("sha256", "0" * 64),), **FAST
+            )
         msg = str(err.value)
         assert "out.bin" in msg and "0" * 64 in msg and actual in msg and "delete" in msg
         assert not (tmp_path / "out.bin").exists() and not (tmp_path / "out.bin.part").exists()
@@ -140,6 +160,7 @@ def test_plain_progress_lines_when_not_a_terminal(payload, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------
 # fetch: MPII and FLIC end to end
 # ---------------------------------------------------------------------------------------------
+
 
 def test_fetch_mpii_download_verify_extract_prepare(archives, tmp_path, monkeypatch):
     raw = tmp_path / "raw"
@@ -159,8 +180,9 @@ def test_fetch_mpii_download_verify_extract_prepare(archives, tmp_path, monkeypa
     assert m["images"]["count"] == 5 and m["annotation"]["sha256"] == sha256(MPII_DATA / "release_subset.mat")
     split = tmp_path / "split.csv"
     split.write_text("image_index,person_index\n0,0\n3,0\n")
-    counts = prepare.prepare_dataset(raw, tmp_path / "out", dataset="mpii", input_res=64, crop_margin=1.25,
-                                     split_csv=split)
+    counts = prepare.prepare_dataset(
+        raw, tmp_path / "out", dataset="mpii", input_res=64, crop_margin=1.25, split_csv=split
+    )
     assert counts["valid"] == 2 and counts["train"] == 3
     assert "MANIFEST.json" in schema.read_split_attrs(tmp_path / "out" / "valid.h5")["source_checksums"]
 
@@ -176,7 +198,10 @@ def test_fetch_flic_through_the_cli(archives, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv("HGBENCH_FLIC_SHA256", sha256(zipped))  # a user accepting their own copy
         assert main(["fetch", "--params", str(PAPER), "--dataset", "flic", "--out", str(tmp_path / "b")]) == 0
     m = json.loads((tmp_path / "b" / "MANIFEST.json").read_text())
-    assert m["archives"]["FLIC.zip"]["sha256"] == sha256(zipped) and "HGBENCH_FLIC_SHA256" in m["archives"]["FLIC.zip"]["provenance"]
+    assert (
+        m["archives"]["FLIC.zip"]["sha256"] == sha256(zipped)
+        and "HGBENCH_FLIC_SHA256" in m["archives"]["FLIC.zip"]["provenance"]
+    )
     assert (tmp_path / "b" / "FLIC" / "examples.mat").is_file() and m["images"]["count"] == 22  # 24 people in 22 frames
 
 
@@ -220,8 +245,24 @@ def test_unreachable_host_explains_the_manual_route(tmp_path, monkeypatch, capsy
     assert str(tmp_path / "raw" / "downloads" / "mpii_human_pose_v1_u12_2.zip") in msg
     assert "about 12.5 MB" in msg and "no published checksum" in msg and "place the file" in msg
     monkeypatch.setenv("HGBENCH_FLIC_URL", url)
-    assert main(["fetch", "--params", str(PAPER), "--dataset", "flic", "--out", str(tmp_path / "f"),
-                 "--retries", "1", "--backoff", "0.01"]) == 2
+    assert (
+        main(
+            [
+                "fetch",
+                "--params",
+                str(PAPER),
+                "--dataset",
+                "flic",
+                "--out",
+                str(tmp_path / "f"),
+                "--retries",
+                "1",
+                "--backoff",
+                "0.01",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("hgbench fetch: error: cannot download FLIC.zip") and "300,257,553 bytes" in err[-2]
 
@@ -229,6 +270,7 @@ def test_unreachable_host_explains_the_manual_route(tmp_path, monkeypatch, capsy
 # ---------------------------------------------------------------------------------------------
 # hostile archives
 # ---------------------------------------------------------------------------------------------
+
 
 def _tar(path: Path, members: list[tarfile.TarInfo], data: bytes = b"x") -> Path:
     with tarfile.open(path, "w:gz") as tar:
@@ -243,16 +285,19 @@ def _info(name, kind=tarfile.REGTYPE, link="", size=1):
     return m
 
 
-@pytest.mark.parametrize("members,match", [
-    ([_info("images/ok.jpg"), _info("../evil.txt")], "contains '..'"),
-    ([_info("images/ok.jpg"), _info("/tmp/hgbench-evil.txt")], "absolute path"),
-    ([_info("images/link", tarfile.SYMTYPE, "../../outside")], "points outside"),
-    ([_info("images/link", tarfile.SYMTYPE, "/etc/passwd")], "points outside"),
-    ([_info("images/hard", tarfile.LNKTYPE, "../outside")], "hard link"),
-    ([_info("images/hard", tarfile.LNKTYPE, "/etc/passwd")], "hard link"),
-    ([_info("images/fifo", tarfile.FIFOTYPE)], "device file or FIFO"),
-    ([_info("downloads/x")], "would replace"),
-])
+@pytest.mark.parametrize(
+    "members,match",
+    [
+        ([_info("images/ok.jpg"), _info("../evil.txt")], "contains '..'"),
+        ([_info("images/ok.jpg"), _info("/tmp/hgbench-evil.txt")], "absolute path"),
+        ([_info("images/link", tarfile.SYMTYPE, "../../outside")], "points outside"),
+        ([_info("images/link", tarfile.SYMTYPE, "/etc/passwd")], "points outside"),
+        ([_info("images/hard", tarfile.LNKTYPE, "../outside")], "hard link"),
+        ([_info("images/hard", tarfile.LNKTYPE, "/etc/passwd")], "hard link"),
+        ([_info("images/fifo", tarfile.FIFOTYPE)], "device file or FIFO"),
+        ([_info("downloads/x")], "would replace"),
+    ],
+)
 def test_hostile_tar_is_refused_and_leaves_nothing(tmp_path, members, match):
     dest = tmp_path / "dest"
     (dest / "images").mkdir(parents=True)
@@ -266,23 +311,29 @@ def test_hostile_tar_is_refused_and_leaves_nothing(tmp_path, members, match):
 
 
 def test_links_inside_the_archive_are_fine(tmp_path):
-    archive = _tar(tmp_path / "ok.tar.gz", [_info("a/f.txt"), _info("a/l", tarfile.SYMTYPE, "f.txt"),
-                                            _info("a/h", tarfile.LNKTYPE, "a/f.txt")])
+    archive = _tar(
+        tmp_path / "ok.tar.gz",
+        [_info("a/f.txt"), _info("a/l", tarfile.SYMTYPE, "f.txt"), _info("a/h", tarfile.LNKTYPE, "a/f.txt")],
+    )
     assert download.safe_extract(archive, tmp_path / "d", progress=False) == ["a"]
     assert (tmp_path / "d" / "a" / "l").read_bytes() == b"x" and (tmp_path / "d" / "a" / "h").read_bytes() == b"x"
 
 
-@pytest.mark.parametrize("name,symlink,match", [
-    ("../evil.txt", False, "contains '..'"), ("/abs.txt", False, "absolute path"),
-    ("FLIC/link", True, "symbolic link"),
-])
+@pytest.mark.parametrize(
+    "name,symlink,match",
+    [
+        ("../evil.txt", False, "contains '..'"),
+        ("/abs.txt", False, "absolute path"),
+        ("FLIC/link", True, "symbolic link"),
+    ],
+)
 def test_hostile_zip_is_refused(tmp_path, name, symlink, match):
     path = tmp_path / "evil.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("FLIC/examples.mat", b"x")
         info = zipfile.ZipInfo(name)
         if symlink:
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
         zf.writestr(info, b"../../etc/passwd")
     with pytest.raises(download.UnsafeArchiveError, match=match):
         download.safe_extract(path, tmp_path / "dest", progress=False)

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from PIL import Image
-
 import yaml
+from PIL import Image
 
 from hgbench.config import ParamsError, load_params, params_from_dict
 from hgbench.data import flic, prepare, schema
@@ -44,8 +43,10 @@ def test_subset_labels_normaliser_and_splits(examples, ref):
         np.testing.assert_array_equal([r.normalizer for r in recs], ref["normalize"][order])
         assert all(r.visible.all() and np.isnan(r.headbox).all() and r.scale == 2.2 for r in recs)
         np.testing.assert_allclose(np.stack([r.objpos for r in recs]), ref["center"][order], atol=1e-4)
-    swapped = [(a.joints != b.joints).any() for a, b in
-               zip(flic.people(examples, "test"), flic.people(examples, "test", "person"))]
+    swapped = [
+        (a.joints != b.joints).any()
+        for a, b in zip(flic.people(examples, "test"), flic.people(examples, "test", "person"))
+    ]
     assert sum(swapped) == 4  # the subset holds 4 test people seen from behind (README)
 
 
@@ -98,8 +99,9 @@ def make_raw_flic(root: Path) -> Path:
 @pytest.mark.parametrize("labels", ["observer", "person"])
 def test_prepare_flic(tmp_path, ref, labels):
     raw = make_raw_flic(tmp_path / "raw")
-    counts = prepare.prepare_flic(raw, tmp_path / "out", dataset="flic", input_res=64, crop_margin=1.25,
-                                  labels=labels, workers=2)
+    counts = prepare.prepare_flic(
+        raw, tmp_path / "out", dataset="flic", input_res=64, crop_margin=1.25, labels=labels, workers=2
+    )
     assert counts["train"] == 12 and counts["valid"] == 12
     with schema.open_split(tmp_path / "out" / "valid.h5") as f:
         a, attrs = f.read(), f.attrs
@@ -114,7 +116,10 @@ def test_prepare_flic(tmp_path, ref, labels):
     # FLIC: the box is centre/scale as given (no hourglass adjustment), 200·2.2 = 440 native px
     np.testing.assert_allclose(a["center"], ref["center"][test], atol=1e-4)
     assert (a["scale"] == 2.2).all() and a["crop_to_image"][0, 0, 0] == pytest.approx(440 / 64)
-    back = np.einsum("nij,nkj->nki", a["crop_to_image"][:, :, :2], a["joints"].astype(float)) + a["crop_to_image"][:, None, :, 2]
+    back = (
+        np.einsum("nij,nkj->nki", a["crop_to_image"][:, :, :2], a["joints"].astype(float))
+        + a["crop_to_image"][:, None, :, 2]
+    )
     np.testing.assert_allclose(back, part[test], atol=1e-3)
 
 
@@ -123,8 +128,10 @@ def test_prepare_flic_missing_input_names_the_file(tmp_path):
         prepare.prepare_flic(tmp_path, tmp_path / "o", dataset="flic", input_res=64, crop_margin=1.25)
 
 
-@pytest.mark.skipif(not (SHARED / "valid_personcentric.h5").is_file(),
-                    reason="pose-hg-train FLIC reference files (../shared/data/flic) not available")
+@pytest.mark.skipif(
+    not (SHARED / "valid_personcentric.h5").is_file(),
+    reason="pose-hg-train FLIC reference files (../shared/data/flic) not available",
+)
 def test_all_5003_examples_against_the_hourglass_files(tmp_path):
     rows = read_flic_h5(SHARED)
     scipy.io.savemat(tmp_path / "examples.mat", {"examples": flic_examples(rows)}, oned_as="row")

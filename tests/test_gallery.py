@@ -58,8 +58,14 @@ def _write_split(path, n=5, crop=32, labelled=True):
     missing = np.zeros((n, J), bool) if labelled else np.ones((n, J), bool)
     missing[:, 6] = True
     affine = np.tile(np.array([[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]]), (n, 1, 1))
-    write_split(path, images=rng.integers(0, 255, (n, crop, crop, 3), dtype=np.uint8), joints_image=gt,
-                missing=missing, normalizer=np.full(n, 10.0), crop_to_image=affine)
+    write_split(
+        path,
+        images=rng.integers(0, 255, (n, crop, crop, 3), dtype=np.uint8),
+        joints_image=gt,
+        missing=missing,
+        normalizer=np.full(n, 10.0),
+        crop_to_image=affine,
+    )
     return gt
 
 
@@ -160,9 +166,17 @@ def test_the_gallery_reads_files_only_and_never_loads_a_model(tmp_path):
     the module nor what it imports loads hgbench's predict/inference/checkpoint/model code."""
     tree = ast.parse(Path(gallery.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    forbidden = ("torch", "hgbench.predict", "hgbench.inference", "hgbench.checkpoint", "hgbench.model",
-                 "hgbench.train", "hgbench.infer")
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    forbidden = (
+        "torch",
+        "hgbench.predict",
+        "hgbench.inference",
+        "hgbench.checkpoint",
+        "hgbench.model",
+        "hgbench.train",
+        "hgbench.infer",
+    )
     assert not [m for m in imported if m.startswith(forbidden)], imported
 
     data = tmp_path / "data"

@@ -23,7 +23,9 @@ def dot_crops(points: np.ndarray, size: int) -> torch.Tensor:
     return crops
 
 
-@pytest.mark.parametrize("angle, scale, flip", [(0.0, 1.0, False), (25.0, 1.2, False), (-30.0, 0.8, True), (10.0, 1.0, True)])
+@pytest.mark.parametrize(
+    "angle, scale, flip", [(0.0, 1.0, False), (25.0, 1.2, False), (-30.0, 0.8, True), (10.0, 1.0, True)]
+)
 def test_warp_moves_joints_with_the_image(angle, scale, flip):
     c, r = 80, 64
     joints = torch.zeros(1, 16, 2)
@@ -33,8 +35,14 @@ def test_warp_moves_joints_with_the_image(angle, scale, flip):
     missing[0, 5] = True
     crops = dot_crops(joints[0, :1].numpy(), c)
     images, out, miss = warp_batch(
-        crops, joints, missing, r, torch.tensor([math.radians(angle)], dtype=torch.float64),
-        torch.tensor([scale], dtype=torch.float64), torch.tensor([flip]), FLIP,
+        crops,
+        joints,
+        missing,
+        r,
+        torch.tensor([math.radians(angle)], dtype=torch.float64),
+        torch.tensor([scale], dtype=torch.float64),
+        torch.tensor([flip]),
+        FLIP,
     )
     ch = 5 if flip else 0  # a flipped right ankle becomes the left ankle's channel
     y, x = np.unravel_index(images[0, 0].argmax().item(), (r, r))

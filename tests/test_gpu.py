@@ -13,11 +13,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from conftest import ROOT, tool_env
-import yaml
 from test_resume import CFG, DATASET, VARIANT, cli_train, smoke_data, weights  # noqa: F401
 from test_resume import write_params as write_cpu_params
+
 
 def write_params(tmp_path, **train_overrides):
     """The resume tests' smoke profile with ``device: cuda``."""
@@ -28,8 +29,7 @@ def write_params(tmp_path, **train_overrides):
     return path
 
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
 def test_bench_step_runs_on_cuda_and_records_the_gpu():
@@ -38,8 +38,9 @@ def test_bench_step_runs_on_cuda_and_records_the_gpu():
 
     params = load_params(ROOT / "params/smoke.yaml")
     for precision in ("fp32", "bf16"):
-        rec = bench_train(params, "hg2x1", batch=4, steps=3, threads=1, device="cuda", precision=precision,
-                          compile=False, warmup=1)
+        rec = bench_train(
+            params, "hg2x1", batch=4, steps=3, threads=1, device="cuda", precision=precision, compile=False, warmup=1
+        )
         assert rec["device"] == "cuda" and rec["precision"] == precision and rec["img_per_s"] > 0
         assert rec["peak_gpu_mib"] > 0 and rec["device_name"] == torch.cuda.get_device_name(0)
 
@@ -53,9 +54,31 @@ def test_one_smoke_training_through_the_cli_on_cuda_then_resume(smoke_data, tmp_
     assert proc.returncode == 75, proc.stderr
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     assert state["iteration"] == 3 and "cuda" in state["rng"]
-    proc = subprocess.run(["hgbench", "train", "--params", str(params), "--dataset", "smoke", "--variant", "hg2x1",
-                           "--seed", "0", "--data", str(smoke_data), "--out", str(out), "--device", "cuda"],
-                          cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "hgbench",
+            "train",
+            "--params",
+            str(params),
+            "--dataset",
+            "smoke",
+            "--variant",
+            "hg2x1",
+            "--seed",
+            "0",
+            "--data",
+            str(smoke_data),
+            "--out",
+            str(out),
+            "--device",
+            "cuda",
+        ],
+        cwd=ROOT,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0 and "resuming" in proc.stdout, proc.stderr
     w = weights(out / "model.pt")
     assert all(torch.isfinite(v).all() for v in w.values() if v.is_floating_point())
@@ -65,9 +88,17 @@ def test_flip_test_prediction_on_cuda_matches_the_cpu(smoke_data, tmp_path):  # 
     from hgbench.predict import predict
     from hgbench.train import train
 
-    model = train(dataset=DATASET, variant=VARIANT, cfg=dataclasses.replace(CFG, epochs=1), seed=0,
-                  train_file=smoke_data / "train.h5", valid_file=smoke_data / "valid.h5", out_dir=tmp_path / "m",
-                  device="cuda", log=lambda *_: None)
+    model = train(
+        dataset=DATASET,
+        variant=VARIANT,
+        cfg=dataclasses.replace(CFG, epochs=1),
+        seed=0,
+        train_file=smoke_data / "train.h5",
+        valid_file=smoke_data / "valid.h5",
+        out_dir=tmp_path / "m",
+        device="cuda",
+        log=lambda *_: None,
+    )
     kw = {"checkpoint": model, "data_file": smoke_data / "valid.h5", "flip_test": True, "batch_size": 8}
     gpu = predict(out=tmp_path / "gpu.h5", device="cuda", **kw)
     cpu = predict(out=tmp_path / "cpu.h5", device="cpu", **kw)
@@ -77,9 +108,11 @@ def test_flip_test_prediction_on_cuda_matches_the_cpu(smoke_data, tmp_path):  # 
 
 
 def test_device_auto_runs_on_the_claimed_gpu():
-    code = ("import os, torch\nfrom hgbench import cli\n"
-            "with cli._gpu_claim('auto', 1) as ids:\n"
-            "    print(ids, os.environ['CUDA_VISIBLE_DEVICES'], torch.cuda.device_count())\n")
+    code = (
+        "import os, torch\nfrom hgbench import cli\n"
+        "with cli._gpu_claim('auto', 1) as ids:\n"
+        "    print(ids, os.environ['CUDA_VISIBLE_DEVICES'], torch.cuda.device_count())\n"
+    )
     env = {k: v for k, v in tool_env().items() if k != "CUDA_VISIBLE_DEVICES"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -35,9 +35,20 @@ def write_model(path: Path, seed: int = 0) -> Path:
     """A randomly initialised 2-stack model.pt, written the way `hgbench train` writes one."""
     torch.manual_seed(seed)
     net = StackedHourglass(ModelConfig(stacks=2, modules=1, features=16, depth=2))
-    save_state({"model": net.state_dict(), "model_config": asdict(net.config), "variant": "hg2x1",
-                "supervision": "all", "dataset": "smoke", "input_res": INPUT_RES, "output_res": OUTPUT_RES,
-                "seed": seed, "epochs": 1}, path)
+    save_state(
+        {
+            "model": net.state_dict(),
+            "model_config": asdict(net.config),
+            "variant": "hg2x1",
+            "supervision": "all",
+            "dataset": "smoke",
+            "input_res": INPUT_RES,
+            "output_res": OUTPUT_RES,
+            "seed": seed,
+            "epochs": 1,
+        },
+        path,
+    )
     return path
 
 
@@ -47,8 +58,9 @@ def model_pt(tmp_path_factory):
 
 
 def hgbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hgbench", *args], env=tool_env(), capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hgbench", *args], env=tool_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 def validate(doc: dict) -> None:
@@ -60,21 +72,45 @@ def test_infer_on_the_mpii_photographs_equals_predict_on_the_same_crops(model_pt
     people = mpii.people(mpii.load_release(SAMPLES / "release_subset.mat"))
     boxes: dict[str, list] = {}
     for p in people:  # MPII objpos is 1-based; infer's frame is 0-based
-        boxes.setdefault(p.image_name, []).append({"center": [float(v) - 1 for v in p.objpos],
-                                                   "scale": float(p.scale)})
+        boxes.setdefault(p.image_name, []).append({"center": [float(v) - 1 for v in p.objpos], "scale": float(p.scale)})
     (tmp_path / "boxes.json").write_text(json.dumps(boxes))
     out = tmp_path / "poses"
-    proc = hgbench("infer", "--checkpoint", str(model_pt), "--images", str(SAMPLES / "images"), "--boxes",
-                   str(tmp_path / "boxes.json"), "--out", str(out), "--device", "cpu", "--batch-size", "8")
+    proc = hgbench(
+        "infer",
+        "--checkpoint",
+        str(model_pt),
+        "--images",
+        str(SAMPLES / "images"),
+        "--boxes",
+        str(tmp_path / "boxes.json"),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "8",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "5 people in 5 images" in proc.stdout
 
     # predict on the split prepare cuts from the same annotations (native = 1-based frame)
     split = tmp_path / "samples.h5"
-    prepare_sample(SAMPLES / "release_subset.mat", SAMPLES / "images", split, input_res=INPUT_RES,
-                   crop_margin=CROP_MARGIN, dataset="smoke")
-    preds = predict(checkpoint=model_pt, data_file=split, out=tmp_path / "predictions.h5", flip_test=True,
-                    batch_size=8, device="cpu")
+    prepare_sample(
+        SAMPLES / "release_subset.mat",
+        SAMPLES / "images",
+        split,
+        input_res=INPUT_RES,
+        crop_margin=CROP_MARGIN,
+        dataset="smoke",
+    )
+    preds = predict(
+        checkpoint=model_pt,
+        data_file=split,
+        out=tmp_path / "predictions.h5",
+        flip_test=True,
+        batch_size=8,
+        device="cpu",
+    )
     seen: dict[str, int] = {}
     for p, native in zip(people, preds):
         doc = json.loads((out / f"{Path(p.image_name).stem}.json").read_text())
@@ -89,7 +125,9 @@ def test_infer_on_the_mpii_photographs_equals_predict_on_the_same_crops(model_pt
         assert doc["frame"].startswith("0-based image pixels") and doc["joint_names"] == list(MPII_JOINTS)
         with Image.open(SAMPLES / "images" / name) as src, Image.open(out / f"{Path(name).stem}.png") as png:
             assert png.size == src.size == (doc["width"], doc["height"])
-    assert sorted(f.name for f in out.iterdir()) == sorted(f"{Path(n).stem}.{e}" for n in boxes for e in ("json", "png"))
+    assert sorted(f.name for f in out.iterdir()) == sorted(
+        f"{Path(n).stem}.{e}" for n in boxes for e in ("json", "png")
+    )
 
 
 def test_infer_on_a_folder_without_boxes_is_one_whole_image_person_each(model_pt, tmp_path):
@@ -102,8 +140,18 @@ def test_infer_on_a_folder_without_boxes_is_one_whole_image_person_each(model_pt
         im.resize((160, 90)).save(photos / "phone.JPG", exif=exif)
     (photos / "notes.txt").write_text("not an image")  # folders: only .jpg/.jpeg/.png are read
     out = tmp_path / "out"
-    proc = hgbench("infer", "--checkpoint", str(model_pt), "--images", str(photos), "--out", str(out),
-                   "--device", "cpu", "--no-flip-test")
+    proc = hgbench(
+        "infer",
+        "--checkpoint",
+        str(model_pt),
+        "--images",
+        str(photos),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-flip-test",
+    )
     assert proc.returncode == 0, proc.stderr
     docs = {f.stem: json.loads(f.read_text()) for f in out.glob("*.json")}
     assert set(docs) == {"wide", "phone"}
@@ -123,8 +171,21 @@ def test_boxes_file_forms_and_multiple_people(model_pt, tmp_path, capsys):
     Image.new("RGB", (200, 100), (90, 90, 90)).save(image)
     boxes = {"two.png": [[10, 10, 60, 95], {"box": [100, 5, 190, 90]}, {"center": [150, 50], "scale": 0.4}]}
     (tmp_path / "boxes.json").write_text(json.dumps(boxes))
-    rc = main(["infer", "--checkpoint", str(model_pt), "--images", str(image), "--boxes", str(tmp_path / "boxes.json"),
-               "--out", str(tmp_path / "out"), "--device", "cpu"])
+    rc = main(
+        [
+            "infer",
+            "--checkpoint",
+            str(model_pt),
+            "--images",
+            str(image),
+            "--boxes",
+            str(tmp_path / "boxes.json"),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     doc = json.loads((tmp_path / "out" / "two.json").read_text())
     validate(doc)
@@ -157,8 +218,9 @@ def test_unreadable_images_are_refused_and_nothing_is_written(model_pt, tmp_path
     # a truncated JPEG passes the header check and fails while decoding, after a.jpg was predicted
     data = good.read_bytes()
     (tmp_path / "in" / "b.jpg").write_bytes(data[: len(data) // 2])
-    err = _error(capsys, "--checkpoint", str(model_pt), "--images", str(tmp_path / "in"), "--out", str(out),
-                 "--batch-size", "1")
+    err = _error(
+        capsys, "--checkpoint", str(model_pt), "--images", str(tmp_path / "in"), "--out", str(out), "--batch-size", "1"
+    )
     assert "b.jpg cannot be decoded" in err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no staging left over
     (tmp_path / "in" / "c.gif").write_bytes(b"GIF89a")
@@ -181,8 +243,17 @@ def test_bad_boxes_are_refused(model_pt, tmp_path, capsys):
     for name, (boxes, message) in cases.items():
         path = tmp_path / "boxes.json"
         path.write_text(json.dumps(boxes))
-        err = _error(capsys, "--checkpoint", str(model_pt), "--images", str(image), "--boxes", str(path),
-                     "--out", str(tmp_path / "out"))
+        err = _error(
+            capsys,
+            "--checkpoint",
+            str(model_pt),
+            "--images",
+            str(image),
+            "--boxes",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+        )
         assert message in err and "boxes.json" in err, (name, err)
     assert not (tmp_path / "out").exists()
 
@@ -196,8 +267,12 @@ def test_checkpoints_of_another_format_are_refused(model_pt, tmp_path, capsys):
     onnx.write_bytes(b"\x08\x07")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"nothing like a checkpoint")
-    for path, message in ((last, "not a model.pt written by hgbench train"), (onnx, "is an ONNX model"),
-                          (junk, "cannot be read"), (tmp_path / "none.pt", "not found")):
+    for path, message in (
+        (last, "not a model.pt written by hgbench train"),
+        (onnx, "is an ONNX model"),
+        (junk, "cannot be read"),
+        (tmp_path / "none.pt", "not found"),
+    ):
         err = _error(capsys, "--checkpoint", str(path), "--images", str(image), "--out", str(tmp_path / "out"))
         assert message in err and path.name in err, err
     assert not (tmp_path / "out").exists()
@@ -214,8 +289,9 @@ def test_draw_skeleton_draws_limbs_and_skips_missing_or_low_score_joints():
     a = np.asarray(image)
     assert tuple(a[10, 30]) == (255, 0, 0)  # on the limb 0-1
     assert a[25:, :].sum() == 0  # nothing towards the NaN joint
-    low = draw.draw_skeleton(Image.new("RGB", (64, 32)), pts, limbs, "#ff0000", width=3,
-                             scores=np.array([1.0, 0.1, 1.0]), min_score=0.5)
+    low = draw.draw_skeleton(
+        Image.new("RGB", (64, 32)), pts, limbs, "#ff0000", width=3, scores=np.array([1.0, 0.1, 1.0]), min_score=0.5
+    )
     assert tuple(np.asarray(low)[10, 30]) == (0, 0, 0) and tuple(np.asarray(low)[10, 10]) == (255, 0, 0)
 
 
@@ -227,8 +303,14 @@ def test_the_report_gallery_draws_with_the_same_function(tmp_path, monkeypatch):
     real = draw.draw_skeleton
     monkeypatch.setattr(draw, "draw_skeleton", lambda *a, **k: calls.append(k) or real(*a, **k))
     rng = np.random.default_rng(0)
-    panel = {"image": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), "gt": rng.uniform(2, 30, (16, 2)),
-             "pred": rng.uniform(2, 30, (16, 2)), "caption": "x"}
-    assert figures.gallery_figure([{"title": "v", "panels": [panel]}], skeleton_limbs(MPII_JOINTS),
-                                  tmp_path / "g.png") is not None
+    panel = {
+        "image": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8),
+        "gt": rng.uniform(2, 30, (16, 2)),
+        "pred": rng.uniform(2, 30, (16, 2)),
+        "caption": "x",
+    }
+    assert (
+        figures.gallery_figure([{"title": "v", "panels": [panel]}], skeleton_limbs(MPII_JOINTS), tmp_path / "g.png")
+        is not None
+    )
     assert [c.get("dashed", False) for c in calls] == [True, False]  # ground truth dashed, prediction solid

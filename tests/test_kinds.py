@@ -57,12 +57,16 @@ def test_kind_for_joints_by_names():
     assert kind_for_joints([n.encode() for n in FLIC_JOINTS]) is FLIC  # an HDF5 attribute's bytes
 
 
-@pytest.mark.parametrize("names", [
-    FLIC_JOINTS[::-1],                        # the right names in another order
-    (*FLIC_JOINTS[:-1], "lear"),              # 11 names, one of them not FLIC's: the count alone would say FLIC
-    MPII_JOINTS[:-1],
-    (),
-], ids=["reordered", "same-count", "short", "empty"])
+@pytest.mark.parametrize(
+    "names",
+    [
+        FLIC_JOINTS[::-1],  # the right names in another order
+        (*FLIC_JOINTS[:-1], "lear"),  # 11 names, one of them not FLIC's: the count alone would say FLIC
+        MPII_JOINTS[:-1],
+        (),
+    ],
+    ids=["reordered", "same-count", "short", "empty"],
+)
 def test_kind_for_joints_refuses_an_unknown_name_list(names):
     with pytest.raises(ValueError, match=r"neither the MPII \(16\) nor the FLIC \(11\) layout.*hgbench prepare"):
         kind_for_joints(names)
@@ -76,8 +80,16 @@ def test_kind_for_joint_count_is_for_nameless_files_only():
 
 def test_paper_rows_are_the_published_numbers():
     # The numbers report/build.py held before (Newell et al., ECCV 2016, Tables 1, 2 and Fig. 9).
-    assert MPII.paper_test == {"Head": 98.2, "Shoulder": 96.3, "Elbow": 91.2, "Wrist": 87.1, "Hip": 90.1,
-                               "Knee": 87.4, "Ankle": 83.6, "Mean": 90.9}
+    assert MPII.paper_test == {
+        "Head": 98.2,
+        "Shoulder": 96.3,
+        "Elbow": 91.2,
+        "Wrist": 87.1,
+        "Hip": 90.1,
+        "Knee": 87.4,
+        "Ankle": 83.6,
+        "Mean": 90.9,
+    }
     assert FLIC.paper_test == {"Elbow": 99.0, "Wrist": 97.0}
     assert [dict(r) for r in MPII.paper_stacks] == [
         {"stacks": 2, "modules": 4, "final": 87.4, "halfway": 84.6},
@@ -139,9 +151,24 @@ def test_joints_helpers_agree_with_the_kinds():
 
 def test_dataset_config_layout_names_a_kind():
     def ds(source, layout=None):
-        syn = None if layout is None else SyntheticConfig(
-            seed=0, n_train=1, n_valid=1, image_size=64, person_height=(0.5, 0.9), rotation=0.0, occluders=0.0,
-            distractors=0.0, clutter=0.0, lr_cue=0.0, missing_rate=0.0, layout=layout)
+        syn = (
+            None
+            if layout is None
+            else SyntheticConfig(
+                seed=0,
+                n_train=1,
+                n_valid=1,
+                image_size=64,
+                person_height=(0.5, 0.9),
+                rotation=0.0,
+                occluders=0.0,
+                distractors=0.0,
+                clutter=0.0,
+                lr_cue=0.0,
+                missing_rate=0.0,
+                layout=layout,
+            )
+        )
         return DatasetConfig(name="d", source=source, input_res=64, output_res=16, crop_margin=1.25, synthetic=syn)
 
     assert kind_of(ds("mpii").layout) is MPII

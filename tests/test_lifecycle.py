@@ -96,8 +96,9 @@ def test_a_recipe_change_retrains_every_run(clone):
     mine = edit_profile(clone, lambda raw: raw["train"].update(lr=1e-3))
     jobs = dry_jobs(clone, "--configfile", str(mine))
     experiments = yaml.safe_load(mine.read_text())["experiments"]
-    assert sorted((j["dataset"], j["variant"]) for j in jobs["train"]) == \
-        sorted((e["dataset"], e["variant"]) for e in experiments)
+    assert sorted((j["dataset"], j["variant"]) for j in jobs["train"]) == sorted(
+        (e["dataset"], e["variant"]) for e in experiments
+    )
 
 
 def test_speed_knobs_retrain_nothing(clone):
@@ -108,8 +109,25 @@ def test_speed_knobs_retrain_nothing(clone):
     assert dry_jobs(clone, "--configfile", str(mine)) == {}
     # ...and a training run with them (a retry on other resources) resumes from last.pt instead of
     # starting over: here it holds the finished run.
-    proc = run(["hgbench", "train", "--params", str(mine), "--dataset", "smoke", "--variant", "hg2x1",
-                "--seed", "0", "--data", "data/processed/smoke/smoke", "--out", RUN], clone)
+    proc = run(
+        [
+            "hgbench",
+            "train",
+            "--params",
+            str(mine),
+            "--dataset",
+            "smoke",
+            "--variant",
+            "hg2x1",
+            "--seed",
+            "0",
+            "--data",
+            "data/processed/smoke/smoke",
+            "--out",
+            RUN,
+        ],
+        clone,
+    )
     assert "holds the finished run" in proc.stdout, proc.stdout
 
 
@@ -131,8 +149,14 @@ def test_a_job_killed_at_its_last_step_is_rerun_with_exit_0(clone):
     (clone / RUN / "last.pt").unlink()  # a fresh training, killed (SIGKILL) after its last step
     target = f"{RUN}/model.pt"
     env = tool_env() | {"HGBENCH_TEST_SIGNAL_AT_STEP": "3:SIGKILL"}
-    proc = subprocess.run(["snakemake", target, *SMK[1:], "--forcerun", "train", *SMOKE], cwd=clone, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["snakemake", target, *SMK[1:], "--forcerun", "train", *SMOKE],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode != 0
     run(["snakemake", target, *SMK[1:], *SMOKE], clone)
     rows = list(csv.DictReader((clone / RUN / "log.csv").open()))
@@ -159,11 +183,19 @@ def test_two_profiles_one_after_the_other_never_collide(clone, finished):
     assert {"fetch", "prepare", "train", "report"} <= set(jobs)
     run([*SMK, *tiny], clone)
 
-    with h5py.File(clone / "data/processed/tiny/smoke/train.h5") as f, \
-            h5py.File(clone / "data/processed/smoke/smoke/train.h5") as g:
+    with (
+        h5py.File(clone / "data/processed/tiny/smoke/train.h5") as f,
+        h5py.File(clone / "data/processed/smoke/smoke/train.h5") as g,
+    ):
         assert len(f["joints_image"]) == 16 and len(g["joints_image"]) == 24
     headline = json.loads((clone / "metrics/tiny/smoke/hg1x2/s0.json").read_text())
-    assert 0 <= headline["pckh@0.5"]["Mean"] <= 100 and set(headline) == {"pckh@0.5", "AUC", "ablation", "Mean_low", "Mean_high"}
+    assert 0 <= headline["pckh@0.5"]["Mean"] <= 100 and set(headline) == {
+        "pckh@0.5",
+        "AUC",
+        "ablation",
+        "Mean_low",
+        "Mean_high",
+    }
     # The first profile's outputs are untouched, and both profiles are up to date.
     for rel in ("reports/smoke/index.html", "metrics/smoke/smoke/hg1x2/s0.json", f"{RUN}/model.pt"):
         assert (clone / rel).read_bytes() == (finished / rel).read_bytes(), rel
@@ -183,9 +215,26 @@ def test_training_progress_reaches_the_log_while_the_job_runs(finished, tmp_path
     log = tmp_path / "train.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["hgbench", "train", "--params", str(profile), "--dataset", "smoke", "--variant", "hg1x2", "--seed", "0",
-             "--data", str(finished / "data/processed/smoke/smoke"), "--out", str(tmp_path / "run")],
-            stdout=out, stderr=subprocess.STDOUT, env=tool_env())
+            [
+                "hgbench",
+                "train",
+                "--params",
+                str(profile),
+                "--dataset",
+                "smoke",
+                "--variant",
+                "hg1x2",
+                "--seed",
+                "0",
+                "--data",
+                str(finished / "data/processed/smoke/smoke"),
+                "--out",
+                str(tmp_path / "run"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=tool_env(),
+        )
     try:
         deadline = time.monotonic() + 120
         while "step 1/" not in log.read_text():

@@ -21,8 +21,15 @@ def move(preds, joint, dx, rows=slice(None)):
 
 
 def test_protocol_registry():
-    assert set(PROTOCOLS) == {"official", "bearpaw", "hrnet", "mmpose", "pytorch-stacked-hourglass",
-                              "pose-hg-train", "flic"}
+    assert set(PROTOCOLS) == {
+        "official",
+        "bearpaw",
+        "hrnet",
+        "mmpose",
+        "pytorch-stacked-hourglass",
+        "pose-hg-train",
+        "flic",
+    }
     assert all(isinstance(p, Protocol) and p.source and p.name == k for k, p in PROTOCOLS.items())
     with pytest.raises(ValueError, match="allowed: bearpaw, flic, hrnet, mmpose, official"):
         pckh(*perfect(), protocol="hrnet-typo")
@@ -112,8 +119,7 @@ def test_auc_and_curve():
     assert out["auc"] == pytest.approx(100.0)
     assert out["curve"]["thresholds"][0] == 0.0 and out["curve"]["thresholds"][-1] == 0.5
     assert len(out["curve"]["thresholds"]) == 51
-    assert set(out["curve"]) == {"thresholds", "Head", "Shoulder", "Elbow", "Wrist", "Hip",
-                                 "Knee", "Ankle", "Mean"}
+    assert set(out["curve"]) == {"thresholds", "Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"}
     assert pckh(preds + 6.0, gt, missing, norm)["auc"] == 0.0  # every error is 0.85 > 0.5
 
 
@@ -142,18 +148,27 @@ def test_ablation_pools_the_eight_limb_joints():
     assert pckh(preds, gt, missing, norm)["ablation@0.5"] == pytest.approx(100 * 7 / 8)
 
 
-@pytest.mark.parametrize("name, mutate, message", [
-    ("preds", lambda a: {**a, "preds": a["preds"][:, :14]}, r"preds has shape \(2, 14, 2\)"),
-    ("gt rows", lambda a: {**a, "gt": a["gt"][:1]}, r"gt has 1 rows but preds has 2"),
-    ("gt shape", lambda a: {**a, "gt": a["gt"][..., :1]}, r"gt has shape \(2, 16, 1\)"),
-    ("missing", lambda a: {**a, "missing": a["missing"][:, :15]}, r"missing has shape .*\(N, 16\)"),
-    ("normalizer shape", lambda a: {**a, "normalizer": a["normalizer"][:, None]},
-     r"normalizer has shape \(2, 1\); expected \(N,\)"),
-    ("normalizer zero", lambda a: {**a, "normalizer": np.array([10.0, 0.0])}, "normalizer"),
-    ("normalizer nan", lambda a: {**a, "normalizer": np.array([np.nan, 10.0])}, "normalizer"),
-    ("gt nan", lambda a: {**a, "gt": np.where(np.arange(J)[None, :, None] == 3, np.nan, a["gt"])},
-     "gt has .*non-finite"),
-])
+@pytest.mark.parametrize(
+    "name, mutate, message",
+    [
+        ("preds", lambda a: {**a, "preds": a["preds"][:, :14]}, r"preds has shape \(2, 14, 2\)"),
+        ("gt rows", lambda a: {**a, "gt": a["gt"][:1]}, r"gt has 1 rows but preds has 2"),
+        ("gt shape", lambda a: {**a, "gt": a["gt"][..., :1]}, r"gt has shape \(2, 16, 1\)"),
+        ("missing", lambda a: {**a, "missing": a["missing"][:, :15]}, r"missing has shape .*\(N, 16\)"),
+        (
+            "normalizer shape",
+            lambda a: {**a, "normalizer": a["normalizer"][:, None]},
+            r"normalizer has shape \(2, 1\); expected \(N,\)",
+        ),
+        ("normalizer zero", lambda a: {**a, "normalizer": np.array([10.0, 0.0])}, "normalizer"),
+        ("normalizer nan", lambda a: {**a, "normalizer": np.array([np.nan, 10.0])}, "normalizer"),
+        (
+            "gt nan",
+            lambda a: {**a, "gt": np.where(np.arange(J)[None, :, None] == 3, np.nan, a["gt"])},
+            "gt has .*non-finite",
+        ),
+    ],
+)
 def test_bad_inputs_raise_naming_the_array(name, mutate, message):
     preds, gt, missing, norm = perfect(2)
     args = mutate({"preds": preds, "gt": gt, "missing": missing, "normalizer": norm})

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from hgbench.joints import MPII_FLIP, MPII_JOINTS, joint_index
-from hgbench.metrics import (PROTOCOLS, decode_correct, encode_correct, pck, scored_mask,
-                             table_from_counts)
+from hgbench.metrics import PROTOCOLS, decode_correct, encode_correct, pck, scored_mask, table_from_counts
 
 J = len(MPII_JOINTS)
 
@@ -18,8 +17,7 @@ def people(n=4):
     return gt.copy(), gt, np.zeros((n, J), bool), np.full(n, 10.0)
 
 
-@pytest.mark.parametrize("name, inclusive", [(k, p.inclusive) for k, p in PROTOCOLS.items()
-                                             if p.dataset == "mpii"])
+@pytest.mark.parametrize("name, inclusive", [(k, p.inclusive) for k, p in PROTOCOLS.items() if p.dataset == "mpii"])
 def test_distance_exactly_at_threshold_every_protocol(name, inclusive):
     preds, gt, missing, norm = people(1)
     preds[0, joint_index("lelb"), 1] += 5.0  # exactly 0.5 head sizes
@@ -70,8 +68,9 @@ def test_gt_rules_zero_and_one_coordinates():
     gt[0, joint_index("lank")] = (0.0, 40.0)
     gt[0, joint_index("rank")] = (1.0, 40.0)
     preds[0, [joint_index("lank"), joint_index("rank")]] = (300.0, 300.0)  # both wrong
-    mask = {k: scored_mask(gt, missing, PROTOCOLS[k])[0] for k in
-            ("official", "pytorch-stacked-hourglass", "pose-hg-train")}
+    mask = {
+        k: scored_mask(gt, missing, PROTOCOLS[k])[0] for k in ("official", "pytorch-stacked-hourglass", "pose-hg-train")
+    }
     assert mask["official"][[0, 5]].tolist() == [True, True]
     assert mask["pytorch-stacked-hourglass"][[0, 5]].tolist() == [True, False]
     assert mask["pose-hg-train"][[0, 5]].tolist() == [False, False]

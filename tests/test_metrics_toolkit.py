@@ -69,16 +69,16 @@ def test_auc_is_the_area_under_the_piecewise_linear_total_curve():
     missing = rng.random((n, J)) < 0.1
     gt[missing] = np.nan
     out = pck(preds, gt, missing, np.full(n, 10.0), "official")
-    x = np.asarray(out["curve"]["thresholds"]) / 0.5           # scale01(range)
-    y = np.asarray(out["curve"]["Mean"])                        # pck(:, end): Total
-    fine = np.linspace(0, 1, 20001)                             # the interpolant, integrated finely
+    x = np.asarray(out["curve"]["thresholds"]) / 0.5  # scale01(range)
+    y = np.asarray(out["curve"]["Mean"])  # pck(:, end): Total
+    fine = np.linspace(0, 1, 20001)  # the interpolant, integrated finely
     assert out["auc"] == pytest.approx(np.trapezoid(np.interp(fine, x, y), fine), abs=1e-6)
     assert out["auc"] == pytest.approx(float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2)), abs=1e-12)
 
 
 def test_nan_predictions_are_misses_and_missing_gt_is_skipped():
     preds, gt, missing, head = one_person(0.0, head=10.0)
-    preds[0, LELB] = np.nan, 5.0          # one NaN coordinate: inf distance, a miss at every threshold
+    preds[0, LELB] = np.nan, 5.0  # one NaN coordinate: inf distance, a miss at every threshold
     missing[0, joint_index("rank")] = True  # not annotated: never scored, whatever the prediction
     gt[0, joint_index("rank")] = np.nan
     preds[0, joint_index("rank")] = 1e6

@@ -12,7 +12,14 @@ def meta_model(**kw):
 @pytest.mark.parametrize(
     "stacks, modules, params_m, gmacs",
     # Analytic counts mirroring pose-hg-train's hg.lua (skip conv only when channels change).
-    [(8, 1, 25.43, 27.4), (4, 2, 24.87, 25.2), (2, 4, 24.59, 24.0), (1, 8, 24.45, 23.5), (2, 1, 6.57, 8.3), (1, 1, 3.43, 5.2)],
+    [
+        (8, 1, 25.43, 27.4),
+        (4, 2, 24.87, 25.2),
+        (2, 4, 24.59, 24.0),
+        (1, 8, 24.45, 23.5),
+        (2, 1, 6.57, 8.3),
+        (1, 1, 3.43, 5.2),
+    ],
 )
 def test_paper_parameter_and_mac_counts(stacks, modules, params_m, gmacs):
     net = meta_model(stacks=stacks, modules=modules)

@@ -24,10 +24,18 @@ DETECTIONS_SHA256 = "cfb56b4374db1675ac55955459a7399ccb5305dd3c6f4635c97f5df7f4e
 # The 13 annotated joints where pos_gt_src (gt_valid.mat / detections_our_format.mat) is not the
 # annotation list: (row, joint, annotation list x, y); pos_gt_src has x = 0 and/or y = 0 there.
 THIRTEEN = [
-    (682, "rank", 286.0, 219.0), (786, "lank", 495.0, 445.0), (1081, "head", 687.4132, 75.9751),
-    (1897, "relb", 309.0, 4.0), (2636, "head", 768.6289, 22.5739), (2739, "rank", 571.0, 586.0),
-    (2763, "rank", 281.0, 94.0), (2763, "rkne", 281.0, 94.0), (2763, "lkne", 281.0, 94.0),
-    (2763, "lank", 281.0, 94.0), (2775, "head", 273.9995, 161.5883), (2897, "head", 214.0095, 253.1514),
+    (682, "rank", 286.0, 219.0),
+    (786, "lank", 495.0, 445.0),
+    (1081, "head", 687.4132, 75.9751),
+    (1897, "relb", 309.0, 4.0),
+    (2636, "head", 768.6289, 22.5739),
+    (2739, "rank", 571.0, 586.0),
+    (2763, "rank", 281.0, 94.0),
+    (2763, "rkne", 281.0, 94.0),
+    (2763, "lkne", 281.0, 94.0),
+    (2763, "lank", 281.0, 94.0),
+    (2775, "head", 273.9995, 161.5883),
+    (2897, "head", 214.0095, 253.1514),
     (2921, "head", 498.502, 268.6561),
 ]
 
@@ -41,8 +49,13 @@ def _records(path: Path) -> dict:
     """Straight from the annotation records (scipy only): joints, visible, head box, objpos, scale."""
     m = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)
     n = len(m["annolist"])
-    out = {"joints": np.full((n, 16, 2), np.nan), "visible": np.zeros((n, 16), bool),
-           "headbox": np.zeros((n, 2, 2)), "objpos": np.zeros((n, 2)), "scale": np.zeros(n)}
+    out = {
+        "joints": np.full((n, 16, 2), np.nan),
+        "visible": np.zeros((n, 16), bool),
+        "headbox": np.zeros((n, 2, 2)),
+        "objpos": np.zeros((n, 2)),
+        "scale": np.zeros(n),
+    }
     for k, entry in enumerate(m["annolist"]):
         r = entry.annorect
         out["headbox"][k] = [[float(r.x1), float(r.y1)], [float(r.x2), float(r.y2)]]
@@ -68,8 +81,9 @@ def test_shipped_ground_truth_equals_the_annotation_records(shipped, source):
     np.testing.assert_array_equal(shipped["missing"], np.isnan(want["joints"][..., 0]))
     assert shipped["missing"].sum() == 3088 and not (shipped["visible"] & shipped["missing"]).any()
     # the split's order, row for row
-    assert list(zip(shipped["image_index"].tolist(), shipped["person_index"].tolist())) == \
-        mpii.load_split(mpii.MPII_VALID_SPLIT)
+    assert list(zip(shipped["image_index"].tolist(), shipped["person_index"].tolist())) == mpii.load_split(
+        mpii.MPII_VALID_SPLIT
+    )
 
 
 def test_provenance_and_rebuild(tmp_path):
@@ -113,8 +127,9 @@ def test_evaluate_names_the_13_joints_of_gt_valid(tmp_path):
     assert all(0.0 in np.round(d["given"], 3) for d in diff["joints"])
     # the other protocols keep using the file as given (their codebases do): no note
     for protocol in ("bearpaw", "hrnet", "mmpose"):
-        assert "ground_truth_differences" not in evaluate_files(GT_VALID, REF / "bearpaw-hg_s2_b1.mat",
-                                                                protocol=protocol, n_boot=0)
+        assert "ground_truth_differences" not in evaluate_files(
+            GT_VALID, REF / "bearpaw-hg_s2_b1.mat", protocol=protocol, n_boot=0
+        )
     # a gt_valid-layout file that is not the standard split is scored as given
     m = scipy.io.loadmat(GT_VALID)
     other = tmp_path / "other.mat"
@@ -136,8 +151,20 @@ def test_cli_evaluate_without_ground_truth(tmp_path, capsys):
     assert "pckh@0.5 (official): Head 96.7" in capsys.readouterr().out
     # through gt_valid.mat: the same numbers, and a note naming the differences
     out2 = tmp_path / "m2.json"
-    assert main(["evaluate", "--ground-truth", str(GT_VALID), "--predictions", str(REF / "bearpaw-hg_s2_b1.mat"),
-                 "--out", str(out2)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--ground-truth",
+                str(GT_VALID),
+                "--predictions",
+                str(REF / "bearpaw-hg_s2_b1.mat"),
+                "--out",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out2.read_text())["pckh@0.5"] == m["pckh@0.5"]
     assert "differs from it in 13 joints (row 682 rank" in capsys.readouterr().err
 
@@ -151,8 +178,10 @@ def test_cli_evaluate_without_ground_truth_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "short.h5: 'preds' has 100 rows" in err and "standard MPII validation split" in err
     assert "--ground-truth" in err and len(err.strip().splitlines()) == 1
-    assert main(["evaluate", "--predictions", str(REF / "bearpaw-hg_s2_b1.mat"), "--protocol", "hrnet",
-                 "--out", str(out)]) == 2
+    assert (
+        main(["evaluate", "--predictions", str(REF / "bearpaw-hg_s2_b1.mat"), "--protocol", "hrnet", "--out", str(out)])
+        == 2
+    )
     assert "protocol 'hrnet' scores against the ground-truth file its codebase reads" in capsys.readouterr().err
     assert not out.exists()
 

@@ -46,8 +46,9 @@ def test_real_headbox_objpos_scale(det_people, valid_h5):
     headbox = np.stack([p.headbox for p in det_people])
     objpos = np.stack([p.objpos for p in det_people])
     scale = np.array([p.scale for p in det_people])
-    np.testing.assert_allclose(0.6 * np.linalg.norm(headbox[:, 1] - headbox[:, 0], axis=1), valid_h5["normalize"],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        0.6 * np.linalg.norm(headbox[:, 1] - headbox[:, 0], axis=1), valid_h5["normalize"], rtol=0, atol=1e-6
+    )
     # valid.h5 stores the hourglass-adjusted centre and scale
     np.testing.assert_allclose(objpos + np.stack([0 * scale, 15 * scale], axis=1), valid_h5["center"], atol=1e-9)
     np.testing.assert_allclose(1.25 * scale, valid_h5["scale"], rtol=1e-12)
@@ -96,7 +97,7 @@ def test_release_layout_subset_against_hrnet_json():
 
 def test_records_are_immutable(det_people):
     p = det_people[0]
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # frozen dataclass
         p.scale = 2.0
     with pytest.raises(ValueError):
         p.joints[0, 0] = 1.0
@@ -105,6 +106,7 @@ def test_records_are_immutable(det_people):
 # ----------------------------------------------------------------------------------------------
 # quirks, on small hand-built files
 # ----------------------------------------------------------------------------------------------
+
 
 def _struct(rows, fields):
     arr = np.empty((1, len(rows)), dtype=[(f, object) for f in fields])
@@ -120,30 +122,51 @@ RECT = ["x1", "y1", "x2", "y2", "annopoints", "scale", "objpos"]
 
 def _quirky_release(tmp_path: Path) -> Path:
     one_point = _struct([{"x": 10.0, "y": 20.0, "id": 9.0, "is_visible": "1"}], PT)  # a single point
-    pts = _struct([
-        {"x": 5.0, "y": 6.0, "id": 0.0, "is_visible": np.zeros((0, 0))},  # empty → visible
-        {"x": 7.0, "y": 8.0, "id": 6.0, "is_visible": "0"},
-        {"x": 9.0, "y": 10.0, "id": 7.0, "is_visible": np.uint8(1)},
-    ], PT)
-    img0 = _struct([
-        {"x1": 1.0, "y1": 2.0, "x2": 11.0, "y2": 22.0, "annopoints": {"point": pts}, "scale": 1.5,
-         "objpos": {"x": 30.0, "y": 40.0}},
-        {"scale": 2.0, "objpos": {"x": 50.0, "y": 60.0}},                 # no annopoints: skipped
-        {"annopoints": {"point": one_point}, "scale": 1.0, "objpos": {"x": 3.0, "y": 4.0}},  # no head box
-    ], RECT)
+    pts = _struct(
+        [
+            {"x": 5.0, "y": 6.0, "id": 0.0, "is_visible": np.zeros((0, 0))},  # empty → visible
+            {"x": 7.0, "y": 8.0, "id": 6.0, "is_visible": "0"},
+            {"x": 9.0, "y": 10.0, "id": 7.0, "is_visible": np.uint8(1)},
+        ],
+        PT,
+    )
+    img0 = _struct(
+        [
+            {
+                "x1": 1.0,
+                "y1": 2.0,
+                "x2": 11.0,
+                "y2": 22.0,
+                "annopoints": {"point": pts},
+                "scale": 1.5,
+                "objpos": {"x": 30.0, "y": 40.0},
+            },
+            {"scale": 2.0, "objpos": {"x": 50.0, "y": 60.0}},  # no annopoints: skipped
+            {"annopoints": {"point": one_point}, "scale": 1.0, "objpos": {"x": 3.0, "y": 4.0}},  # no head box
+        ],
+        RECT,
+    )
     img1 = _struct([{"annopoints": {"point": one_point}, "objpos": np.zeros((0, 0))}], RECT)  # no objpos/scale
-    annolist = _struct([
-        {"image": {"name": "a.jpg"}, "annorect": img0},
-        {"image": {"name": "b.jpg"}, "annorect": img1},
-        {"image": {"name": "c.jpg"}},                                    # annorect = []
-        {"image": {"name": "d.jpg"}, "annorect": _struct([
-            {"annopoints": {"point": one_point}, "scale": 1.0, "objpos": {"x": 3.0, "y": 4.0}}], RECT)},
-    ], ["image", "annorect"])
+    annolist = _struct(
+        [
+            {"image": {"name": "a.jpg"}, "annorect": img0},
+            {"image": {"name": "b.jpg"}, "annorect": img1},
+            {"image": {"name": "c.jpg"}},  # annorect = []
+            {
+                "image": {"name": "d.jpg"},
+                "annorect": _struct(
+                    [{"annopoints": {"point": one_point}, "scale": 1.0, "objpos": {"x": 3.0, "y": 4.0}}], RECT
+                ),
+            },
+        ],
+        ["image", "annorect"],
+    )
     single = np.empty((4, 1), dtype=object)
     single[0, 0], single[1, 0], single[2, 0], single[3, 0] = np.array([[1.0, 3.0]]), np.zeros((0, 0)), 1.0, 1.0
     path = tmp_path / "quirks.mat"
-    scipy.io.savemat(path, {"RELEASE": {"annolist": annolist, "img_train": np.array([[1, 1, 1, 0]]),
-                                        "single_person": single}})
+    scipy.io.savemat(
+        path, {"RELEASE": {"annolist": annolist, "img_train": np.array([[1, 1, 1, 0]]), "single_person": single}}
+    )
     return path
 
 
@@ -163,8 +186,11 @@ def test_quirks(tmp_path):
     assert c.joints[9].tolist() == [10.0, 20.0] and c.visible[9] and np.isnan(c.headbox).all()
     assert a.is_train and not d.is_train
     assert [(r.image_index, r.person_index) for r in mpii.people(rel, train_only=True)] == [(0, 0), (0, 2)]
-    assert [(r.image_index, r.person_index) for r in mpii.people(rel, single_person_only=True)] == \
-        [(0, 0), (0, 2), (3, 0)]
+    assert [(r.image_index, r.person_index) for r in mpii.people(rel, single_person_only=True)] == [
+        (0, 0),
+        (0, 2),
+        (3, 0),
+    ]
     assert [r.person_index for r in mpii.people(rel, [(0, 2), (0, 0)])] == [2, 0]
     with pytest.raises(mpii.MPIIFormatError, match="no joint annotations"):
         mpii.people(rel, [(0, 1)])

@@ -52,8 +52,9 @@ def test_train_split_is_the_22246_json_records(valid_h5):
     want = [r for r in records if r["isValidation"] == 0]
     assert len(valid) == 2958 and len(train) == len(want) == 22246
     assert [p.image_name for p in train] == [r["img_paths"] for r in want]
-    assert [(p.image_index + 1, p.person_index + 1) for p in train] == \
-        [(int(r["annolist_index"]), int(r["people_index"])) for r in want]
+    assert [(p.image_index + 1, p.person_index + 1) for p in train] == [
+        (int(r["annolist_index"]), int(r["people_index"])) for r in want
+    ]
     joints = np.stack([p.joints for p in train])
     ref = np.array([r["joint_self"] for r in want])[..., :2]
     ok = ~np.isnan(joints[..., 0])

@@ -44,8 +44,22 @@ def test_release_file_as_ground_truth_is_the_shipped_one(release_mat):
 def test_export_valid_round_trips(release_mat, tmp_path, capsys):
     preds_file = REF / "bearpaw-hg_s8_b1.mat"
     out = tmp_path / "pred_keypoints_mpii.mat"
-    assert main(["export-mpii", "--predictions", str(preds_file), "--annotations", str(release_mat),
-                 "--split", "valid", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export-mpii",
+                "--predictions",
+                str(preds_file),
+                "--annotations",
+                str(release_mat),
+                "--split",
+                "valid",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "2958 people in 2729 valid images" in capsys.readouterr().out
     preds = load_predictions(preds_file, 2958)
     gt = shipped_ground_truth()
@@ -62,7 +76,7 @@ def test_export_valid_round_trips(release_mat, tmp_path, capsys):
             back[row, int(p.id)] = p.x, p.y
     ok = ~gt.missing
     np.testing.assert_array_equal(back[ok], preds[ok])  # every annotated joint, bit for bit
-    np.testing.assert_array_equal(back, preds)          # (all 16 are written)
+    np.testing.assert_array_equal(back, preds)  # (all 16 are written)
 
     # annorect as long as RELEASE's, objpos/scale kept, image names copied, no points elsewhere
     release = mpii.load_release(release_mat)

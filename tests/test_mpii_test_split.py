@@ -24,8 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 MPII_DATA = Path(__file__).parent / "data" / "mpii"
 SMOKE = str(ROOT / "params" / "smoke.yaml")  # dataset "smoke": MPII layout, input 64, crop margin 1.25
 RES, MARGIN = 64, 1.25
-CFG = SyntheticConfig(seed=5, n_train=4, n_valid=2, image_size=96, person_height=(50.0, 80.0), rotation=15,
-                      occluders=1.0, distractors=0.7, clutter=6, lr_cue=0.5, missing_rate=0.05)
+CFG = SyntheticConfig(
+    seed=5,
+    n_train=4,
+    n_valid=2,
+    image_size=96,
+    person_height=(50.0, 80.0),
+    rotation=15,
+    occluders=1.0,
+    distractors=0.7,
+    clutter=6,
+    lr_cue=0.5,
+    missing_rate=0.05,
+)
 N_TEST = 3
 
 
@@ -64,8 +75,13 @@ def _release_with_test_images(path: Path) -> Path:
     single = np.empty((6, 1), dtype=object)
     for k in range(6):
         single[k, 0] = np.array([[1.0]])
-    release = {"annolist": entries, "img_train": np.array([[1.0, 1, 0, 0, 0, 0]]), "version": "12",
-               "single_person": single, "video_list": np.empty((1, 0), dtype=object)}
+    release = {
+        "annolist": entries,
+        "img_train": np.array([[1.0, 1, 0, 0, 0, 0]]),
+        "version": "12",
+        "single_person": single,
+        "video_list": np.empty((1, 0), dtype=object),
+    }
     scipy.io.savemat(path, {"RELEASE": release}, do_compression=True, oned_as="row")
     return path
 
@@ -83,8 +99,24 @@ def real_raw(tmp_path_factory) -> Path:
 
 def test_prepare_test_split_of_a_release_with_test_images(real_raw, tmp_path, capsys):
     out = tmp_path / "processed"
-    assert main(["prepare", "--params", SMOKE, "--dataset", "smoke", "--raw", str(real_raw), "--out", str(out),
-                 "--split", "test"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--params",
+                SMOKE,
+                "--dataset",
+                "smoke",
+                "--raw",
+                str(real_raw),
+                "--out",
+                str(out),
+                "--split",
+                "test",
+            ]
+        )
+        == 0
+    )
     assert "'test': 3" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["test.h5"]  # nothing else, no temporaries
     release = mpii.load_release(real_raw / prepare.RELEASE_RELPATH)
@@ -102,8 +134,9 @@ def test_prepare_test_split_of_a_release_with_test_images(real_raw, tmp_path, ca
         assert a["scale"][row] == pytest.approx(1.25 * rect.scale)
     # the same crop code as train/valid: the annotated versions of these people crop identically
     sample = tmp_path / "sample.h5"
-    prepare.prepare_sample(MPII_DATA / "release_subset.mat", real_raw / "images", sample, input_res=RES,
-                           crop_margin=MARGIN)
+    prepare.prepare_sample(
+        MPII_DATA / "release_subset.mat", real_raw / "images", sample, input_res=RES, crop_margin=MARGIN
+    )
     with schema.open_split(sample) as f:
         np.testing.assert_array_equal(crops, f.images([2, 3, 4]))
         np.testing.assert_array_equal(a["crop_to_image"], f.read(["crop_to_image"])["crop_to_image"][2:5])
@@ -115,26 +148,61 @@ def test_evaluate_refuses_the_test_split(real_raw, tmp_path, capsys):
     with h5py.File(preds, "w") as f:
         f["preds"] = np.zeros((3, 16, 2))
     out = tmp_path / "m.json"
-    assert main(["evaluate", "--ground-truth", str(tmp_path / "test.h5"), "--predictions", str(preds),
-                 "--out", str(out)]) == 2
+    assert (
+        main(["evaluate", "--ground-truth", str(tmp_path / "test.h5"), "--predictions", str(preds), "--out", str(out)])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "test.h5: this is the MPII test split" in err and "export-mpii --split test" in err
     assert len(err.splitlines()) == 1 and not out.exists()
 
 
 def test_prepare_test_split_errors(tmp_path, capsys):
-    assert main(["prepare", "--params", SMOKE, "--dataset", "smoke-flic", "--raw", str(tmp_path), "--out",
-                 str(tmp_path / "o"), "--split", "test"]) == 2
+    assert (
+        main(
+            [
+                "prepare",
+                "--params",
+                SMOKE,
+                "--dataset",
+                "smoke-flic",
+                "--raw",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--split",
+                "test",
+            ]
+        )
+        == 2
+    )
     assert "FLIC layout" in capsys.readouterr().err
     raw = tmp_path / "raw"
     synthetic.generate(raw, CFG)  # no test images
-    assert main(["prepare", "--params", SMOKE, "--dataset", "smoke", "--raw", str(raw), "--out", str(tmp_path / "o"),
-                 "--split", "test"]) == 2
+    assert (
+        main(
+            [
+                "prepare",
+                "--params",
+                SMOKE,
+                "--dataset",
+                "smoke",
+                "--raw",
+                str(raw),
+                "--out",
+                str(tmp_path / "o"),
+                "--split",
+                "test",
+            ]
+        )
+        == 2
+    )
     assert "no test people" in capsys.readouterr().err
     assert not (tmp_path / "o" / "test.h5").exists()
 
 
 # --- the synthetic generator's test images, end to end -------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def synthetic_test(tmp_path_factory):
@@ -155,8 +223,11 @@ def test_synthetic_test_images(synthetic_test, tmp_path):
     assert test_counts["test"] == N_TEST
     last = release.images[-1]
     assert len(last.rects) == 2 and release.single_person[-1] == (0,)
-    assert all(r.points is None and r.headbox is None and r.objpos is not None for i in range(n, n + N_TEST)
-               for r in release.images[i].rects)
+    assert all(
+        r.points is None and r.headbox is None and r.objpos is not None
+        for i in range(n, n + N_TEST)
+        for r in release.images[i].rects
+    )
     # the train/valid images and annotations are those of a dataset without test images
     plain = tmp_path / "plain"
     synthetic.generate(plain, CFG)
@@ -164,33 +235,67 @@ def test_synthetic_test_images(synthetic_test, tmp_path):
         name = f"images/{synthetic.image_name(i)}"
         assert (raw / name).read_bytes() == (plain / name).read_bytes()
     assert (raw / "valid_split.csv").read_bytes() == (plain / "valid_split.csv").read_bytes()
-    np.testing.assert_array_equal(np.stack([p.joints for p in mpii.people(release)]),
-                                  np.stack([p.joints for p in mpii.people(mpii.load_release(plain / synthetic.RELEASE_RELPATH))]))
+    np.testing.assert_array_equal(
+        np.stack([p.joints for p in mpii.people(release)]),
+        np.stack([p.joints for p in mpii.people(mpii.load_release(plain / synthetic.RELEASE_RELPATH))]),
+    )
     assert synthetic.manifest_matches(raw, CFG, n_test=N_TEST) and not synthetic.manifest_matches(raw, CFG)
 
 
 def _model(path: Path) -> Path:
     torch.manual_seed(0)
     net = StackedHourglass(ModelConfig(stacks=2, modules=1, features=16, depth=2))
-    save_state({"model": net.state_dict(), "model_config": asdict(net.config), "variant": "hg2x1",
-                "supervision": "all", "dataset": "synthetic", "input_res": RES, "output_res": RES // 4,
-                "seed": 0, "epochs": 1}, path)
+    save_state(
+        {
+            "model": net.state_dict(),
+            "model_config": asdict(net.config),
+            "variant": "hg2x1",
+            "supervision": "all",
+            "dataset": "synthetic",
+            "input_res": RES,
+            "output_res": RES // 4,
+            "seed": 0,
+            "epochs": 1,
+        },
+        path,
+    )
     return path
 
 
 def test_predict_and_export_the_synthetic_test_split(synthetic_test, tmp_path, capsys):
     raw, out, _, _ = synthetic_test
     preds_file = tmp_path / "test_predictions.h5"
-    preds = predict(checkpoint=_model(tmp_path / "model.pt"), data_file=out / "test.h5", out=preds_file,
-                    flip_test=True, batch_size=2, device="cpu", threads=1)
+    preds = predict(
+        checkpoint=_model(tmp_path / "model.pt"),
+        data_file=out / "test.h5",
+        out=preds_file,
+        flip_test=True,
+        batch_size=2,
+        device="cpu",
+        threads=1,
+    )
     assert preds.shape == (N_TEST, 16, 2) and np.isfinite(preds).all()
     with h5py.File(preds_file) as f:
         assert bool(f.attrs["flip_test"]) and f["preds_stack"].shape == (N_TEST, 2, 16, 2)
 
     sub = tmp_path / "pred_keypoints_mpii.mat"
     release_path = raw / synthetic.RELEASE_RELPATH
-    assert main(["export-mpii", "--predictions", str(preds_file), "--annotations", str(release_path),
-                 "--split", "test", "--out", str(sub)]) == 0
+    assert (
+        main(
+            [
+                "export-mpii",
+                "--predictions",
+                str(preds_file),
+                "--annotations",
+                str(release_path),
+                "--split",
+                "test",
+                "--out",
+                str(sub),
+            ]
+        )
+        == 0
+    )
     assert f"{N_TEST} people in {N_TEST} test images" in capsys.readouterr().out
     np.testing.assert_array_equal(read_submission(sub, release_path, "test"), load_predictions(preds_file))
     pred = scipy.io.loadmat(sub, struct_as_record=False, squeeze_me=True)["pred"]
@@ -211,8 +316,17 @@ def test_export_errors(synthetic_test, tmp_path, capsys):
     with h5py.File(short, "w") as f:
         f["preds"] = np.zeros((N_TEST + 1, 16, 2))
     sub = tmp_path / "sub.mat"
-    args = ["export-mpii", "--predictions", str(short), "--annotations", str(raw / synthetic.RELEASE_RELPATH),
-            "--split", "test", "--out", str(sub)]
+    args = [
+        "export-mpii",
+        "--predictions",
+        str(short),
+        "--annotations",
+        str(raw / synthetic.RELEASE_RELPATH),
+        "--split",
+        "test",
+        "--out",
+        str(sub),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert "short.h5: 'preds' has 4 rows, but the test split" in err and "prepare --split test" in err

@@ -51,11 +51,41 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     proc = run(["hgbench", "describe", "--params", str(tmp_path / "missing.yaml")], ROOT, check=False)
     assert proc.returncode == 2
     assert "not found" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run(["hgbench", "train", "--params", "params/smoke.yaml", "--dataset", "smoke", "--variant", "nope",
-                "--seed", "0", "--data", str(tmp_path), "--out", str(tmp_path / "m")], ROOT, check=False)
+    proc = run(
+        [
+            "hgbench",
+            "train",
+            "--params",
+            "params/smoke.yaml",
+            "--dataset",
+            "smoke",
+            "--variant",
+            "nope",
+            "--seed",
+            "0",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        ROOT,
+        check=False,
+    )
     assert proc.returncode == 2 and "'nope'" in proc.stderr and "hg1x2" in proc.stderr
-    proc = run(["hgbench", "evaluate", "--ground-truth", str(tmp_path / "gt.h5"), "--predictions",
-                str(tmp_path / "p.h5"), "--out", str(tmp_path / "m.json")], ROOT, check=False)
+    proc = run(
+        [
+            "hgbench",
+            "evaluate",
+            "--ground-truth",
+            str(tmp_path / "gt.h5"),
+            "--predictions",
+            str(tmp_path / "p.h5"),
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+        ROOT,
+        check=False,
+    )
     assert proc.returncode == 2 and "gt.h5" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m.json").exists()
 

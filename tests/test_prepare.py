@@ -13,8 +13,19 @@ from hgbench.data import mpii, prepare, schema, synthetic
 from hgbench.joints import MPII_FLIP, MPII_JOINTS
 
 MPII_DATA = Path(__file__).parent / "data" / "mpii"
-CFG = SyntheticConfig(seed=3, n_train=6, n_valid=3, image_size=96, person_height=(50.0, 80.0), rotation=15,
-                      occluders=1.0, distractors=0.7, clutter=6, lr_cue=0.5, missing_rate=0.05)
+CFG = SyntheticConfig(
+    seed=3,
+    n_train=6,
+    n_valid=3,
+    image_size=96,
+    person_height=(50.0, 80.0),
+    rotation=15,
+    occluders=1.0,
+    distractors=0.7,
+    clutter=6,
+    lr_cue=0.5,
+    missing_rate=0.05,
+)
 RES, MARGIN = 64, 1.25
 C = DatasetConfig(name="x", source="synthetic", input_res=RES, output_res=16, crop_margin=MARGIN).crop_size
 
@@ -31,9 +42,17 @@ def prepared(tmp_path_factory):
 def person(name, joints, objpos, scale, headbox=((1.0, 1.0), (11.0, 11.0))):
     j = np.full((16, 2), np.nan)
     j[: len(joints)] = joints
-    return mpii.PersonRecord(image_name=name, image_index=0, person_index=0, joints=j,
-                             visible=~np.isnan(j[:, 0]), headbox=np.array(headbox, float),
-                             objpos=np.array(objpos, float), scale=float(scale), is_train=True)
+    return mpii.PersonRecord(
+        image_name=name,
+        image_index=0,
+        person_index=0,
+        joints=j,
+        visible=~np.isnan(j[:, 0]),
+        headbox=np.array(headbox, float),
+        objpos=np.array(objpos, float),
+        scale=float(scale),
+        is_train=True,
+    )
 
 
 def test_counts_shapes_dtypes_attrs(prepared):
@@ -93,8 +112,9 @@ def test_round_trip_crop_to_image(prepared):
     # in float64 the two maps are exact inverses
     for n in range(len(A)):
         crop = prepare.image_to_crop(a["joints_image"][n], A[n])
-        np.testing.assert_allclose(prepare.crop_to_image_points(crop, A[n])[ok[n]], a["joints_image"][n][ok[n]],
-                                   rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            prepare.crop_to_image_points(crop, A[n])[ok[n]], a["joints_image"][n][ok[n]], rtol=0, atol=1e-6
+        )
         np.testing.assert_allclose(crop[ok[n]], a["joints"][n][ok[n]], rtol=0, atol=1e-4)
 
 
@@ -105,8 +125,16 @@ def test_dot_lands_on_predicted_crop_pixel(tmp_path, scale, objx):
     x0, y0 = 87, 61  # 0-based pixel → native (88, 62)
     img[y0, x0] = 255
     Image.fromarray(img).save(tmp_path / "dot.png")
-    prepare.prepare_split([person("dot.png", [[x0 + 1, y0 + 1]], (objx, 60.0), scale)], tmp_path, tmp_path / "o.h5",
-                          dataset="t", split="valid", input_res=RES, crop_margin=MARGIN, source_checksums={})
+    prepare.prepare_split(
+        [person("dot.png", [[x0 + 1, y0 + 1]], (objx, 60.0), scale)],
+        tmp_path,
+        tmp_path / "o.h5",
+        dataset="t",
+        split="valid",
+        input_res=RES,
+        crop_margin=MARGIN,
+        source_checksums={},
+    )
     with schema.open_split(tmp_path / "o.h5") as f:
         crop = f.image(0)[..., 0].astype(float)
         jx, jy = f.read(["joints"])["joints"][0, 0]
@@ -130,11 +158,19 @@ def test_blob_centroid_when_downscaling(tmp_path):
     h, w = 700, 900
     ys, xs = np.mgrid[:h, :w]
     cx0, cy0 = 431.3, 287.8  # 0-based
-    blob = 255 * np.exp(-((xs - cx0) ** 2 + (ys - cy0) ** 2) / (2 * 6.0 ** 2))
+    blob = 255 * np.exp(-((xs - cx0) ** 2 + (ys - cy0) ** 2) / (2 * 6.0**2))
     Image.fromarray(np.repeat(blob[..., None], 3, axis=2).astype(np.uint8)).save(tmp_path / "b.png")
     rec = person("b.png", [[cx0 + 1, cy0 + 1]], (420.0, 260.0), 1.05)
-    prepare.prepare_split([rec], tmp_path, tmp_path / "o.h5", dataset="t", split="valid", input_res=RES,
-                          crop_margin=MARGIN, source_checksums={})
+    prepare.prepare_split(
+        [rec],
+        tmp_path,
+        tmp_path / "o.h5",
+        dataset="t",
+        split="valid",
+        input_res=RES,
+        crop_margin=MARGIN,
+        source_checksums={},
+    )
     with schema.open_split(tmp_path / "o.h5") as f:
         crop = f.image(0)[..., 0].astype(float)
         jx, jy = f.read(["joints"])["joints"][0, 0]
@@ -147,8 +183,16 @@ def test_blob_centroid_when_downscaling(tmp_path):
 def test_zero_fill_outside_the_image(tmp_path):
     Image.new("RGB", (40, 40), (200, 200, 200)).save(tmp_path / "w.png")
     rec = person("w.png", [[5.0, 5.0]], (5.0, 5.0), 0.256)  # box centred near the top-left corner
-    prepare.prepare_split([rec], tmp_path, tmp_path / "o.h5", dataset="t", split="valid", input_res=RES,
-                          crop_margin=MARGIN, source_checksums={})
+    prepare.prepare_split(
+        [rec],
+        tmp_path,
+        tmp_path / "o.h5",
+        dataset="t",
+        split="valid",
+        input_res=RES,
+        crop_margin=MARGIN,
+        source_checksums={},
+    )
     with schema.open_split(tmp_path / "o.h5") as f:
         crop = f.image(0)
         A = f.read(["crop_to_image"])["crop_to_image"][0]
@@ -231,8 +275,17 @@ def test_real_mpii_images_prepare(tmp_path):
     with np.load(MPII_DATA / "valid_h5.npz") as z:
         ref = {k: z[k][:5] for k in ("center", "scale", "normalize")}
     out = tmp_path / "valid.h5"
-    prepare.prepare_split(recs, MPII_DATA / "images", out, dataset="mpii", split="valid", input_res=RES,
-                          crop_margin=MARGIN, source_checksums={"x": "y"}, workers=2)
+    prepare.prepare_split(
+        recs,
+        MPII_DATA / "images",
+        out,
+        dataset="mpii",
+        split="valid",
+        input_res=RES,
+        crop_margin=MARGIN,
+        source_checksums={"x": "y"},
+        workers=2,
+    )
     with schema.open_split(out) as f:
         a = f.read()
         crops = f.images(range(5))
@@ -247,10 +300,12 @@ def test_real_mpii_images_prepare(tmp_path):
 
 def test_prepare_sample_from_the_five_real_images(tmp_path):
     # the report's gallery input: the 5 real MPII images, from the RELEASE-layout file or the HRNet json
-    n = prepare.prepare_sample(MPII_DATA / "release_subset.mat", MPII_DATA / "images", tmp_path / "a.h5",
-                               input_res=RES, crop_margin=MARGIN)
-    m = prepare.prepare_sample(MPII_DATA / "test_mpii.json", MPII_DATA / "images", tmp_path / "b.h5",
-                               input_res=RES, crop_margin=MARGIN)
+    n = prepare.prepare_sample(
+        MPII_DATA / "release_subset.mat", MPII_DATA / "images", tmp_path / "a.h5", input_res=RES, crop_margin=MARGIN
+    )
+    m = prepare.prepare_sample(
+        MPII_DATA / "test_mpii.json", MPII_DATA / "images", tmp_path / "b.h5", input_res=RES, crop_margin=MARGIN
+    )
     assert n == m == 5
     a, b = schema.read_split_arrays(tmp_path / "a.h5"), schema.read_split_arrays(tmp_path / "b.h5")
     np.testing.assert_array_equal(a["image_name"], b["image_name"])

@@ -55,15 +55,33 @@ def parse(html: str) -> _Page:
 BENCH = "s\th:m:s\tmax_rss\tmax_vms\n120.4\t0:02:00\t812.5\t2048\n"
 
 
-def write_split_and_predictions(root: Path, params, dataset: str, results: Path, n: int = 7,
-                                crop: int = 64) -> Path:
+def write_split_and_predictions(root: Path, params, dataset: str, results: Path, n: int = 7, crop: int = 64) -> Path:
     """A tiny processed valid.h5 (figure-like crops: a light body on a grey gradient) and a
     predictions.h5 for every run that has metrics, noisier for worse fake variants."""
     rng = np.random.default_rng(0)
     J = len(MPII_JOINTS)
     # a standing figure in crop px (MPII joint order), jittered per person
-    base = np.array([[26, 58], [27, 48], [28, 38], [36, 38], [37, 48], [38, 58], [32, 38], [32, 22],
-                     [32, 18], [32, 10], [20, 34], [22, 28], [26, 22], [38, 22], [42, 28], [44, 34]], float)
+    base = np.array(
+        [
+            [26, 58],
+            [27, 48],
+            [28, 38],
+            [36, 38],
+            [37, 48],
+            [38, 58],
+            [32, 38],
+            [32, 22],
+            [32, 18],
+            [32, 10],
+            [20, 34],
+            [22, 28],
+            [26, 22],
+            [38, 22],
+            [42, 28],
+            [44, 34],
+        ],
+        float,
+    )
     joints = base + rng.normal(0, 1.5, (n, J, 2))
     affine = np.tile(np.array([[3.0, 0.0, 100.0], [0.0, 3.0, 50.0]]), (n, 1, 1))  # crop px → native
     native = joints * 3.0 + [100.0, 50.0]
@@ -71,16 +89,24 @@ def write_split_and_predictions(root: Path, params, dataset: str, results: Path,
     images = np.repeat((90 + xx + yy // 2)[None, ..., None], n, 0).repeat(3, -1).astype(np.uint8)
     for i in range(n):
         for x, y in joints[i]:
-            images[i, max(int(y) - 2, 0):int(y) + 3, max(int(x) - 2, 0):int(x) + 3] = (230, 200, 170)
+            images[i, max(int(y) - 2, 0) : int(y) + 3, max(int(x) - 2, 0) : int(x) + 3] = (230, 200, 170)
     data = root / "data" / "processed" / dataset
     data.mkdir(parents=True, exist_ok=True)
-    write_split(data / "valid.h5", images=images, joints_image=native, missing=np.zeros((n, J), bool),
-                normalizer=np.full(n, 30.0), crop_to_image=affine)
+    write_split(
+        data / "valid.h5",
+        images=images,
+        joints_image=native,
+        missing=np.zeros((n, J), bool),
+        normalizer=np.full(n, 30.0),
+        crop_to_image=affine,
+    )
     for e in params.experiments_for(dataset):
         run = results / dataset / e.variant / f"s{e.seed}"
         if (run / "metrics.json").is_file():
             with h5py.File(run / "predictions.h5", "w") as f:
-                f["preds"] = native + rng.normal(0, 1, (n, J, 2)) * 30 * fake.QUALITY[e.variant] * rng.uniform(0.3, 2, (n, 1, 1))
+                f["preds"] = native + rng.normal(0, 1, (n, J, 2)) * 30 * fake.QUALITY[e.variant] * rng.uniform(
+                    0.3, 2, (n, 1, 1)
+                )
     return data
 
 
@@ -121,8 +147,15 @@ def test_page_and_figures_exist(built):
         assert (out.parent / img["src"]).is_file(), img["src"]
         assert img.get("alt"), f"{img['src']} has no alt text"
     names = {Path(i["src"]).name for i in page.images}
-    assert {"synth_pckh_curve.png", "synth_training.png", "synth_stack_training.png",
-            "synth_ablation.png", "synth_visibility.png", "synth_per_joint.png", "synth_gallery.png"} <= names
+    assert {
+        "synth_pckh_curve.png",
+        "synth_training.png",
+        "synth_stack_training.png",
+        "synth_ablation.png",
+        "synth_visibility.png",
+        "synth_per_joint.png",
+        "synth_gallery.png",
+    } <= names
     assert not page.links, "the page must not load scripts or external stylesheets"
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "external asset referenced"
     assert not list(out.parent.glob(".*.tmp")) and not list((out.parent / "figures").glob(".*.tmp"))
@@ -139,8 +172,7 @@ def test_tables_protocol_and_paper_rows(built):
     assert "Protocol: official" in text
     assert "inclusive" in text and "mean of neck and head top" in text and "14 joints" in text
     assert "paper, MPII test set" in text and "about 2 points lower" in text
-    for number in ("98.2", "96.3", "91.2", "87.1", "90.1", "83.6", "90.9", "87.4", "87.8", "88.1",
-                   "99.0", "97.0"):
+    for number in ("98.2", "96.3", "91.2", "87.1", "90.1", "83.6", "90.9", "87.4", "87.8", "88.1", "99.0", "97.0"):
         assert number in text, number
     assert "not comparable to MPII" in text
     assert "2 of 2" in text  # hg1: both seeds
@@ -207,7 +239,7 @@ def test_unreadable_table_is_reported(tmp_path, monkeypatch):
 
 
 def section_of(html: str, dataset: str) -> str:
-    return html.split(f'id="ds-{dataset}"')[1].split('<section id=')[0]
+    return html.split(f'id="ds-{dataset}"')[1].split("<section id=")[0]
 
 
 def test_runs_table_shows_bootstrap_cis_visibility_and_seed_spread(built):
@@ -275,17 +307,41 @@ def test_missing_claims_csv_is_reported(tmp_path, monkeypatch):
 
 
 def test_flic_dataset_shows_pck_and_the_papers_elbow_wrist(tmp_path, monkeypatch):
-    raw = {**fake.PROFILE,
-           "datasets": {**fake.PROFILE["datasets"],
-                        "flic": {"source": "flic", "input_res": 64, "output_res": 16, "crop_margin": 1.25}},
-           "experiments": [{"dataset": "flic", "variant": "hg1", "seed": 0}]}
+    raw = {
+        **fake.PROFILE,
+        "datasets": {
+            **fake.PROFILE["datasets"],
+            "flic": {"source": "flic", "input_res": 64, "output_res": 16, "crop_margin": 1.25},
+        },
+        "experiments": [{"dataset": "flic", "variant": "hg1", "seed": 0}],
+    }
     params = fake.make_params(raw)
     folder = tmp_path / "results/summary/flic"
     folder.mkdir(parents=True)
-    row = {"dataset": "flic", "variant": "hg1", "label": "HG", "seed": 0, "protocol": "flic",
-           "metric": "pck@0.2", "Head": 90.0, "Shoulder": 95.0, "Elbow": 93.25, "Wrist": 88.5, "Hip": 80.0,
-           "Knee": None, "Ankle": None, "Mean": 91.0, "ablation": None, "auc": 60.0, "status": "ok",
-           "Mean_ci_low": 89.5, "Mean_ci_high": 92.4, "n_people": 1016, "visible": 92.0, "occluded": 70.0}
+    row = {
+        "dataset": "flic",
+        "variant": "hg1",
+        "label": "HG",
+        "seed": 0,
+        "protocol": "flic",
+        "metric": "pck@0.2",
+        "Head": 90.0,
+        "Shoulder": 95.0,
+        "Elbow": 93.25,
+        "Wrist": 88.5,
+        "Hip": 80.0,
+        "Knee": None,
+        "Ankle": None,
+        "Mean": 91.0,
+        "ablation": None,
+        "auc": 60.0,
+        "status": "ok",
+        "Mean_ci_low": 89.5,
+        "Mean_ci_high": 92.4,
+        "n_people": 1016,
+        "visible": 92.0,
+        "occluded": 70.0,
+    }
     pd.DataFrame([row]).to_csv(folder / "per_joint.csv", index=False)
     html = build_report(params, tmp_path / "results", tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     flic = section_of(html, "flic")

@@ -50,7 +50,8 @@ def test_report_loads_cleanly_in_headless_chromium(report, tmp_path):
         page.on("requestfailed", lambda r: failed_requests.append(r.url))
         page.goto(report.resolve().as_uri(), wait_until="load")
         images = page.evaluate(
-            "Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}))")
+            "Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}))"
+        )
         tables = page.locator("table").count()
         headings = page.locator("h2").all_inner_texts()
         shot = Path(os.environ.get("HGBENCH_SCREENSHOT", tmp_path / "report.png"))

@@ -9,10 +9,10 @@ import torch
 import yaml
 
 from conftest import ROOT
+from hgbench.cli import EXIT_INTERRUPTED
 from hgbench.config import load_params
 from hgbench.data.fetch import fetch_synthetic
 from hgbench.data.prepare import prepare_dataset
-from hgbench.cli import EXIT_INTERRUPTED
 from hgbench.train import TEST_SIGNAL_ENV, NonFiniteLoss, TrainingInterrupted, train
 
 SMOKE = load_params(ROOT / "params/smoke.yaml")
@@ -20,8 +20,9 @@ DATASET = SMOKE.datasets["smoke"]
 VARIANT = SMOKE.variants["hg2x1"]
 # 24 training people at batch 8 = 3 steps per epoch; 3 epochs = 9 steps. Every source of
 # randomness is on (rotation, scale, flip, colour jitter) and the plateau scheduler has state.
-CFG = dataclasses.replace(SMOKE.train, epochs=3, color_jitter=0.2, lr_schedule="plateau", plateau_patience=1,
-                          lr=1e-3, checkpoint_every=2)
+CFG = dataclasses.replace(
+    SMOKE.train, epochs=3, color_jitter=0.2, lr_schedule="plateau", plateau_patience=1, lr=1e-3, checkpoint_every=2
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +30,24 @@ def smoke_data(tmp_path_factory):
     """The smoke profile's dataset, prepared once: a directory with train.h5 and valid.h5."""
     root = tmp_path_factory.mktemp("smoke-data")
     fetch_synthetic(root / "raw", DATASET.synthetic)
-    prepare_dataset(root / "raw", root / "processed", dataset="smoke", input_res=DATASET.input_res,
-                    crop_margin=DATASET.crop_margin)
+    prepare_dataset(
+        root / "raw", root / "processed", dataset="smoke", input_res=DATASET.input_res, crop_margin=DATASET.crop_margin
+    )
     return root / "processed"
 
 
 def run_train(data, out, cfg=CFG):
-    return train(dataset=DATASET, variant=VARIANT, cfg=cfg, seed=0, train_file=data / "train.h5",
-                 valid_file=data / "valid.h5", out_dir=out, device="cpu", log=lambda *_: None)
+    return train(
+        dataset=DATASET,
+        variant=VARIANT,
+        cfg=cfg,
+        seed=0,
+        train_file=data / "train.h5",
+        valid_file=data / "valid.h5",
+        out_dir=out,
+        device="cpu",
+        log=lambda *_: None,
+    )
 
 
 def weights(path):
@@ -56,8 +67,9 @@ def reference(smoke_data, tmp_path_factory):
 
 
 @pytest.mark.parametrize("stop_at", [2, 3, 7])  # mid-epoch, the last step of an epoch, mid-epoch later
-def test_sigterm_at_any_step_then_resume_gives_bit_identical_weights(smoke_data, reference, tmp_path, monkeypatch,
-                                                                     stop_at):
+def test_sigterm_at_any_step_then_resume_gives_bit_identical_weights(
+    smoke_data, reference, tmp_path, monkeypatch, stop_at
+):
     monkeypatch.setenv(TEST_SIGNAL_ENV, f"{stop_at}:SIGTERM")
     with pytest.raises(TrainingInterrupted, match=f"iteration {stop_at}|after epoch"):
         run_train(smoke_data, tmp_path)
@@ -85,27 +97,66 @@ def test_a_folder_of_another_run_is_refused_not_replaced(smoke_data, tmp_path, m
     monkeypatch.delenv(TEST_SIGNAL_ENV)
     before = (tmp_path / "last.pt").read_bytes()
     with pytest.raises(RuntimeError, match=r"belongs to run smoke/hg2x1/s0, not smoke/hg2x1/s1; give this run its own"):
-        train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
-              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+        train(
+            dataset=DATASET,
+            variant=VARIANT,
+            cfg=CFG,
+            seed=1,
+            train_file=smoke_data / "train.h5",
+            valid_file=smoke_data / "valid.h5",
+            out_dir=tmp_path,
+            device="cpu",
+            log=lambda *_: None,
+        )
     other = dataclasses.replace(VARIANT, name="hg2x1-last", supervision="last")  # same network, another run
     with pytest.raises(RuntimeError, match=r"belongs to run smoke/hg2x1/s0, not smoke/hg2x1-last/s0"):
-        train(dataset=DATASET, variant=other, cfg=CFG, seed=0, train_file=smoke_data / "train.h5",
-              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+        train(
+            dataset=DATASET,
+            variant=other,
+            cfg=CFG,
+            seed=0,
+            train_file=smoke_data / "train.h5",
+            valid_file=smoke_data / "valid.h5",
+            out_dir=tmp_path,
+            device="cpu",
+            log=lambda *_: None,
+        )
     assert (tmp_path / "last.pt").read_bytes() == before and not (tmp_path / "model.pt").exists()
     run_train(smoke_data, tmp_path)  # the run itself resumes its own folder
     with pytest.raises(RuntimeError, match=r"model.pt belongs to run smoke/hg2x1/s0, not smoke/hg2x1/s1"):
         (tmp_path / "last.pt").unlink()  # only model.pt left: still refused
-        train(dataset=DATASET, variant=VARIANT, cfg=CFG, seed=1, train_file=smoke_data / "train.h5",
-              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+        train(
+            dataset=DATASET,
+            variant=VARIANT,
+            cfg=CFG,
+            seed=1,
+            train_file=smoke_data / "train.h5",
+            valid_file=smoke_data / "valid.h5",
+            out_dir=tmp_path,
+            device="cpu",
+            log=lambda *_: None,
+        )
 
 
 def test_a_split_of_another_input_size_is_refused_before_any_step(smoke_data, tmp_path):
     # Issue 16: a profile at another input_res used to train a whole epoch, then die on a tensor size.
     bigger = dataclasses.replace(DATASET, input_res=DATASET.input_res * 2, output_res=DATASET.output_res * 2)
-    with pytest.raises(ValueError, match=r"train.h5 was prepared for input_res 64 px, but datasets.smoke.input_res "
-                                         r"is 128; rerun `hgbench prepare`"):
-        train(dataset=bigger, variant=VARIANT, cfg=CFG, seed=0, train_file=smoke_data / "train.h5",
-              valid_file=smoke_data / "valid.h5", out_dir=tmp_path, device="cpu", log=lambda *_: None)
+    with pytest.raises(
+        ValueError,
+        match=r"train.h5 was prepared for input_res 64 px, but datasets.smoke.input_res "
+        r"is 128; rerun `hgbench prepare`",
+    ):
+        train(
+            dataset=bigger,
+            variant=VARIANT,
+            cfg=CFG,
+            seed=0,
+            train_file=smoke_data / "train.h5",
+            valid_file=smoke_data / "valid.h5",
+            out_dir=tmp_path,
+            device="cpu",
+            log=lambda *_: None,
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -122,8 +173,13 @@ def test_load_checkpoint_refuses_another_model_or_seed(smoke_data, tmp_path, mon
 
 def write_params(tmp_path, **train_overrides):
     raw = yaml.safe_load((ROOT / "params/smoke.yaml").read_text())
-    raw["train"].update({k: v for k, v in dataclasses.asdict(CFG).items() if k in (
-        "epochs", "color_jitter", "lr_schedule", "plateau_patience", "lr", "checkpoint_every")})
+    raw["train"].update(
+        {
+            k: v
+            for k, v in dataclasses.asdict(CFG).items()
+            if k in ("epochs", "color_jitter", "lr_schedule", "plateau_patience", "lr", "checkpoint_every")
+        }
+    )
     raw["train"].update(train_overrides)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -136,8 +192,22 @@ def cli_train(params, data, out, env_extra=None):
     from conftest import tool_env
 
     env = {**tool_env(), **(env_extra or {})}
-    cmd = ["hgbench", "train", "--params", str(params), "--dataset", "smoke", "--variant", "hg2x1", "--seed", "0",
-           "--data", str(data), "--out", str(out)]
+    cmd = [
+        "hgbench",
+        "train",
+        "--params",
+        str(params),
+        "--dataset",
+        "smoke",
+        "--variant",
+        "hg2x1",
+        "--seed",
+        "0",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    ]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -185,14 +255,31 @@ def test_last_pt_of_other_params_is_not_resumed(smoke_data, reference, tmp_path)
     assert_bit_identical(weights(out / "model.pt"), weights(reference))
     messages = []
     changed = dataclasses.replace(CFG, lr=5e-4)
-    train(dataset=DATASET, variant=VARIANT, cfg=changed, seed=0, train_file=smoke_data / "train.h5",
-          valid_file=smoke_data / "valid.h5", out_dir=out, device="cpu", log=messages.append)
+    train(
+        dataset=DATASET,
+        variant=VARIANT,
+        cfg=changed,
+        seed=0,
+        train_file=smoke_data / "train.h5",
+        valid_file=smoke_data / "valid.h5",
+        out_dir=out,
+        device="cpu",
+        log=messages.append,
+    )
     assert any("starting over" in m for m in messages)
     fresh = run_train(smoke_data, tmp_path / "fresh", cfg=changed)
     assert_bit_identical(weights(out / "model.pt"), weights(fresh))
     # Speed-only settings do not invalidate it: this one resumes (and has nothing left to do).
     messages.clear()
-    train(dataset=DATASET, variant=VARIANT, cfg=dataclasses.replace(changed, threads=2, checkpoint_every=5),
-          seed=0, train_file=smoke_data / "train.h5", valid_file=smoke_data / "valid.h5", out_dir=out,
-          device="cpu", log=messages.append)
+    train(
+        dataset=DATASET,
+        variant=VARIANT,
+        cfg=dataclasses.replace(changed, threads=2, checkpoint_every=5),
+        seed=0,
+        train_file=smoke_data / "train.h5",
+        valid_file=smoke_data / "valid.h5",
+        out_dir=out,
+        device="cpu",
+        log=messages.append,
+    )
     assert not any("starting over" in m for m in messages)

@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 
 from hgbench.evaluate import evaluate_files
-from hgbench.runs import (METRICS_FORMAT, PREDICTIONS_FORMAT, RunFileError, prediction_attrs, read_final_predictions,
-                          read_metrics, run_dir, run_of, write_metrics, write_predictions)
+from hgbench.runs import (
+    METRICS_FORMAT,
+    PREDICTIONS_FORMAT,
+    RunFileError,
+    prediction_attrs,
+    read_final_predictions,
+    read_metrics,
+    run_dir,
+    run_of,
+    write_metrics,
+    write_predictions,
+)
 
 REF = Path(__file__).parent / "data" / "reference"
 GT = REF / "detections_our_format.mat"
@@ -66,9 +76,11 @@ def test_an_edited_headline_number_is_refused(metrics, tmp_path, value):
 
 
 def test_an_edited_group_or_ablation_or_count_is_refused(metrics, tmp_path):
-    for edit, word in ((lambda r: r["pckh@0.5"].__setitem__("Wrist", 99.0), "Wrist"),
-                       (lambda r: r.__setitem__("ablation@0.5", 12.0), "ablation@0.5"),
-                       (lambda r: r.__setitem__("n_people", 3), "n_people")):
+    for edit, word in (
+        (lambda r: r["pckh@0.5"].__setitem__("Wrist", 99.0), "Wrist"),
+        (lambda r: r.__setitem__("ablation@0.5", 12.0), "ablation@0.5"),
+        (lambda r: r.__setitem__("n_people", 3), "n_people"),
+    ):
         raw = json.loads(metrics.read_text())
         edit(raw)
         (tmp_path / "m.json").write_text(json.dumps(raw))

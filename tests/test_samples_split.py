@@ -28,12 +28,19 @@ def test_mpii_layout_samples_split_is_a_valid_labelled_split(tmp_path):
     arrays = read_split_arrays(path)
     assert not arrays["missing"].all() and np.isfinite(arrays["normalizer"]).all()
     assert sorted(str(n) for n in np.char.decode(arrays["image_name"].astype(bytes))) == sorted(
-        p.name for p in (prepare.SAMPLES / "images").glob("*.jpg"))
+        p.name for p in (prepare.SAMPLES / "images").glob("*.jpg")
+    )
     assert not list(tmp_path.glob("*.tmp"))
 
     # the same people, crops and labels as any split that prepare cuts from these files
-    prepare.prepare_sample(prepare.SAMPLES / "release_subset.mat", prepare.SAMPLES / "images",
-                           tmp_path / "other.h5", input_res=RES, crop_margin=MARGIN, dataset="synth")
+    prepare.prepare_sample(
+        prepare.SAMPLES / "release_subset.mat",
+        prepare.SAMPLES / "images",
+        tmp_path / "other.h5",
+        input_res=RES,
+        crop_margin=MARGIN,
+        dataset="synth",
+    )
     other = read_split_arrays(tmp_path / "other.h5")
     for key in ("joints_image", "crop_to_image", "normalizer", "center", "scale"):
         np.testing.assert_array_equal(arrays[key], other[key])
@@ -68,8 +75,10 @@ def test_cli_prepares_the_samples_split_without_raw_data(tmp_path, capsys):
     profile = str(ROOT / "params" / "smoke.yaml")
     for dataset, joints in (("smoke", MPII_JOINTS), ("smoke-flic", FLIC_JOINTS)):
         out = tmp_path / dataset
-        assert cli.main(["prepare", "--params", profile, "--dataset", dataset, "--out", str(out),
-                         "--split", "samples"]) == 0
+        assert (
+            cli.main(["prepare", "--params", profile, "--dataset", dataset, "--out", str(out), "--split", "samples"])
+            == 0
+        )
         with open_split(out / "samples.h5") as f:
             assert f.joint_names == joints and f.attrs["dataset"] == dataset
     assert "samples.h5" in capsys.readouterr().out

@@ -22,7 +22,9 @@ import yaml
 
 from conftest import ROOT, make_project, run, tool_env
 
-pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm (make install)")
+pytest.importorskip(
+    "snakemake_executor_plugin_slurm", reason="pip install snakemake-executor-plugin-slurm (make install)"
+)
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 SLURM = ["--profile", "workflow/profiles/slurm"]
@@ -32,8 +34,10 @@ ESTIMATES = runpy.run_path(str(ROOT / "workflow" / "rules" / "profile.smk"))
 
 def train_request(profile: dict, dataset: str, variant: str) -> tuple[str, str]:
     """(runtime minutes, mem_mb) a first attempt of a GPU training job asks for."""
-    return (str(ESTIMATES["train_runtime"](profile, dataset, 1)),
-            str(ESTIMATES["train_mem_mb"](profile, dataset, variant, True, 1)))
+    return (
+        str(ESTIMATES["train_runtime"](profile, dataset, 1)),
+        str(ESTIMATES["train_mem_mb"](profile, dataset, variant, True, 1)),
+    )
 
 
 def dry_run_jobs(text: str) -> list[dict]:
@@ -90,8 +94,11 @@ def test_slurm_dry_run_of_the_paper_profile_requests_gpus_only_for_gpu_rules(pro
 
 def submit_train_job(cwd: Path, profile: str, fake_dir: Path) -> str:
     """Run the SLURM executor on one training job against fake SLURM commands; return the sbatch line."""
-    for rel in ("data/raw/paper/mpii/MANIFEST.json", "data/processed/paper/mpii/train.h5",
-                "data/processed/paper/mpii/valid.h5"):
+    for rel in (
+        "data/raw/paper/mpii/MANIFEST.json",
+        "data/processed/paper/mpii/train.h5",
+        "data/processed/paper/mpii/valid.h5",
+    ):
         path = cwd / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
@@ -102,9 +109,22 @@ def submit_train_job(cwd: Path, profile: str, fake_dir: Path) -> str:
     env = tool_env()
     env["PATH"] = f"{FAKE_SLURM}{os.pathsep}{env['PATH']}"
     env["FAKE_SLURM_DIR"] = str(fake_dir)
-    cmd = ["snakemake", "models/paper/mpii/hg8/s0/model.pt", *SLURM, "--configfile", profile,
-           "--retries", "0", "--slurm-init-seconds-before-status-checks", "1",
-           "--default-resources", "slurm_partition=cpu", "runtime=60", "mem_mb=4000", "slurm_account=pose"]
+    cmd = [
+        "snakemake",
+        "models/paper/mpii/hg8/s0/model.pt",
+        *SLURM,
+        "--configfile",
+        profile,
+        "--retries",
+        "0",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--default-resources",
+        "slurm_partition=cpu",
+        "runtime=60",
+        "mem_mb=4000",
+        "slurm_account=pose",
+    ]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     submitted = sorted(fake_dir.glob("sbatch.*.args"))
     assert len(submitted) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -116,12 +136,22 @@ def test_slurm_submission_is_one_task_with_all_gpus(project, tmp_path):
     call = submit_train_job(cwd, "params/paper.yaml", tmp_path / "fake")
     assert call.startswith("--parsable")
     runtime, mem_mb = train_request(yaml.safe_load((cwd / "params/paper.yaml").read_text()), "mpii", "hg8")
-    for flag in ("-p gpu", f"-t {runtime}", f"--mem {mem_mb}", "--cpus-per-task=8", "--gpus=1", "--requeue",
-                 "--signal=TERM@300", "-A pose"):
+    for flag in (
+        "-p gpu",
+        f"-t {runtime}",
+        f"--mem {mem_mb}",
+        "--cpus-per-task=8",
+        "--gpus=1",
+        "--requeue",
+        "--signal=TERM@300",
+        "-A pose",
+    ):
         assert flag in call, (flag, call)
     # The pitfall: --ntasks-per-gpu (from a `tasks` resource) would start one launcher per GPU.
     assert "--ntasks" not in call
-    assert call.count("--executor slurm-jobstep") == 1 and "--target-jobs 'train:dataset=mpii,variant=hg8,seed=0'" in call
+    assert (
+        call.count("--executor slurm-jobstep") == 1 and "--target-jobs 'train:dataset=mpii,variant=hg8,seed=0'" in call
+    )
 
 
 def sha256_tree(root: Path, dirs=("data", "models", "results", "reports", "metrics")) -> dict[str, str]:
@@ -196,8 +226,10 @@ def test_sync_timestamps_refuses_when_dvc_reports_stale_stages(shared_run, tmp_p
 
 def test_dvc_exp_run_changes_an_ablation_knob_and_lists_it(shared_run):
     origin, _ = shared_run
-    run(["dvc", "exp", "run", "--quiet", "-n", "hg2x1-last",
-         "-S", "params.yaml:variants.hg2x1.supervision=last"], origin)
+    run(
+        ["dvc", "exp", "run", "--quiet", "-n", "hg2x1-last", "-S", "params.yaml:variants.hg2x1.supervision=last"],
+        origin,
+    )
     shown = run(["dvc", "exp", "show", "--csv"], origin).stdout
     table = list(csv.DictReader(io.StringIO(shown)))
     rows = {r["Experiment"] or r["rev"]: r for r in table}

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from hgbench.metrics import statistic_for
-from hgbench.stats import (bootstrap_ci, paired_bootstrap, paired_bootstrap_seeds, resample_weights,
-                           seed_summary)
+from hgbench.stats import bootstrap_ci, paired_bootstrap, paired_bootstrap_seeds, resample_weights, seed_summary
 
 MEAN = statistic_for("official", "Mean")
 

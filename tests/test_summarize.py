@@ -32,19 +32,30 @@ PROFILE = {
     "device": "cpu",
     "datasets": {
         "synth": {
-            "source": "synthetic", "input_res": 64, "output_res": 16, "crop_margin": 1.25,
-            "synthetic": {"seed": 0, "n_train": 4, "n_valid": 4, "image_size": 128,
-                          "person_height": [60, 100], "rotation": 10, "occluders": 0.5,
-                          "distractors": 0.2, "clutter": 1, "lr_cue": 0.5, "missing_rate": 0.05},
+            "source": "synthetic",
+            "input_res": 64,
+            "output_res": 16,
+            "crop_margin": 1.25,
+            "synthetic": {
+                "seed": 0,
+                "n_train": 4,
+                "n_valid": 4,
+                "image_size": 128,
+                "person_height": [60, 100],
+                "rotation": 10,
+                "occluders": 0.5,
+                "distractors": 0.2,
+                "clutter": 1,
+                "lr_cue": 0.5,
+                "missing_rate": 0.05,
+            },
         },
         "mpii": {"source": "mpii", "input_res": 64, "output_res": 16, "crop_margin": 1.25},
     },
     "variants": {
         "hg1": {"stacks": 1, "modules": 1, "features": 32, "depth": 2, "supervision": "all", "label": "HG"},
-        "hg2": {"stacks": 2, "modules": 1, "features": 32, "depth": 2, "supervision": "all",
-                "label": "HG-Stacked-Int"},
-        "evil": {"stacks": 1, "modules": 1, "features": 16, "depth": 2, "supervision": "last",
-                 "label": EVIL_LABEL},
+        "hg2": {"stacks": 2, "modules": 1, "features": 32, "depth": 2, "supervision": "all", "label": "HG-Stacked-Int"},
+        "evil": {"stacks": 1, "modules": 1, "features": 16, "depth": 2, "supervision": "last", "label": EVIL_LABEL},
     },
     "experiments": [
         {"dataset": "synth", "variant": "hg1", "seed": 0},
@@ -55,10 +66,24 @@ PROFILE = {
         {"dataset": "mpii", "variant": "hg2", "seed": 0},
     ],
     "submissions": [],
-    "train": {"epochs": 3, "batch_size": 2, "optimizer": "rmsprop", "lr": 2.5e-4,
-              "lr_drop_epochs": [2], "lr_drop_factor": 0.2, "sigma": 1.0, "rotation": 30,
-              "scale": 0.25, "flip": True, "lr_schedule": "steps", "plateau_patience": 5, "color_jitter": 0.0,
-              "precision": "fp32", "threads": 1, "workers": 0},
+    "train": {
+        "epochs": 3,
+        "batch_size": 2,
+        "optimizer": "rmsprop",
+        "lr": 2.5e-4,
+        "lr_drop_epochs": [2],
+        "lr_drop_factor": 0.2,
+        "sigma": 1.0,
+        "rotation": 30,
+        "scale": 0.25,
+        "flip": True,
+        "lr_schedule": "steps",
+        "plateau_patience": 5,
+        "color_jitter": 0.0,
+        "precision": "fp32",
+        "threads": 1,
+        "workers": 0,
+    },
     "predict": {"flip_test": True, "batch_size": 2},
     "evaluate": {"protocol": "official"},
     "report": {"title": "Tiny test report"},
@@ -84,23 +109,30 @@ def fake_metrics(dataset: str, variant: str, seed: int, stacks: int, n: int = 40
     norm = np.full(n, 40.0)
     scale = QUALITY[variant] * 40.0
     stack_preds = [gt + rng.normal(0, scale * (1 + 0.5 * (stacks - 1 - k)), gt.shape) for k in range(stacks)]
-    out = {"protocol": "official", "run": {"dataset": dataset, "variant": variant, "seed": seed},
-           "ground_truth": "gt.h5", "predictions": "predictions.h5"}
+    out = {
+        "protocol": "official",
+        "run": {"dataset": dataset, "variant": variant, "seed": seed},
+        "ground_truth": "gt.h5",
+        "predictions": "predictions.h5",
+    }
     out.update(pckh(stack_preds[-1], gt, missing, norm, visible=visible))
     out["ci95"] = confidence_intervals(out["per_person"], PROTOCOLS["official"], n_boot=200)
     out["per_stack"] = []
     for k, p in enumerate(stack_preds):
         s = pckh(p, gt, missing, norm, thresholds=[0.5])
-        out["per_stack"].append({"stack": k + 1, "mean@0.5": s["pckh@0.5"]["Mean"],
-                                 "ablation@0.5": s["ablation@0.5"]})
+        out["per_stack"].append({"stack": k + 1, "mean@0.5": s["pckh@0.5"]["Mean"], "ablation@0.5": s["ablation@0.5"]})
     return out
 
 
 def write_log(path: Path, stacks: int, epochs: int = 4, seed: int = 0, skill: float = 1.0) -> None:
     """A log.csv in the documented column layout (one row per epoch)."""
-    cols = (["epoch", "iteration", "lr", "train_loss"] + [f"train_loss_s{k}" for k in range(1, stacks + 1)]
-            + ["valid_acc"] + [f"valid_acc_s{k}" for k in range(1, stacks + 1)]
-            + ["images_per_s", "data_wait_share", "wall_s"])
+    cols = (
+        ["epoch", "iteration", "lr", "train_loss"]
+        + [f"train_loss_s{k}" for k in range(1, stacks + 1)]
+        + ["valid_acc"]
+        + [f"valid_acc_s{k}" for k in range(1, stacks + 1)]
+        + ["images_per_s", "data_wait_share", "wall_s"]
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -128,8 +160,11 @@ def write_fake_tree(root: Path, params, skip_metrics=MISSING_METRICS, skip_logs=
 
 def fake_describe(variant, dataset) -> dict:
     """Stand-in for hgbench.describe.describe_variant (fast; no torch)."""
-    return {"variant": variant.name, "params": 1_000_000 * variant.stacks + variant.features,
-            "macs": 2_000_000_000 * variant.stacks * (dataset.input_res / 256) ** 2}
+    return {
+        "variant": variant.name,
+        "params": 1_000_000 * variant.stacks + variant.features,
+        "macs": 2_000_000_000 * variant.stacks * (dataset.input_res / 256) ** 2,
+    }
 
 
 @pytest.fixture
@@ -148,8 +183,17 @@ def tree(tmp_path, stub_describe):
 
 def test_writes_every_table(tree):
     _, _, _, out, tables = tree
-    assert set(tables) == {"per_joint", "curves", "ablations", "training", "variants", "seeds", "paired",
-                           "paired_pooled", "claims"}
+    assert set(tables) == {
+        "per_joint",
+        "curves",
+        "ablations",
+        "training",
+        "variants",
+        "seeds",
+        "paired",
+        "paired_pooled",
+        "claims",
+    }
     for stem, frame in tables.items():
         on_disk = pd.read_csv(out / f"{stem}.csv")
         assert list(on_disk.columns) == list(frame.columns)
@@ -161,15 +205,35 @@ def test_per_joint_rows_values_and_status(tree):
     _, results, _, out, _ = tree
     pj = pd.read_csv(out / "per_joint.csv")
     # The report reads the first 16 columns; the uncertainty columns are appended after them.
-    assert list(pj.columns) == ["dataset", "variant", "label", "seed", "protocol", "metric", *GROUPS,
-                                "ablation", "auc", "status", "Mean_ci_low", "Mean_ci_high",
-                                "ablation_ci_low", "ablation_ci_high", "n_people", "visible",
-                                "occluded"]
+    assert list(pj.columns) == [
+        "dataset",
+        "variant",
+        "label",
+        "seed",
+        "protocol",
+        "metric",
+        *GROUPS,
+        "ablation",
+        "auc",
+        "status",
+        "Mean_ci_low",
+        "Mean_ci_high",
+        "ablation_ci_low",
+        "ablation_ci_high",
+        "n_people",
+        "visible",
+        "occluded",
+    ]
     assert len(pj) == 5 * 2  # 5 synth runs × 2 metrics
     assert set(pj["metric"]) == {"pckh@0.5", "pckh@0.1"}
     status = {(r.variant, r.seed): r.status for r in pj.itertuples()}
-    assert status == {("hg1", 0): "ok", ("hg1", 1): "ok", ("hg2", 0): "ok", ("hg2", 1): "missing",
-                      ("evil", 0): "no-log"}
+    assert status == {
+        ("hg1", 0): "ok",
+        ("hg1", 1): "ok",
+        ("hg2", 0): "ok",
+        ("hg2", 1): "missing",
+        ("evil", 0): "no-log",
+    }
     missing = pj[(pj["variant"] == "hg2") & (pj["seed"] == 1)]
     assert missing[list(GROUPS)].isna().all().all()
 
@@ -209,8 +273,23 @@ def test_curves_long_table(tree):
 def test_ablations_per_stack(tree):
     _, _, _, out, _ = tree
     ab = pd.read_csv(out / "ablations.csv")
-    for col in ["dataset", "variant", "label", "seed", "stacks", "modules", "features", "depth",
-                "supervision", "params", "macs", "stack", "mean@0.5", "ablation@0.5", "is_final"]:
+    for col in [
+        "dataset",
+        "variant",
+        "label",
+        "seed",
+        "stacks",
+        "modules",
+        "features",
+        "depth",
+        "supervision",
+        "params",
+        "macs",
+        "stack",
+        "mean@0.5",
+        "ablation@0.5",
+        "is_final",
+    ]:
         assert col in ab.columns
     hg2 = ab[(ab["variant"] == "hg2") & (ab["seed"] == 0)].sort_values("stack")
     assert hg2["stack"].tolist() == [1, 2]
@@ -234,8 +313,18 @@ def test_training_concatenates_logs(tree):
 def test_variants_table(tree):
     _, _, _, out, _ = tree
     v = pd.read_csv(out / "variants.csv")
-    assert list(v.columns) == ["variant", "label", "stacks", "modules", "features", "depth",
-                               "supervision", "params", "macs", "input_res"]
+    assert list(v.columns) == [
+        "variant",
+        "label",
+        "stacks",
+        "modules",
+        "features",
+        "depth",
+        "supervision",
+        "params",
+        "macs",
+        "input_res",
+    ]
     assert v["variant"].tolist() == ["hg1", "hg2", "evil"]
     assert (v["input_res"] == 64).all()
     assert v.set_index("variant").loc["hg2", "macs"] == pytest.approx(2e9 * 2 / 16)
@@ -250,14 +339,22 @@ def test_a_missing_log_is_recorded_and_untrustworthy_metrics_stop_the_summary(tm
     (models / "synth/hg2/s1/log.csv").write_text("")
     tables = summarize(params, "synth", results, models, tmp_path / "out")
     status = tables["per_joint"].drop_duplicates(["variant", "seed"]).set_index(["variant", "seed"])["status"]
-    assert status.to_dict() == {("hg1", 0): "ok", ("hg1", 1): "ok", ("hg2", 0): "ok", ("hg2", 1): "no-log",
-                                ("evil", 0): "ok"}
+    assert status.to_dict() == {
+        ("hg1", 0): "ok",
+        ("hg1", 1): "ok",
+        ("hg2", 0): "ok",
+        ("hg2", 1): "no-log",
+        ("evil", 0): "ok",
+    }
     target = results / "synth/hg1/s1/metrics.json"
     good = json.loads(target.read_text())
     other = {**good, "run": {**good["run"], "seed": 7}}
     edited = {**good, "pckh@0.5": {**good["pckh@0.5"], "Mean": 8.0}}
-    for text, words in (("{not json", "Expecting property name"), (json.dumps(other), "run synth/hg1/7"),
-                        (json.dumps(edited), "pckh@0.5.Mean is 8.0 but the per-person records give")):
+    for text, words in (
+        ("{not json", "Expecting property name"),
+        (json.dumps(other), "run synth/hg1/7"),
+        (json.dumps(edited), "pckh@0.5.Mean is 8.0 but the per-person records give"),
+    ):
         target.write_text(text)
         out = tmp_path / f"out-{len(text)}"
         with pytest.raises(RunFileError, match=words) as err:
@@ -291,12 +388,20 @@ def test_real_describe_variant_counts(tmp_path):
 def test_seeds_table_mean_and_std_across_seeds(tree):
     _, _, _, out, _ = tree
     seeds = pd.read_csv(out / "seeds.csv")
-    assert list(seeds.columns) == ["dataset", "variant", "label", "protocol", "metric", "quantity",
-                                   "mean", "std", "n_seeds"]
+    assert list(seeds.columns) == [
+        "dataset",
+        "variant",
+        "label",
+        "protocol",
+        "metric",
+        "quantity",
+        "mean",
+        "std",
+        "n_seeds",
+    ]
     pj = pd.read_csv(out / "per_joint.csv")
     hg1 = pj[(pj["variant"] == "hg1") & (pj["metric"] == "pckh@0.5")]["Mean"]
-    row = seeds[(seeds["variant"] == "hg1") & (seeds["metric"] == "pckh@0.5")
-                & (seeds["quantity"] == "Mean")].iloc[0]
+    row = seeds[(seeds["variant"] == "hg1") & (seeds["metric"] == "pckh@0.5") & (seeds["quantity"] == "Mean")].iloc[0]
     assert row["n_seeds"] == 2
     assert row["mean"] == pytest.approx(hg1.mean()) and row["std"] == pytest.approx(hg1.std(ddof=1))
     hg2 = seeds[(seeds["variant"] == "hg2") & (seeds["quantity"] == "Mean")]
@@ -308,12 +413,12 @@ def test_paired_table(tree):
     paired = pd.read_csv(out / "paired.csv")
     # seed 0: hg1, hg2, evil → 3 pairs; seed 1: only hg1 scored → none; × (Mean, ablation).
     assert len(paired) == 3 * 2
-    assert set(zip(paired["variant_a"], paired["variant_b"])) == {("hg1", "hg2"), ("hg1", "evil"),
-                                                                    ("hg2", "evil")}
+    assert set(zip(paired["variant_a"], paired["variant_b"])) == {("hg1", "hg2"), ("hg1", "evil"), ("hg2", "evil")}
     pj = pd.read_csv(out / "per_joint.csv").query("metric == 'pckh@0.5' and seed == 0")
     means = dict(zip(pj["variant"], pj["Mean"]))
-    row = paired[(paired["variant_a"] == "hg1") & (paired["variant_b"] == "hg2")
-                 & (paired["quantity"] == "Mean")].iloc[0]
+    row = paired[(paired["variant_a"] == "hg1") & (paired["variant_b"] == "hg2") & (paired["quantity"] == "Mean")].iloc[
+        0
+    ]
     assert row["diff"] == pytest.approx(means["hg1"] - means["hg2"])
     assert row["ci_low"] <= row["diff"] <= row["ci_high"] and 0 <= row["p"] <= 1
     assert row["n_people"] == 40 and row["n_boot"] == summarize_module.N_BOOT
@@ -324,12 +429,14 @@ def test_pooled_table_averages_the_seeds_both_variants_have(tree):
     pooled = pd.read_csv(out / "paired_pooled.csv")
     paired = pd.read_csv(out / "paired.csv")
     # hg1 has seeds 0 and 1, hg2 and evil only seed 0: every pair pools the one common seed.
-    assert set(zip(pooled["variant_a"], pooled["variant_b"])) == {("hg1", "hg2"), ("hg1", "evil"),
-                                                                    ("hg2", "evil")}
+    assert set(zip(pooled["variant_a"], pooled["variant_b"])) == {("hg1", "hg2"), ("hg1", "evil"), ("hg2", "evil")}
     assert (pooled["n_seeds"] == 1).all() and (pooled["seeds"].astype(str) == "0").all()
     for r in pooled.itertuples():
-        one = paired[(paired["variant_a"] == r.variant_a) & (paired["variant_b"] == r.variant_b)
-                     & (paired["quantity"] == r.quantity)].iloc[0]
+        one = paired[
+            (paired["variant_a"] == r.variant_a)
+            & (paired["variant_b"] == r.variant_b)
+            & (paired["quantity"] == r.quantity)
+        ].iloc[0]
         assert r.diff == pytest.approx(one["diff"]) and float(r.per_seed) == pytest.approx(one["diff"], abs=1e-4)
         assert r.ci_low <= r.diff <= r.ci_high and np.isnan(r.seed_std)
         assert r.n_boot == summarize_module.N_BOOT_POOLED and r.n_people == 40
@@ -344,10 +451,17 @@ def test_claims_table_comes_from_the_pooled_table(tree):
     pooled = pd.read_csv(out / "paired_pooled.csv")
     assert list(claims.columns) == COLUMNS and len(claims) == len(pooled) == 6
     assert set(claims["claim"]) == {NO_CLAIM}  # no equal-capacity pair in the fake profile: kept as A − B
-    merged = claims.merge(pooled, left_on=["first", "second", "quantity"],
-                          right_on=["variant_a", "variant_b", "quantity"], suffixes=("", "_pooled"))
+    merged = claims.merge(
+        pooled,
+        left_on=["first", "second", "quantity"],
+        right_on=["variant_a", "variant_b", "quantity"],
+        suffixes=("", "_pooled"),
+    )
     assert len(merged) == 6
     assert (merged["diff"] == merged["diff_pooled"]).all() and (merged["ci_low"] == merged["ci_low_pooled"]).all()
-    expected = np.where(merged["ci_low"] > 0, "first higher",
-                        np.where(merged["ci_high"] < 0, "second higher", "not resolved at this sample size"))
+    expected = np.where(
+        merged["ci_low"] > 0,
+        "first higher",
+        np.where(merged["ci_high"] < 0, "second higher", "not resolved at this sample size"),
+    )
     assert list(merged["verdict"]) == list(expected)

@@ -12,8 +12,19 @@ from hgbench.config import SyntheticConfig
 from hgbench.data import fetch, mpii, synthetic
 from hgbench.joints import MPII_JOINTS, joint_index
 
-CFG = SyntheticConfig(seed=7, n_train=6, n_valid=3, image_size=96, person_height=(50.0, 80.0), rotation=15,
-                      occluders=1.0, distractors=0.7, clutter=6, lr_cue=0.5, missing_rate=0.05)
+CFG = SyntheticConfig(
+    seed=7,
+    n_train=6,
+    n_valid=3,
+    image_size=96,
+    person_height=(50.0, 80.0),
+    rotation=15,
+    occluders=1.0,
+    distractors=0.7,
+    clutter=6,
+    lr_cue=0.5,
+    missing_rate=0.05,
+)
 CORE = [joint_index(n) for n in ("pelv", "thrx", "neck", "head")]
 
 
@@ -33,6 +44,7 @@ def test_layout(raw):
     assert sorted(p.name for p in (raw / "images").iterdir()) == [f"{i:09d}.jpg" for i in range(n)]
     assert (raw / "mpii_human_pose_v1_u12_2" / "mpii_human_pose_v1_u12_1.mat").is_file()
     from PIL import Image
+
     with Image.open(raw / "images" / "000000000.jpg") as im:
         assert im.mode == "RGB" and im.size == (CFG.image_size, CFG.image_size) and im.format == "JPEG"
 
@@ -99,8 +111,17 @@ def test_visible_and_missing_semantics(tmp_path):
 
 
 def test_no_occluders_means_mostly_visible(tmp_path):
-    cfg = dataclasses.replace(CFG, n_train=20, n_valid=5, missing_rate=0.0, occluders=0.0, distractors=0.0,
-                              image_size=128, person_height=(50.0, 60.0), rotation=0.0)
+    cfg = dataclasses.replace(
+        CFG,
+        n_train=20,
+        n_valid=5,
+        missing_rate=0.0,
+        occluders=0.0,
+        distractors=0.0,
+        image_size=128,
+        person_height=(50.0, 60.0),
+        rotation=0.0,
+    )
     synthetic.generate(tmp_path, cfg)
     recs = mpii.people(mpii.load_release(tmp_path / synthetic.RELEASE_RELPATH))
     vis = np.stack([r.visible for r in recs])

@@ -20,8 +20,20 @@ from hgbench.joints import FLIC_FLIP, FLIC_JOINTS, joint_index
 from hgbench.metrics import training_accuracy, training_metric
 from realdata import FLIC_FIELDS
 
-CFG = SyntheticConfig(seed=5, n_train=6, n_valid=3, image_size=96, person_height=(90.0, 130.0), rotation=10,
-                      occluders=0.5, distractors=0.3, clutter=4, lr_cue=0.5, missing_rate=0.0, layout="flic")
+CFG = SyntheticConfig(
+    seed=5,
+    n_train=6,
+    n_valid=3,
+    image_size=96,
+    person_height=(90.0, 130.0),
+    rotation=10,
+    occluders=0.5,
+    distractors=0.3,
+    clutter=4,
+    lr_cue=0.5,
+    missing_rate=0.0,
+    layout="flic",
+)
 N = CFG.n_train + CFG.n_valid
 TORSO = [FLIC_JOINTS.index(n) for n in ("lsho", "rsho", "lhip", "rhip")]
 SMOKE = load_params(ROOT / "params/smoke.yaml")
@@ -43,7 +55,8 @@ def prepared(raw, tmp_path_factory):
 
 def test_examples_mat_has_the_real_fields_and_layout(raw):
     assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()) == sorted(
-        ["MANIFEST.json", flic.EXAMPLES_RELPATH] + [f"{flic.IMAGES_RELPATH}/synthetic-{i:08d}.jpg" for i in range(N)])
+        ["MANIFEST.json", flic.EXAMPLES_RELPATH] + [f"{flic.IMAGES_RELPATH}/synthetic-{i:08d}.jpg" for i in range(N)]
+    )
     ex = scipy.io.loadmat(raw / flic.EXAMPLES_RELPATH)["examples"]
     assert ex.shape == (1, N) and ex.dtype.names == FLIC_FIELDS  # the real file's fields, in its order
     others = [s for s in range(len(flic.SLOTS)) if s not in flic.ANNOTATED_SLOTS]
@@ -100,8 +113,9 @@ def test_eyes_and_nose_sit_on_the_head_consistently():
 def test_same_pictures_as_the_mpii_layout_and_deterministic(raw, tmp_path):
     synthetic.generate(tmp_path / "mpii", dataclasses.replace(CFG, layout="mpii", n_train=2, n_valid=1))
     for i in range(3):
-        assert ((raw / flic.IMAGES_RELPATH / f"synthetic-{i:08d}.jpg").read_bytes()
-                == (tmp_path / "mpii" / "images" / f"{i:09d}.jpg").read_bytes())
+        assert (raw / flic.IMAGES_RELPATH / f"synthetic-{i:08d}.jpg").read_bytes() == (
+            tmp_path / "mpii" / "images" / f"{i:09d}.jpg"
+        ).read_bytes()
     synthetic.generate(tmp_path / "again", CFG)
     for rel in ("MANIFEST.json", flic.EXAMPLES_RELPATH, f"{flic.IMAGES_RELPATH}/synthetic-00000004.jpg"):
         assert (tmp_path / "again" / rel).read_bytes() == (raw / rel).read_bytes()
@@ -137,26 +151,38 @@ def test_prepare_flic_on_the_synthetic_files(prepared, raw):
     np.testing.assert_allclose(a["center"][:, 1], 48.0)
     assert a["crop_to_image"][0, 0, 0] == pytest.approx(88 / 64)
     pc = np.stack([r.person_centric for r in test])
-    np.testing.assert_allclose(a["normalizer"], np.linalg.norm(pc[:, FLIC_JOINTS.index("rsho")]
-                                                               - pc[:, FLIC_JOINTS.index("lhip")], axis=1))
+    np.testing.assert_allclose(
+        a["normalizer"], np.linalg.norm(pc[:, FLIC_JOINTS.index("rsho")] - pc[:, FLIC_JOINTS.index("lhip")], axis=1)
+    )
 
 
 def test_one_epoch_of_training_logs_pck_on_elbows_and_wrists(prepared, tmp_path):
     from hgbench.train import train
 
     out, _ = prepared
-    dataset = DatasetConfig(name="sflic", source="synthetic", input_res=64, output_res=16, crop_margin=1.25,
-                            synthetic=CFG)
+    dataset = DatasetConfig(
+        name="sflic", source="synthetic", input_res=64, output_res=16, crop_margin=1.25, synthetic=CFG
+    )
     assert dataset.layout == "flic"
     messages = []
     cfg = dataclasses.replace(SMOKE.train, epochs=1, batch_size=3)
-    model = train(dataset=dataset, variant=SMOKE.variants["hg1x2"], cfg=cfg, seed=0, train_file=out / "train.h5",
-                  valid_file=out / "valid.h5", out_dir=tmp_path, device="cpu", log=messages.append)
+    model = train(
+        dataset=dataset,
+        variant=SMOKE.variants["hg1x2"],
+        cfg=cfg,
+        seed=0,
+        train_file=out / "train.h5",
+        valid_file=out / "valid.h5",
+        out_dir=tmp_path,
+        device="cpu",
+        log=messages.append,
+    )
     with open(tmp_path / "log.csv") as fh:
         row = next(csv.DictReader(fh))
     assert 0.0 <= float(row["valid_acc"]) <= 100.0
     assert any("valid PCK@0.2 (elbows, wrists)" in m for m in messages)
     import torch
+
     assert torch.load(model, weights_only=True)["model_config"]["joints"] == len(FLIC_JOINTS)
 
 
@@ -165,10 +191,10 @@ def test_training_metric_hand_checked_mpii():
     gt = np.zeros((1, 16, 2))
     preds = gt.copy()
     missing = np.zeros((1, 16), bool)
-    preds[0, joint_index("relb")] = (3.0, 4.0)    # distance 5 = exactly 0.5 × 10: correct (inclusive)
-    preds[0, joint_index("lelb")] = (3.0, 4.1)    # just beyond: wrong
-    missing[0, joint_index("rwri")] = True        # not annotated: not scored
-    preds[0, joint_index("lwri")] = np.nan        # no prediction: wrong
+    preds[0, joint_index("relb")] = (3.0, 4.0)  # distance 5 = exactly 0.5 × 10: correct (inclusive)
+    preds[0, joint_index("lelb")] = (3.0, 4.1)  # just beyond: wrong
+    missing[0, joint_index("rwri")] = True  # not annotated: not scored
+    preds[0, joint_index("lwri")] = np.nan  # no prediction: wrong
     preds[0, joint_index("head")] = (100.0, 0.0)  # not an ablation joint: ignored
     acc = training_accuracy(preds, gt, missing, np.array([10.0]), "mpii")
     assert acc == pytest.approx(100.0 * 5 / 7)  # relb, rkne, lkne, rank, lank of 7 scored
@@ -179,9 +205,9 @@ def test_training_metric_hand_checked_flic():
     gt = np.zeros((1, 11, 2))
     preds = gt.copy()
     missing = np.zeros((1, 11), bool)
-    preds[0, FLIC_JOINTS.index("lelb")] = (2.0, 0.0)   # exactly 0.2 × 10: correct
-    missing[0, FLIC_JOINTS.index("relb")] = True       # not scored
-    preds[0, FLIC_JOINTS.index("lwri")] = (0.0, 2.1)   # 0.21: wrong
+    preds[0, FLIC_JOINTS.index("lelb")] = (2.0, 0.0)  # exactly 0.2 × 10: correct
+    missing[0, FLIC_JOINTS.index("relb")] = True  # not scored
+    preds[0, FLIC_JOINTS.index("lwri")] = (0.0, 2.1)  # 0.21: wrong
     preds[0, FLIC_JOINTS.index("nose")] = (50.0, 0.0)  # not an elbow or wrist: ignored
     acc = training_accuracy(preds, gt, missing, np.array([10.0]), "flic")
     assert acc == pytest.approx(100.0 * 2 / 3)  # lelb and rwri of lelb, lwri, rwri

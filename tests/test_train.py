@@ -3,14 +3,13 @@
 import dataclasses
 
 import numpy as np
-
 import pytest
 import torch
 
+from conftest import ROOT
 from hgbench.config import load_params
 from hgbench.data.dataset import jitter_colours
 from hgbench.recipe import make_model, make_optimizer, make_scheduler, step_schedule_lr, train_step
-from conftest import ROOT
 from test_resume import smoke_data  # noqa: F401 (fixture)
 
 SMOKE = load_params(ROOT / "params/smoke.yaml")

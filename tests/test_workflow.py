@@ -37,8 +37,12 @@ def dvc_stages(cwd: Path, profile: str) -> list[dict]:
 
     with Repo(str(cwd)) as repo:
         return [
-            {"stage": s.name.split("@")[0], "outs": [str(o.def_path) for o in s.outs],
-             "persist": [str(o.def_path) for o in s.outs if o.persist], "cmd": normalise(s.cmd, profile)}
+            {
+                "stage": s.name.split("@")[0],
+                "outs": [str(o.def_path) for o in s.outs],
+                "persist": [str(o.def_path) for o in s.outs if o.persist],
+                "cmd": normalise(s.cmd, profile),
+            }
             for s in repo.index.stages
         ]
 
@@ -154,8 +158,10 @@ def test_the_workflow_parses_without_importing_hgbench_or_torch():
     """A Snakemake without hgbench (per-rule conda environments, a host workflow) can parse it:
     every `import hgbench`/`import torch` fails in this process, and `device: auto` (demo) still
     resolves."""
-    code = ("import sys; sys.modules['hgbench'] = sys.modules['torch'] = None; "
-            "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()")
+    code = (
+        "import sys; sys.modules['hgbench'] = sys.modules['torch'] = None; "
+        "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()"
+    )
     proc = run([sys.executable, "-c", code, "-n", "--forceall", "--configfile", "params/demo.yaml"], ROOT)
     assert "hgbench train --params params/demo.yaml" in proc.stdout
 
@@ -178,8 +184,14 @@ def test_device_auto_asks_nvidia_smi_not_torch(tmp_path, visible, gpus):
     env.pop("CUDA_VISIBLE_DEVICES", None)
     if visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = visible
-    proc = subprocess.run(["snakemake", "-n", "--forceall", "--configfile", "params/demo.yaml"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["snakemake", "-n", "--forceall", "--configfile", "params/demo.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert train_gpus(proc.stdout) == gpus
 
@@ -206,8 +218,9 @@ def test_catalog_files_describe_the_standardized_usage():
     for leaf in schema["$defs"]["train"]["properties"]:
         assert f"`{leaf}`" in readme, f"train.{leaf}"
     # the config the catalog's deployment copies is the default profile (config/config.yaml)
-    assert (ROOT / "config" / "config.yaml").read_bytes() == (ROOT / "params" / "demo.yaml").read_bytes(), \
+    assert (ROOT / "config" / "config.yaml").read_bytes() == (ROOT / "params" / "demo.yaml").read_bytes(), (
         "cp params/demo.yaml config/config.yaml"
+    )
 
 
 def report_categories(page: str) -> dict:
@@ -233,22 +246,25 @@ def test_snakemake_report_holds_the_figures_tables_and_runs(finished_smoke, tmp_
         runs = [e for e in raw["experiments"] if e["dataset"] == dataset]
         for e in runs:
             stem = f"{dataset}/{e['variant']}/s{e['seed']}"
-            assert {f"metrics/smoke/{stem}.json", f"results/smoke/{stem}/pck_curve.csv",
-                    f"models/smoke/{stem}/log.csv"} <= set(categories[dataset]["Runs"])
+            assert {
+                f"metrics/smoke/{stem}.json",
+                f"results/smoke/{stem}/pck_curve.csv",
+                f"models/smoke/{stem}/log.csv",
+            } <= set(categories[dataset]["Runs"])
             assert f'"labels": {{"variant": "{e["variant"]}", "seed": "{e["seed"]}", "file": "PCK curve"}}' in page
     assert sum(len(v) for v in categories.pop("hgbench report").values()) == 1  # the hgbench page itself
     assert sorted(categories) == sorted(raw["datasets"])
     assert "data:image/png" in page and "Mean PCK(h) against the normalised distance threshold" in page
 
 
-HOST_SNAKEFILE = '''configfile: "config/config.yaml"
+HOST_SNAKEFILE = """configfile: "config/config.yaml"
 
 module hg:
     snakefile: "{clone}/workflow/Snakefile"
     config: config
 
 use rule * from hg as hg_*
-'''
+"""
 """What a user writes (README "Use hgbench as a module")."""
 
 
@@ -262,9 +278,18 @@ def test_a_host_workflow_imports_it_as_a_module_and_reports_in_its_own_directory
     # The whole DAG, every command reading the host's config file and writing below the host.
     dry = run(["snakemake", "-n", "-p", "--forceall"], host).stdout
     assert "hgbench fetch --params config/config.yaml --dataset smoke --out data/raw/smoke/smoke" in dry
-    assert set(re.findall(r"^(?:local)?rule (\S+):", dry, re.M)) == \
-        {"hg_fetch", "hg_prepare", "hg_prepare_samples", "hg_train", "hg_predict", "hg_predict_samples",
-         "hg_evaluate", "hg_summarize", "hg_report", "hg_all"}
+    assert set(re.findall(r"^(?:local)?rule (\S+):", dry, re.M)) == {
+        "hg_fetch",
+        "hg_prepare",
+        "hg_prepare_samples",
+        "hg_train",
+        "hg_predict",
+        "hg_predict_samples",
+        "hg_evaluate",
+        "hg_summarize",
+        "hg_report",
+        "hg_all",
+    }
     assert str(finished_smoke) not in "".join(re.findall(r"^\s+output: .*$", dry, re.M))
     # A real run: the finished results copied over (times kept), so only the report is built.
     for folder in ("data", "models", "results", "metrics", "logs", "benchmarks"):
@@ -278,8 +303,9 @@ def test_a_host_workflow_imports_it_as_a_module_and_reports_in_its_own_directory
     # ... and its Snakemake report, built there, holds the figures.
     run(["snakemake", "--report", "report.html"], host)
     categories = report_categories((host / "report.html").read_text())
-    assert {f.name for f in (host / "reports/smoke/figures").glob("*.png")} == \
-        {Path(f).name for c in categories.values() for f in c.get("Figures", [])}
+    assert {f.name for f in (host / "reports/smoke/figures").glob("*.png")} == {
+        Path(f).name for c in categories.values() for f in c.get("Figures", [])
+    }
 
 
 def test_the_paper_profile_writes_the_mpii_test_submission_of_hg8_only():
@@ -289,10 +315,13 @@ def test_the_paper_profile_writes_the_mpii_test_submission_of_hg8_only():
     assert "pred_keypoints_mpii" not in run(["snakemake", "-n", "--configfile", "params/smoke.yaml"], ROOT).stdout
 
 
-@pytest.mark.parametrize("submission,key", [
-    ({"dataset": "mpii", "variant": "hg8", "seed": 5}, "submissions.0"),        # not an experiment
-    ({"dataset": "flic", "variant": "hg8", "seed": 0}, "submissions.0.dataset"),  # no FLIC test server
-])
+@pytest.mark.parametrize(
+    "submission,key",
+    [
+        ({"dataset": "mpii", "variant": "hg8", "seed": 5}, "submissions.0"),  # not an experiment
+        ({"dataset": "flic", "variant": "hg8", "seed": 0}, "submissions.0.dataset"),  # no FLIC test server
+    ],
+)
 def test_a_submission_must_be_an_mpii_experiment_of_the_profile(tmp_path, submission, key):
     from hgbench.config import ParamsError, load_params
 

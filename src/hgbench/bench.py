@@ -35,9 +35,9 @@ import torch
 
 from .config import Params
 from .data.dataset import Augmentation, CropDataset, epoch_batches, step_generator
+from .inference import resolve_device
 from .iofiles import atomic_path
 from .joints import joints_of
-from .inference import resolve_device
 from .model import count_macs
 from .precision import bench_precision
 from .recipe import compile_mode, make_batch, make_model, make_optimizer, supervised_outputs, train_step
@@ -47,11 +47,16 @@ RESULTS_DIR = Path("bench/results")
 # Dense peak TFLOP/s by (GPU name fragment, dtype), vendor data sheets (SXM parts; PCIe parts are
 # lower). Unknown GPUs report no fraction rather than a guess.
 GPU_PEAK_TFLOPS = {
-    ("H200", "bf16"): 989.0, ("H200", "fp32"): 67.0,
-    ("H100", "bf16"): 989.0, ("H100", "fp32"): 67.0,
-    ("A100", "bf16"): 312.0, ("A100", "fp32"): 19.5,
-    ("L40S", "bf16"): 362.0, ("L40S", "fp32"): 91.6,
-    ("4090", "bf16"): 165.0, ("4090", "fp32"): 82.6,
+    ("H200", "bf16"): 989.0,
+    ("H200", "fp32"): 67.0,
+    ("H100", "bf16"): 989.0,
+    ("H100", "fp32"): 67.0,
+    ("A100", "bf16"): 312.0,
+    ("A100", "fp32"): 19.5,
+    ("L40S", "bf16"): 362.0,
+    ("L40S", "fp32"): 91.6,
+    ("4090", "bf16"): 165.0,
+    ("4090", "fp32"): 82.6,
 }
 
 
@@ -105,12 +110,25 @@ def _variant_dataset(params: Params, variant: str):
     return next(iter(params.datasets.values()))
 
 
-def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads: int, device: str = "auto",
-                precision: str | None = None, compile: bool | str | None = None, warmup: int = 2, seed: int = 0) -> dict:
+def bench_train(
+    params: Params,
+    variant: str,
+    *,
+    batch: int,
+    steps: int,
+    threads: int,
+    device: str = "auto",
+    precision: str | None = None,
+    compile: bool | str | None = None,
+    warmup: int = 2,
+    seed: int = 0,
+) -> dict:
     """Time ``steps`` real training steps of ``variant`` on random crops; returns the result record."""
     if variant not in params.variants:
-        raise ValueError(f"variant {variant!r} is not in profile {params.profile!r}; allowed values: "
-                         + ", ".join(sorted(params.variants)))
+        raise ValueError(
+            f"variant {variant!r} is not in profile {params.profile!r}; allowed values: "
+            + ", ".join(sorted(params.variants))
+        )
     if steps < 1 or batch < 1:
         raise ValueError("--steps and --batch must be at least 1")
     cfg = params.train
@@ -145,9 +163,18 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
     for it in range(warmup + steps):
         _sync(dev)
         t0 = time.perf_counter()
-        images, targets = make_batch(crops, joint_px, missing, aug=aug, generator=step_generator(seed, it),
-                                     flip_perm=flip_perm, input_res=ds.input_res, output_res=ds.output_res,
-                                     sigma=cfg.sigma, device=dev)
+        images, targets = make_batch(
+            crops,
+            joint_px,
+            missing,
+            aug=aug,
+            generator=step_generator(seed, it),
+            flip_perm=flip_perm,
+            input_res=ds.input_res,
+            output_res=ds.output_res,
+            sigma=cfg.sigma,
+            device=dev,
+        )
         _sync(dev)
         t1 = time.perf_counter()
         train_step(model, optimizer, images, targets, supervised, precision)
@@ -163,20 +190,34 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
     peak, peak_source = device_peak_gflops(dev, precision, threads)
     achieved = flops * img_per_s / 1e9
     record = {
-        "bench": "train", "profile": params.profile, "variant": variant, "input_res": ds.input_res,
-        "device": dev.type, "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                                            else platform.processor() or platform.machine()),
-        "precision": precision, "precision_requested": requested, "compile": bool(compile),
-        "compile_mode": (compile_mode(compile) or "default") if compile else None, "batch": batch, "threads": threads, "steps": steps,
+        "bench": "train",
+        "profile": params.profile,
+        "variant": variant,
+        "input_res": ds.input_res,
+        "device": dev.type,
+        "device_name": (
+            torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
+        ),
+        "precision": precision,
+        "precision_requested": requested,
+        "compile": bool(compile),
+        "compile_mode": (compile_mode(compile) or "default") if compile else None,
+        "batch": batch,
+        "threads": threads,
+        "steps": steps,
         "img_per_s": round(img_per_s, 4),
         "step_ms_median": round(1e3 * statistics.median(step_s), 2),
         "augment_ms_per_img": round(1e3 * sum(data_s) / (batch * steps), 3),
-        "flops_per_img": flops, "achieved_gflops": round(achieved, 1),
-        "peak_gflops": round(peak, 1) if peak else None, "peak_source": peak_source,
+        "flops_per_img": flops,
+        "achieved_gflops": round(achieved, 1),
+        "peak_gflops": round(peak, 1) if peak else None,
+        "peak_source": peak_source,
         "fraction_of_peak": round(achieved / peak, 4) if peak else None,
-        "torch": torch.__version__, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "torch": torch.__version__,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         # Other processes on the machine make CPU figures noisy; the load average records it.
-        "loadavg_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
     }
     if dev.type == "cuda":
         record["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
@@ -184,8 +225,18 @@ def bench_train(params: Params, variant: str, *, batch: int, steps: int, threads
     return record
 
 
-def bench_data(data_file: Path, *, batch: int, batches: int, threads: int, workers: int = 0, device: str = "cpu",
-               input_res: int | None = None, output_res: int | None = None, seed: int = 0) -> dict:
+def bench_data(
+    data_file: Path,
+    *,
+    batch: int,
+    batches: int,
+    threads: int,
+    workers: int = 0,
+    device: str = "cpu",
+    input_res: int | None = None,
+    output_res: int | None = None,
+    seed: int = 0,
+) -> dict:
     """ms per training sample of the data path from a prepared HDF5 file.
 
     ``read_ms_per_sample``: rows read from the file in shuffled batches (the loader's work, no
@@ -201,28 +252,48 @@ def bench_data(data_file: Path, *, batch: int, batches: int, threads: int, worke
     with h5py.File(data_file, "r") as h5:
         input_res = input_res or int(h5.attrs["input_res"])
     output_res = output_res or input_res // 4
-    order = [b for e in range(1 + batches * batch // max(len(data), 1)) for b in epoch_batches(len(data), batch, seed, e)]
+    order = [
+        b for e in range(1 + batches * batch // max(len(data), 1)) for b in epoch_batches(len(data), batch, seed, e)
+    ]
     order = order[:batches]
     read_s, aug_s, n = 0.0, 0.0, 0
     t_read = time.perf_counter()
     for it, (crops, joints, missing) in enumerate(iterate_batches(data, order, workers)):
         t0 = time.perf_counter()
         read_s += t0 - t_read
-        make_batch(crops, joints, missing, aug=Augmentation(30, 0.25, True, 0.2), generator=step_generator(seed, it),
-                   flip_perm=torch.as_tensor(data.flip_permutation), input_res=input_res, output_res=output_res,
-                   sigma=1.0, device=dev)
+        make_batch(
+            crops,
+            joints,
+            missing,
+            aug=Augmentation(30, 0.25, True, 0.2),
+            generator=step_generator(seed, it),
+            flip_perm=torch.as_tensor(data.flip_permutation),
+            input_res=input_res,
+            output_res=output_res,
+            sigma=1.0,
+            device=dev,
+        )
         _sync(dev)
         n += crops.shape[0]
         t_read = time.perf_counter()
         aug_s += t_read - t0
     cores = max(1, workers)
     return {
-        "bench": "data", "file": str(data_file), "rows": len(data), "crop_size": data.crop_size, "input_res": input_res,
-        "batch": batch, "samples": n, "workers": workers, "threads": threads, "device": dev.type,
+        "bench": "data",
+        "file": str(data_file),
+        "rows": len(data),
+        "crop_size": data.crop_size,
+        "input_res": input_res,
+        "batch": batch,
+        "samples": n,
+        "workers": workers,
+        "threads": threads,
+        "device": dev.type,
         "read_ms_per_sample": round(1e3 * read_s * cores / n, 4),
         "augment_ms_per_sample": round(1e3 * aug_s * threads / n, 4),
         "read_mb_per_s": round(n * 3 * data.crop_size**2 / read_s / 1e6, 1),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg_1min": round(os.getloadavg()[0], 2),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
     }
 
 
@@ -257,13 +328,18 @@ def summary_line(record: dict) -> str:
     if record["bench"] == "train":
         frac = record["fraction_of_peak"]
         mem = f"peak GPU {record['peak_gpu_mib']:.0f} MiB, " if "peak_gpu_mib" in record else ""
-        return (f"{record['variant']} {record['input_res']}px {record['device']} {record['precision']} batch "
-                f"{record['batch']} threads {record['threads']}: {record['img_per_s']:.3f} img/s, "
-                f"{record['achieved_gflops']:.0f} GFLOP/s" + (f" = {100 * frac:.0f}% of peak" if frac else "")
-                + f", {mem}peak RSS {record['peak_rss_mib']:.0f} MiB")
-    return (f"{record['file']}: read {record['read_ms_per_sample']:.3f} ms/sample/core "
-            f"({record['read_mb_per_s']:.0f} MB/s), augment {record['augment_ms_per_sample']:.3f} ms/sample "
-            f"on {record['device']}")
+        return (
+            f"{record['variant']} {record['input_res']}px {record['device']} {record['precision']} batch "
+            f"{record['batch']} threads {record['threads']}: {record['img_per_s']:.3f} img/s, "
+            f"{record['achieved_gflops']:.0f} GFLOP/s"
+            + (f" = {100 * frac:.0f}% of peak" if frac else "")
+            + f", {mem}peak RSS {record['peak_rss_mib']:.0f} MiB"
+        )
+    return (
+        f"{record['file']}: read {record['read_ms_per_sample']:.3f} ms/sample/core "
+        f"({record['read_mb_per_s']:.0f} MB/s), augment {record['augment_ms_per_sample']:.3f} ms/sample "
+        f"on {record['device']}"
+    )
 
 
 def dumps(record: dict) -> str:

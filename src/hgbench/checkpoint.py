@@ -113,14 +113,18 @@ def read_state(path: Path, fix: str, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, UnicodeDecodeError, KeyError...
-        raise CheckpointError(f"{path} cannot be read: it is truncated, corrupt or not an hgbench checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {fix}") from None
+        raise CheckpointError(
+            f"{path} cannot be read: it is truncated, corrupt or not an hgbench checkpoint "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {fix}"
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not an hgbench checkpoint (holds a {type(state).__name__}); {fix}")
     expected = state.get("sha256")
     if expected is not None and content_digest(state) != expected:
-        raise CheckpointError(f"{path} is corrupt: its content does not match the sha256 recorded when it was "
-                              f"written (a damaged or partly overwritten file); {fix}")
+        raise CheckpointError(
+            f"{path} is corrupt: its content does not match the sha256 recorded when it was "
+            f"written (a damaged or partly overwritten file); {fix}"
+        )
     return state
 
 
@@ -128,8 +132,9 @@ def _run_name(run: dict) -> str:
     return f"{run.get('dataset')}/{run.get('variant')}/s{run.get('seed')}"
 
 
-def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: str | None = None,
-                    run: dict | None = None) -> dict | None:
+def load_checkpoint(
+    path: Path, *, seed: int, model_config: dict, fingerprint: str | None = None, run: dict | None = None
+) -> dict | None:
     """Read a ``last.pt`` written by :func:`save_checkpoint` for the same run.
 
     Tensors are loaded on the CPU (``load_state_dict`` moves them). ``run`` = ``{dataset,
@@ -155,22 +160,49 @@ def load_checkpoint(path: Path, *, seed: int, model_config: dict, fingerprint: s
 
 def another_run(path: Path, found: dict, wanted: dict) -> str:
     """The one-line refusal of a file of run ``found`` where run ``wanted`` would write."""
-    return (f"{path} belongs to run {_run_name(found)}, not {_run_name(wanted)}; give this run its own --out "
-            f"(the pipeline uses models/<profile>/<dataset>/<variant>/s<seed>), or delete {Path(path).parent} "
-            f"if that run is no longer wanted")
+    return (
+        f"{path} belongs to run {_run_name(found)}, not {_run_name(wanted)}; give this run its own --out "
+        f"(the pipeline uses models/<profile>/<dataset>/<variant>/s<seed>), or delete {Path(path).parent} "
+        f"if that run is no longer wanted"
+    )
 
 
-def save_last(path: Path, *, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, epoch: int,
-              batch: int, iteration: int, progress: dict | None, log: list[dict], seed: int, model_config: dict,
-              fingerprint: str, run: dict | None = None) -> None:
+def save_last(
+    path: Path,
+    *,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    epoch: int,
+    batch: int,
+    iteration: int,
+    progress: dict | None,
+    log: list[dict],
+    seed: int,
+    model_config: dict,
+    fingerprint: str,
+    run: dict | None = None,
+) -> None:
     """Write ``last.pt`` (contents: this module's docstring) atomically from the live objects;
     ``run`` = ``{dataset, variant, seed}`` names the run it belongs to."""
-    save_checkpoint({
-        "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state(),
-        "epoch": epoch, "batch": batch, "iteration": iteration, "progress": progress, "log": log,
-        "seed": seed, "model_config": model_config, "fingerprint": fingerprint, "run": run,
-    }, path)
+    save_checkpoint(
+        {
+            "model": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": rng_state(),
+            "epoch": epoch,
+            "batch": batch,
+            "iteration": iteration,
+            "progress": progress,
+            "log": log,
+            "seed": seed,
+            "model_config": model_config,
+            "fingerprint": fingerprint,
+            "run": run,
+        },
+        path,
+    )
 
 
 def restore_last(state: dict, *, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler) -> dict:
@@ -184,13 +216,35 @@ def restore_last(state: dict, *, net: torch.nn.Module, optimizer: torch.optim.Op
     return {k: state[k] for k in ("epoch", "batch", "iteration", "progress", "log")}
 
 
-def save_model_file(path: Path, *, net: torch.nn.Module, model_config: dict, variant: str, supervision: str,
-                    dataset: str, input_res: int, output_res: int, seed: int, epochs: int) -> None:
+def save_model_file(
+    path: Path,
+    *,
+    net: torch.nn.Module,
+    model_config: dict,
+    variant: str,
+    supervision: str,
+    dataset: str,
+    input_res: int,
+    output_res: int,
+    seed: int,
+    epochs: int,
+) -> None:
     """Write ``model.pt``: final weights and what inference needs to rebuild and feed the network
     (input px, heatmap cells, the dataset's name; :data:`MODEL_KEYS`), atomically with its digest."""
-    save_state({"model": net.state_dict(), "model_config": model_config, "variant": variant,
-                "supervision": supervision, "dataset": dataset, "input_res": input_res, "output_res": output_res,
-                "seed": seed, "epochs": epochs}, path)
+    save_state(
+        {
+            "model": net.state_dict(),
+            "model_config": model_config,
+            "variant": variant,
+            "supervision": supervision,
+            "dataset": dataset,
+            "input_res": input_res,
+            "output_res": output_res,
+            "seed": seed,
+            "epochs": epochs,
+        },
+        path,
+    )
 
 
 MODEL_KEYS = ("model", "model_config", "variant", "dataset", "input_res", "output_res", "seed")
@@ -199,10 +253,14 @@ MODEL_KEYS = ("model", "model_config", "variant", "dataset", "input_res", "outpu
 
 def read_model_file(path: Path, map_location="cpu") -> dict:
     """Read a ``model.pt`` written by ``hgbench train``; :class:`CheckpointError` names the file and fix."""
-    fix = (f"delete it and rerun `hgbench train` with --out {Path(path).parent} (it rewrites model.pt from "
-           f"last.pt, or trains again)")
+    fix = (
+        f"delete it and rerun `hgbench train` with --out {Path(path).parent} (it rewrites model.pt from "
+        f"last.pt, or trains again)"
+    )
     state = read_state(path, fix, map_location)
     missing = [k for k in MODEL_KEYS if k not in state]
     if missing:
-        raise CheckpointError(f"{path} is not a model.pt written by hgbench train (missing {', '.join(missing)}); {fix}")
+        raise CheckpointError(
+            f"{path} is not a model.pt written by hgbench train (missing {', '.join(missing)}); {fix}"
+        )
     return state

@@ -52,11 +52,42 @@ NO_CLAIM = "no claim in the paper (not equal capacity, or more than one differen
 HOLDS, REVERSED, UNRESOLVED, NOT_COMPUTED = "holds", "reversed", "not resolved at this sample size", "not computed"
 FIRST_HIGHER, SECOND_HIGHER = "first higher", "second higher"
 
-COLUMNS = ["dataset", "claim", "is_claim", "first", "second", "protocol", "metric", "quantity", "seeds",
-           "n_seeds", "diff", "ci_low", "ci_high", "p", "per_seed", "seed_std", "seeds_agree", "verdict",
-           "paper_diff"]
-POOLED_INPUT = ("variant_a", "variant_b", "seeds", "n_seeds", "metric", "quantity", "diff", "ci_low", "ci_high",
-                "p", "per_seed", "seed_std", "seeds_agree")
+COLUMNS = [
+    "dataset",
+    "claim",
+    "is_claim",
+    "first",
+    "second",
+    "protocol",
+    "metric",
+    "quantity",
+    "seeds",
+    "n_seeds",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p",
+    "per_seed",
+    "seed_std",
+    "seeds_agree",
+    "verdict",
+    "paper_diff",
+]
+POOLED_INPUT = (
+    "variant_a",
+    "variant_b",
+    "seeds",
+    "n_seeds",
+    "metric",
+    "quantity",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p",
+    "per_seed",
+    "seed_std",
+    "seeds_agree",
+)
 """The ``paired_pooled.csv`` columns a claims row is made from."""
 
 
@@ -77,15 +108,24 @@ def claim_for(a: VariantConfig, b: VariantConfig) -> tuple[str, str] | None:
         if not same_loss:
             return None
         if more.supervision == "last":  # the paper's HG-Stacked vs HG: no intermediate loss at all
-            return (f"stacking helps at equal capacity even without intermediate supervision: "
-                    f"{more.stacks}×{more.modules} (last stack only) beats {fewer.stacks}×{fewer.modules} "
-                    f"(HG-Stacked vs HG, Fig. 8)", more.name)
-        return (f"stacking helps at equal capacity: {more.stacks}×{more.modules} beats "
-                f"{fewer.stacks}×{fewer.modules} (§4.2, Figs. 8–9)", more.name)
+            return (
+                f"stacking helps at equal capacity even without intermediate supervision: "
+                f"{more.stacks}×{more.modules} (last stack only) beats {fewer.stacks}×{fewer.modules} "
+                f"(HG-Stacked vs HG, Fig. 8)",
+                more.name,
+            )
+        return (
+            f"stacking helps at equal capacity: {more.stacks}×{more.modules} beats "
+            f"{fewer.stacks}×{fewer.modules} (§4.2, Figs. 8–9)",
+            more.name,
+        )
     if same_body and (a.stacks, a.modules) == (b.stacks, b.modules) and a.supervision != b.supervision:
         if a.stacks > 1 and {a.supervision, b.supervision} == {"all", "last"}:
             better = a if a.supervision == "all" else b
-            return "intermediate supervision helps stacked hourglasses (HG-Stacked-Int vs HG-Stacked, Fig. 8)", better.name
+            return (
+                "intermediate supervision helps stacked hourglasses (HG-Stacked-Int vs HG-Stacked, Fig. 8)",
+                better.name,
+            )
         if a.stacks == 1 and "inner" in (a.supervision, b.supervision):
             better = a if a.supervision == "inner" else b
             return "intermediate supervision helps a single hourglass (HG-Int vs HG, Fig. 8)", better.name
@@ -153,13 +193,27 @@ def claim_row(pooled: dict, params: Params, dataset: str) -> dict:
         words = {HOLDS: FIRST_HIGHER, REVERSED: SECOND_HIGHER}.get(words, words)
     quantity = str(pooled["quantity"])
     paper = paper_difference(params.variants[first], params.variants[second], quantity) if claim else None
-    return {"dataset": dataset, "claim": claim[0] if claim else NO_CLAIM, "is_claim": claim is not None,
-            "first": first, "second": second, "protocol": str(pooled.get("protocol", "")),
-            "metric": str(pooled["metric"]), "quantity": quantity, "seeds": str(pooled["seeds"]),
-            "n_seeds": int(pooled["n_seeds"]), "diff": diff, "ci_low": low, "ci_high": high,
-            "p": _number(pooled["p"]), "per_seed": " ".join(f"{d:.4f}" for d in per_seed),
-            "seed_std": _number(pooled["seed_std"]), "seeds_agree": _number(pooled["seeds_agree"]),
-            "verdict": words, "paper_diff": math.nan if paper is None else paper}
+    return {
+        "dataset": dataset,
+        "claim": claim[0] if claim else NO_CLAIM,
+        "is_claim": claim is not None,
+        "first": first,
+        "second": second,
+        "protocol": str(pooled.get("protocol", "")),
+        "metric": str(pooled["metric"]),
+        "quantity": quantity,
+        "seeds": str(pooled["seeds"]),
+        "n_seeds": int(pooled["n_seeds"]),
+        "diff": diff,
+        "ci_low": low,
+        "ci_high": high,
+        "p": _number(pooled["p"]),
+        "per_seed": " ".join(f"{d:.4f}" for d in per_seed),
+        "seed_std": _number(pooled["seed_std"]),
+        "seeds_agree": _number(pooled["seeds_agree"]),
+        "verdict": words,
+        "paper_diff": math.nan if paper is None else paper,
+    }
 
 
 def claims_table(pooled: pd.DataFrame, params: Params, dataset: str) -> pd.DataFrame:
@@ -168,7 +222,10 @@ def claims_table(pooled: pd.DataFrame, params: Params, dataset: str) -> pd.DataF
     Rows naming a variant that is not one of the dataset's experiments are left out.
     """
     variants = {e.variant for e in params.experiments_for(dataset)}
-    rows = [claim_row(r, params, dataset) for r in pooled.to_dict("records")
-            if str(r["variant_a"]) in variants and str(r["variant_b"]) in variants]
+    rows = [
+        claim_row(r, params, dataset)
+        for r in pooled.to_dict("records")
+        if str(r["variant_a"]) in variants and str(r["variant_b"]) in variants
+    ]
     rows.sort(key=lambda r: (not r["is_claim"], r["claim"], r["first"], r["second"], r["metric"], r["quantity"]))
     return pd.DataFrame(rows, columns=COLUMNS)

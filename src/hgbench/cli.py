@@ -58,8 +58,10 @@ def _params(path: str):
 
 def _dataset(params, name: str):
     if name not in params.datasets:
-        raise ParamsError(f"dataset {name!r} is not in profile {params.profile!r}; allowed values: "
-                          + ", ".join(sorted(params.datasets)))
+        raise ParamsError(
+            f"dataset {name!r} is not in profile {params.profile!r}; allowed values: "
+            + ", ".join(sorted(params.datasets))
+        )
     return params.datasets[name]
 
 
@@ -117,14 +119,22 @@ def cmd_describe(args) -> int:
 
     rows = describe(_params(args.params))
     if args.json:
-        print(json.dumps([{k: r[k] for k in ("variant", "dataset", "params", "macs", "input_res")} for r in rows], indent=2))
+        print(
+            json.dumps(
+                [{k: r[k] for k in ("variant", "dataset", "params", "macs", "input_res")} for r in rows], indent=2
+            )
+        )
         return 0
-    print(f"{'dataset':<10} {'variant':<12} {'label':<22} {'stacks':>6} {'modules':>7} {'feat':>5} {'depth':>5} "
-          f"{'supervision':<11} {'input':>5} {'params (M)':>10} {'GMACs':>7}")
+    print(
+        f"{'dataset':<10} {'variant':<12} {'label':<22} {'stacks':>6} {'modules':>7} {'feat':>5} {'depth':>5} "
+        f"{'supervision':<11} {'input':>5} {'params (M)':>10} {'GMACs':>7}"
+    )
     for r in rows:
-        print(f"{r['dataset']:<10} {r['variant']:<12} {r['label']:<22} {r['stacks']:>6} {r['modules']:>7} {r['features']:>5} "
-              f"{r['depth']:>5} {r['supervision']:<11} {r['input_res']:>5} {r['params'] / 1e6:>10.2f} "
-              f"{r['macs'] / 1e9:>7.2f}")
+        print(
+            f"{r['dataset']:<10} {r['variant']:<12} {r['label']:<22} {r['stacks']:>6} {r['modules']:>7} {r['features']:>5} "
+            f"{r['depth']:>5} {r['supervision']:<11} {r['input_res']:>5} {r['params'] / 1e6:>10.2f} "
+            f"{r['macs'] / 1e9:>7.2f}"
+        )
     return 0
 
 
@@ -153,28 +163,50 @@ def cmd_prepare(args) -> int:
     if args.split == "samples":  # the real photographs shipped with hgbench, for the report's gallery
         from .data.prepare import SAMPLES_FILENAME, prepare_samples
 
-        counts = prepare_samples(Path(args.out), dataset=args.dataset, input_res=ds.input_res,
-                                 crop_margin=ds.crop_margin, layout=ds.layout, workers=args.workers)
+        counts = prepare_samples(
+            Path(args.out),
+            dataset=args.dataset,
+            input_res=ds.input_res,
+            crop_margin=ds.crop_margin,
+            layout=ds.layout,
+            workers=args.workers,
+        )
         print(f"{args.dataset}: prepared {counts} into {Path(args.out) / SAMPLES_FILENAME}")
         return 0
     if args.raw is None:
         raise ParamsError(f"hgbench prepare --split {args.split} needs --raw DIR (the output of fetch)")
     if args.split == "test":  # the MPII test split (no labels), for `hgbench export-mpii --split test`
         if not kind.test_split:
-            raise ParamsError(f"dataset {args.dataset!r} has the {kind.label} layout: its test set is valid.h5 "
-                              f"(prepared without --split); --split test is the MPII test split")
+            raise ParamsError(
+                f"dataset {args.dataset!r} has the {kind.label} layout: its test set is valid.h5 "
+                f"(prepared without --split); --split test is the MPII test split"
+            )
         from .data.prepare import prepare_test
 
-        counts = prepare_test(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
-                              crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty())
+        counts = prepare_test(
+            Path(args.raw),
+            Path(args.out),
+            dataset=args.dataset,
+            input_res=ds.input_res,
+            crop_margin=ds.crop_margin,
+            workers=args.workers,
+            progress=sys.stderr.isatty(),
+        )
         print(f"{args.dataset}: prepared {counts} into {Path(args.out) / 'test.h5'}")
         return 0
     if kind is FLIC:  # real FLIC and the synthetic FLIC layout: the same examples.mat code
         from .data.prepare import prepare_flic
 
-        counts = prepare_flic(Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
-                              crop_margin=ds.crop_margin, labels=ds.labels, workers=args.workers,
-                              progress=sys.stderr.isatty())
+        counts = prepare_flic(
+            Path(args.raw),
+            Path(args.out),
+            dataset=args.dataset,
+            input_res=ds.input_res,
+            crop_margin=ds.crop_margin,
+            labels=ds.labels,
+            workers=args.workers,
+            progress=sys.stderr.isatty(),
+        )
         print(f"{args.dataset}: prepared {counts} into {args.out}")
         return 0
     # Real MPII uses the standard validation split shipped with the package (Tompson et al.);
@@ -182,8 +214,14 @@ def cmd_prepare(args) -> int:
     # source, not of the kind: both are MPII-layout).
     split_csv = mpii.MPII_VALID_SPLIT if ds.source == "mpii" else None
     counts = prepare_dataset(
-        Path(args.raw), Path(args.out), dataset=args.dataset, input_res=ds.input_res,
-        crop_margin=ds.crop_margin, workers=args.workers, progress=sys.stderr.isatty(), split_csv=split_csv,
+        Path(args.raw),
+        Path(args.out),
+        dataset=args.dataset,
+        input_res=ds.input_res,
+        crop_margin=ds.crop_margin,
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
+        split_csv=split_csv,
     )
     print(f"{args.dataset}: prepared {counts} into {args.out}")
     return 0
@@ -196,22 +234,45 @@ def cmd_train(args) -> int:
     params = _params(args.params)
     ds = _dataset(params, args.dataset)
     if args.variant not in params.variants:
-        raise ParamsError(f"variant {args.variant!r} is not in profile {params.profile!r}; allowed values: "
-                          + ", ".join(sorted(params.variants)))
+        raise ParamsError(
+            f"variant {args.variant!r} is not in profile {params.profile!r}; allowed values: "
+            + ", ".join(sorted(params.variants))
+        )
     if params.train.devices > 1 and not distributed.under_torchrun():
         # DDP inside one job: rerun this same command as train.devices torchrun workers.
-        argv = ["train", "--params", args.params, "--dataset", args.dataset, "--variant", args.variant,
-                "--seed", str(args.seed), "--data", args.data, "--out", args.out]
+        argv = [
+            "train",
+            "--params",
+            args.params,
+            "--dataset",
+            args.dataset,
+            "--variant",
+            args.variant,
+            "--seed",
+            str(args.seed),
+            "--data",
+            args.data,
+            "--out",
+            args.out,
+        ]
         with _gpu_claim(args.device or params.device, params.train.devices):
-            return distributed.launch(params.train.devices, argv + (["--device", args.device] if args.device else []),
-                                      interrupted=EXIT_INTERRUPTED)
+            return distributed.launch(
+                params.train.devices,
+                argv + (["--device", args.device] if args.device else []),
+                interrupted=EXIT_INTERRUPTED,
+            )
     data = Path(args.data)
     try:
         # Inside torchrun the launcher's claim is inherited through CUDA_VISIBLE_DEVICES (kept as is).
         with _gpu_claim(args.device or params.device, params.train.devices):
             path = train(
-                dataset=ds, variant=params.variants[args.variant], cfg=params.train, seed=args.seed,
-                train_file=data / "train.h5", valid_file=data / "valid.h5", out_dir=Path(args.out),
+                dataset=ds,
+                variant=params.variants[args.variant],
+                cfg=params.train,
+                seed=args.seed,
+                train_file=data / "train.h5",
+                valid_file=data / "valid.h5",
+                out_dir=Path(args.out),
                 device=args.device or params.device,
             )
     except TrainingInterrupted as exc:
@@ -232,9 +293,16 @@ def cmd_predict(args) -> int:
     meta = read_model_file(Path(args.checkpoint))  # weights_only, digest checked; errors name the fix
     run = {"dataset": meta["dataset"], "variant": meta["variant"], "seed": int(meta["seed"])}
     with _gpu_claim(args.device or params.device, 1):
-        predict(checkpoint=Path(args.checkpoint), data_file=Path(args.data), out=Path(args.out),
-                flip_test=params.predict.flip_test, batch_size=params.predict.batch_size,
-                device=args.device or params.device, threads=params.train.threads, run=run)
+        predict(
+            checkpoint=Path(args.checkpoint),
+            data_file=Path(args.data),
+            out=Path(args.out),
+            flip_test=params.predict.flip_test,
+            batch_size=params.predict.batch_size,
+            device=args.device or params.device,
+            threads=params.train.threads,
+            run=run,
+        )
     print(f"predictions written to {args.out}")
     return 0
 
@@ -265,9 +333,11 @@ def cmd_evaluate(args) -> int:
     diff = metrics.get("ground_truth_differences")
     if diff:  # official + gt_valid.mat: say what was scored instead, and where the file is wrong
         first = ", ".join(f"row {d['row']} {d['joint']}" for d in diff["joints"][:3])
-        print(f"note: official scores against the MPII annotation list, not {args.ground_truth}, which differs from "
-              f"it in {diff['n']} joints ({first}, ...: all in {args.out} under ground_truth_differences)",
-              file=sys.stderr)
+        print(
+            f"note: official scores against the MPII annotation list, not {args.ground_truth}, which differs from "
+            f"it in {diff['n']} joints ({first}, ...: all in {args.out} under ground_truth_differences)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -323,12 +393,26 @@ def cmd_bench(args) -> int:
     from . import bench
 
     if args.what == "train":
-        record = bench.bench_train(_params(args.params), args.variant, batch=args.batch, steps=args.steps,
-                                   threads=args.threads, device=args.device, precision=args.precision,
-                                   compile=args.compile_mode or args.compile, warmup=args.warmup)
+        record = bench.bench_train(
+            _params(args.params),
+            args.variant,
+            batch=args.batch,
+            steps=args.steps,
+            threads=args.threads,
+            device=args.device,
+            precision=args.precision,
+            compile=args.compile_mode or args.compile,
+            warmup=args.warmup,
+        )
     else:
-        record = bench.bench_data(Path(args.data), batch=args.batch, batches=args.batches, threads=args.threads,
-                                  workers=args.workers, device=args.device)
+        record = bench.bench_data(
+            Path(args.data),
+            batch=args.batch,
+            batches=args.batches,
+            threads=args.threads,
+            workers=args.workers,
+            device=args.device,
+        )
     path = bench.append_result(record, Path(args.results))
     print(bench.summary_line(record))
     print(f"appended to {path}")
@@ -341,9 +425,17 @@ def cmd_infer(args) -> int:
     from .infer import run_infer
 
     with _gpu_claim(args.device, 1):
-        done = run_infer(Path(args.checkpoint), args.images, Path(args.out), Path(args.boxes) if args.boxes else None,
-                         device=args.device, batch_size=args.batch_size, flip_test=args.flip_test,
-                         min_score=args.min_score, progress=sys.stderr.isatty())
+        done = run_infer(
+            Path(args.checkpoint),
+            args.images,
+            Path(args.out),
+            Path(args.boxes) if args.boxes else None,
+            device=args.device,
+            batch_size=args.batch_size,
+            flip_test=args.flip_test,
+            min_score=args.min_score,
+            progress=sys.stderr.isatty(),
+        )
     print(f"{done['people']} people in {done['images']} images: <name>.json and <name>.png written to {args.out}")
     return 0
 
@@ -356,10 +448,13 @@ def cmd_export(args) -> int:
         print(f"weights written to {out}, config to {side}")
         return 0
     _require_extra("export --format onnx", "export")
-    out, diff = export.export_onnx(Path(args.checkpoint), Path(args.out), opset=args.opset,
-                                   crop_margin=args.crop_margin)
-    print(f"ONNX (opset {args.opset}, dynamic batch) written to {out}; onnxruntime vs PyTorch max abs heatmap "
-          f"difference {diff:.2e}")
+    out, diff = export.export_onnx(
+        Path(args.checkpoint), Path(args.out), opset=args.opset, crop_margin=args.crop_margin
+    )
+    print(
+        f"ONNX (opset {args.opset}, dynamic batch) written to {out}; onnxruntime vs PyTorch max abs heatmap "
+        f"difference {diff:.2e}"
+    )
     return 0
 
 
@@ -369,15 +464,25 @@ def cmd_export_mpii(args) -> int:
     for target in (args.predictions, args.annotations):
         if Path(args.out).resolve() == Path(target).resolve():
             raise ValueError(f"output {args.out} is an input of this export; give another --out path")
-    done = write_submission(Path(args.predictions), Path(args.annotations), args.split, Path(args.out),
-                            valid_split=Path(args.valid_split) if args.valid_split else _default_split(),
-                            allow_nan=args.allow_nan)
+    done = write_submission(
+        Path(args.predictions),
+        Path(args.annotations),
+        args.split,
+        Path(args.out),
+        valid_split=Path(args.valid_split) if args.valid_split else _default_split(),
+        allow_nan=args.allow_nan,
+    )
     cx, cy = done["thorax_correlation"]
-    print(f"{done['people']} people in {done['images']} {args.split} images written to {args.out} (MAT variable pred); "
-          f"objpos vs predicted thorax correlation x {cx:.2f}, y {cy:.2f}")
+    print(
+        f"{done['people']} people in {done['images']} {args.split} images written to {args.out} (MAT variable pred); "
+        f"objpos vs predicted thorax correlation x {cx:.2f}, y {cy:.2f}"
+    )
     if min(cx, cy) < 0.5:  # the official prepareTestResults.m warns at the same level
-        print("warning: low correlation between person centres (objpos) and predicted thorax: the prediction rows "
-              "are probably not in the split's order, or the predictions are very poor", file=sys.stderr)
+        print(
+            "warning: low correlation between person centres (objpos) and predicted thorax: the prediction rows "
+            "are probably not in the split's order, or the predictions are very poor",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -389,8 +494,10 @@ def _default_split() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hgbench", description="Stacked hourglass benchmark: one subcommand per pipeline stage.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[-1],
+        prog="hgbench",
+        description="Stacked hourglass benchmark: one subcommand per pipeline stage.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[-1],
     )
     parser.add_argument("--version", action="version", version=f"hgbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
@@ -405,28 +512,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("describe", cmd_describe, "List a profile's variants with parameter count and forward MACs.")
     params_arg(p)
-    p.add_argument("--json", action="store_true", help="print a JSON list of {variant, dataset, params, macs, input_res}")
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON list of {variant, dataset, params, macs, input_res}"
+    )
 
     p = add("fetch", cmd_fetch, "Get a dataset's raw files (the synthetic dataset is generated).")
     params_arg(p)
     p.add_argument("--dataset", required=True, help="dataset name in the profile")
     p.add_argument("--out", required=True, metavar="DIR", help="raw data directory, e.g. data/raw/synthetic")
     p.add_argument("--retries", type=int, default=5, help="download retries after a failed attempt (default 5)")
-    p.add_argument("--backoff", type=float, default=2.0,
-                   help="seconds before the first retry, doubled for each further one (default 2)")
+    p.add_argument(
+        "--backoff",
+        type=float,
+        default=2.0,
+        help="seconds before the first retry, doubled for each further one (default 2)",
+    )
 
-    p = add("prepare", cmd_prepare, "Crop people and write {train,valid}.h5 (or the MPII test.h5, or samples.h5) "
-                                     "in the processed schema.")
+    p = add(
+        "prepare",
+        cmd_prepare,
+        "Crop people and write {train,valid}.h5 (or the MPII test.h5, or samples.h5) in the processed schema.",
+    )
     params_arg(p)
     p.add_argument("--dataset", required=True)
     p.add_argument("--raw", metavar="DIR", help="output of fetch (needed except for --split samples)")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. data/processed/synthetic")
     p.add_argument("--workers", type=int, default=1, help="image decoding processes (default 1)")
-    p.add_argument("--split", choices=["train-valid", "test", "samples"], default="train-valid",
-                   help="train-valid (default): train.h5 and valid.h5; test: test.h5, the MPII test split "
-                        "(single-person people of img_train == 0 images, no labels) for export-mpii; samples: "
-                        "samples.h5, the five real MPII photographs shipped with hgbench (labelled for an "
-                        "MPII-layout dataset, unlabelled in a FLIC layout) for the report's gallery")
+    p.add_argument(
+        "--split",
+        choices=["train-valid", "test", "samples"],
+        default="train-valid",
+        help="train-valid (default): train.h5 and valid.h5; test: test.h5, the MPII test split "
+        "(single-person people of img_train == 0 images, no labels) for export-mpii; samples: "
+        "samples.h5, the five real MPII photographs shipped with hgbench (labelled for an "
+        "MPII-layout dataset, unlabelled in a FLIC layout) for the report's gallery",
+    )
 
     p = add("train", cmd_train, "Train one variant with one seed.")
     params_arg(p)
@@ -440,60 +560,106 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("predict", cmd_predict, "Predict a split with flip test; write predictions.h5 (native pixels).")
     params_arg(p)
     p.add_argument("--checkpoint", required=True, metavar="PT", help="model.pt written by train")
-    p.add_argument("--data", required=True, metavar="H5", help="processed split, e.g. data/processed/synthetic/valid.h5")
+    p.add_argument(
+        "--data", required=True, metavar="H5", help="processed split, e.g. data/processed/synthetic/valid.h5"
+    )
     p.add_argument("--out", required=True, metavar="H5")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
 
     p = add("evaluate", cmd_evaluate, "Score predictions with PCKh; write metrics.json.")
-    p.add_argument("--ground-truth", metavar="FILE",
-                   help="processed split .h5, the MPII annotation file (RELEASE .mat: the standard validation "
-                        "split's people), gt_valid.mat layout, or hourglass annotation .h5; default: the standard "
-                        "MPII validation split as the annotation list has it (shipped; official protocol)")
+    p.add_argument(
+        "--ground-truth",
+        metavar="FILE",
+        help="processed split .h5, the MPII annotation file (RELEASE .mat: the standard validation "
+        "split's people), gt_valid.mat layout, or hourglass annotation .h5; default: the standard "
+        "MPII validation split as the annotation list has it (shipped; official protocol)",
+    )
     p.add_argument("--predictions", required=True, metavar="FILE", help=".h5 or .mat with preds (N, J, 2)")
-    p.add_argument("--protocol", default="official", choices=sorted(PROTOCOLS),
-                   help="PCK protocol (docs/evaluation.md); default official; FLIC ground truth uses flic")
+    p.add_argument(
+        "--protocol",
+        default="official",
+        choices=sorted(PROTOCOLS),
+        help="PCK protocol (docs/evaluation.md); default official; FLIC ground truth uses flic",
+    )
     p.add_argument("--allow-nan", action="store_true", help="score NaN predictions as wrong instead of failing")
     p.add_argument("--out", required=True, metavar="JSON")
     p.add_argument("--curve", metavar="CSV", help="also write the Mean/group curve here, for DVC plots")
-    p.add_argument("--headline", metavar="JSON",
-                   help="also write the headline numbers (about a dozen) here, for DVC metrics (dvc exp show)")
+    p.add_argument(
+        "--headline",
+        metavar="JSON",
+        help="also write the headline numbers (about a dozen) here, for DVC metrics (dvc exp show)",
+    )
 
-    p = add("export-mpii", cmd_export_mpii,
-            "Write predictions as the MPII submission file (pred_keypoints_mpii.mat) for the evaluation server.")
-    p.add_argument("--predictions", required=True, metavar="FILE",
-                   help="preds (N, 16, 2), native 1-based px, rows in the split's order (predict on test.h5 or valid.h5)")
-    p.add_argument("--annotations", required=True, metavar="MAT",
-                   help="the official RELEASE file, mpii_human_pose_v1_u12_1.mat")
-    p.add_argument("--split", required=True, choices=["valid", "test"],
-                   help="test: every img_train == 0 image (the server's set); valid: the validation images")
+    p = add(
+        "export-mpii",
+        cmd_export_mpii,
+        "Write predictions as the MPII submission file (pred_keypoints_mpii.mat) for the evaluation server.",
+    )
+    p.add_argument(
+        "--predictions",
+        required=True,
+        metavar="FILE",
+        help="preds (N, 16, 2), native 1-based px, rows in the split's order (predict on test.h5 or valid.h5)",
+    )
+    p.add_argument(
+        "--annotations", required=True, metavar="MAT", help="the official RELEASE file, mpii_human_pose_v1_u12_1.mat"
+    )
+    p.add_argument(
+        "--split",
+        required=True,
+        choices=["valid", "test"],
+        help="test: every img_train == 0 image (the server's set); valid: the validation images",
+    )
     p.add_argument("--out", required=True, metavar="MAT", help="e.g. pred_keypoints_mpii.mat")
-    p.add_argument("--valid-split", metavar="CSV",
-                   help="validation split list (image_index,person_index, 0-based); default: the standard split")
+    p.add_argument(
+        "--valid-split",
+        metavar="CSV",
+        help="validation split list (image_index,person_index, 0-based); default: the standard split",
+    )
     p.add_argument("--allow-nan", action="store_true", help="write NaN predictions (the toolkit scores them as wrong)")
 
-    p = add("summarize", cmd_summarize, "Collect a dataset's metrics and logs into CSV tables, the claims "
-                                         "table (claims.csv) and the skeleton gallery.")
+    p = add(
+        "summarize",
+        cmd_summarize,
+        "Collect a dataset's metrics and logs into CSV tables, the claims table (claims.csv) and the skeleton gallery.",
+    )
     params_arg(p)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--results", required=True, metavar="DIR",
-                   help="results root (results/): metrics.json, predictions.h5, samples_predictions.h5")
+    p.add_argument(
+        "--results",
+        required=True,
+        metavar="DIR",
+        help="results root (results/): metrics.json, predictions.h5, samples_predictions.h5",
+    )
     p.add_argument("--models", required=True, metavar="DIR", help="models root (models/), for training logs")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. results/summary/synthetic")
-    p.add_argument("--data", metavar="DIR", help="processed data (valid.h5, samples.h5) for the skeleton gallery, "
-                   "e.g. data/processed/synthetic; without it no gallery.h5 is written")
-    p.add_argument("--benchmarks", metavar="DIR", help="Snakemake benchmark root (benchmarks/) for "
-                   "costs.csv; absent files give NaN")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="processed data (valid.h5, samples.h5) for the skeleton gallery, "
+        "e.g. data/processed/synthetic; without it no gallery.h5 is written",
+    )
+    p.add_argument(
+        "--benchmarks",
+        metavar="DIR",
+        help="Snakemake benchmark root (benchmarks/) for costs.csv; absent files give NaN",
+    )
 
     p = add("report", cmd_report, "Build reports/index.html and its figures from results/summary.")
     params_arg(p)
     p.add_argument("--results", required=True, metavar="DIR", help="results root (results/)")
     p.add_argument("--out", required=True, metavar="HTML", help="e.g. reports/demo/index.html")
-    p.add_argument("--index", metavar="HTML",
-                   help="also rewrite this landing page linking every report next to --out's folder "
-                        "(reports/index.html)")
+    p.add_argument(
+        "--index",
+        metavar="HTML",
+        help="also rewrite this landing page linking every report next to --out's folder (reports/index.html)",
+    )
 
-    p = add("sync-timestamps", cmd_sync_timestamps,
-            "After dvc pull/checkout: if DVC reports no change, snakemake --touch so nothing reruns.")
+    p = add(
+        "sync-timestamps",
+        cmd_sync_timestamps,
+        "After dvc pull/checkout: if DVC reports no change, snakemake --touch so nothing reruns.",
+    )
     p.add_argument("--params", required=True, metavar="YAML", help="the profile Snakemake runs, e.g. params.yaml")
     p.add_argument("--dir", default=".", help="project directory (default: current)")
 
@@ -506,8 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--precision", choices=["fp32", "bf16"], help="default: the profile's train.precision")
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
-    b.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
-                   help="torch.compile with this mode (reduce-overhead: CUDA graphs, for small batches)")
+    b.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile with this mode (reduce-overhead: CUDA graphs, for small batches)",
+    )
     d = bench_sub.add_parser("data", help="ms per training sample from a prepared HDF5 split")
     d.add_argument("--data", required=True, metavar="H5", help="e.g. data/processed/mpii/train.h5")
     d.add_argument("--batches", type=int, default=20)
@@ -520,28 +689,52 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--json", action="store_true", help="print the result as one JSON object, last line")
 
     p = add("infer", cmd_infer, "Run a trained model on your own JPEG/PNG images: joints (JSON) and overlays (PNG).")
-    p.add_argument("--checkpoint", required=True, metavar="MODEL",
-                   help="model.pt written by train, or a .safetensors written by export")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="MODEL",
+        help="model.pt written by train, or a .safetensors written by export",
+    )
     p.add_argument("--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders of them")
-    p.add_argument("--boxes", metavar="JSON", help="people per image file name: [x1, y1, x2, y2] or "
-                   "{\"center\": [x, y], \"scale\": s} (or a list of them), 0-based px; without an entry the "
-                   "whole image is one person (docs/inference.md)")
+    p.add_argument(
+        "--boxes",
+        metavar="JSON",
+        help="people per image file name: [x1, y1, x2, y2] or "
+        '{"center": [x, y], "scale": s} (or a list of them), 0-based px; without an entry the '
+        "whole image is one person (docs/inference.md)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="writes <name>.json and <name>.png here")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--batch-size", type=int, default=16, help="people per forward pass, across images (default 16)")
-    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=True,
-                   help="average with the mirrored image's heatmaps, as predict does (default on)")
-    p.add_argument("--min-score", type=float, metavar="S",
-                   help="leave joints scoring below S out of the overlay (the JSON keeps every joint)")
+    p.add_argument(
+        "--flip-test",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="average with the mirrored image's heatmaps, as predict does (default on)",
+    )
+    p.add_argument(
+        "--min-score",
+        type=float,
+        metavar="S",
+        help="leave joints scoring below S out of the overlay (the JSON keeps every joint)",
+    )
 
     p = add("export", cmd_export, "Write a trained model as ONNX or safetensors (+ JSON config) for deployment.")
     p.add_argument("--checkpoint", required=True, metavar="MODEL", help="model.pt written by train (or a .safetensors)")
-    p.add_argument("--format", required=True, choices=["onnx", "safetensors"],
-                   help="onnx needs the 'export' extra; safetensors writes <name>.json beside the weights")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["onnx", "safetensors"],
+        help="onnx needs the 'export' extra; safetensors writes <name>.json beside the weights",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="e.g. hg2x1.onnx or hg2x1.safetensors")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument("--crop-margin", type=float, metavar="M",
-                   help="record the training dataset's crop_margin (default: the checkpoint's, else 1.25)")
+    p.add_argument(
+        "--crop-margin",
+        type=float,
+        metavar="M",
+        help="record the training dataset's crop_margin (default: the checkpoint's, else 1.25)",
+    )
     return parser
 
 
@@ -569,8 +762,10 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         extra = next((e for e, mods in EXTRAS.items() if (exc.name or "").split(".")[0] in mods), None)
         if extra is None:
-            print(f"hgbench {args.command}: error: {exc}; the installation is incomplete: reinstall hgbench",
-                  file=sys.stderr)
+            print(
+                f"hgbench {args.command}: error: {exc}; the installation is incomplete: reinstall hgbench",
+                file=sys.stderr,
+            )
         else:
             print(MissingExtra(args.command, extra), file=sys.stderr)
         return EXIT_ERROR
@@ -586,8 +781,11 @@ def main(argv: list[str] | None = None) -> int:
         # nothing to most users), with the way to get the details for a report.
         if os.environ.get(DEBUG_ENV):
             raise
-        print(f"hgbench {args.command}: error: unexpected {type(exc).__name__}: {exc} (this is a bug in hgbench; "
-              f"rerun with {DEBUG_ENV}=1 to see the traceback and report it)", file=sys.stderr)
+        print(
+            f"hgbench {args.command}: error: unexpected {type(exc).__name__}: {exc} (this is a bug in hgbench; "
+            f"rerun with {DEBUG_ENV}=1 to see the traceback and report it)",
+            file=sys.stderr,
+        )
         return EXIT_BUG
 
 

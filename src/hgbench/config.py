@@ -226,7 +226,10 @@ def _run_problems(raw: dict[str, Any]):
         for kind, table in (("dataset", "datasets"), ("variant", "variants")):
             if exp[kind] not in raw[table]:
                 allowed = ", ".join(sorted(raw[table]))
-                yield f"experiments.{i}.{kind}", f"{exp[kind]!r} is not defined under '{table}'; allowed values: {allowed}"
+                yield (
+                    f"experiments.{i}.{kind}",
+                    f"{exp[kind]!r} is not defined under '{table}'; allowed values: {allowed}",
+                )
     seen = set()
     for i, exp in enumerate(raw["experiments"]):
         key = (exp["dataset"], exp["variant"], exp["seed"])
@@ -238,8 +241,10 @@ def _run_problems(raw: dict[str, Any]):
         if key not in seen:
             yield f"submissions.{i}", f"{key} is not one of the experiments; submit a run the profile trains"
         if raw["datasets"][sub["dataset"]]["source"] != "mpii":
-            yield (f"submissions.{i}.dataset", (f"{sub['dataset']!r} is not an MPII dataset (source mpii); only MPII "
-                                               f"has a test server"))
+            yield (
+                f"submissions.{i}.dataset",
+                (f"{sub['dataset']!r} is not an MPII dataset (source mpii); only MPII has a test server"),
+            )
 
 
 def _dataset_problems(raw: dict[str, Any]):
@@ -248,29 +253,40 @@ def _dataset_problems(raw: dict[str, Any]):
         if ds["input_res"] % ds["output_res"]:
             yield f"{where}.output_res", f"{ds['output_res']} must divide input_res {ds['input_res']}"
         if ds["input_res"] // ds["output_res"] != 4:
-            yield (f"{where}.output_res", (f"the hourglass stem downsamples by 4, so output_res must be input_res / 4 "
-                                          f"= {ds['input_res'] // 4}"))
+            yield (
+                f"{where}.output_res",
+                (f"the hourglass stem downsamples by 4, so output_res must be input_res / 4 = {ds['input_res'] // 4}"),
+            )
         if (ds["source"] == "synthetic") != ("synthetic" in ds):
             yield f"{where}.synthetic", "give a 'synthetic' section exactly when source is 'synthetic'"
         flic_layout = ds["source"] == "flic" or ds.get("synthetic", {}).get("layout") == "flic"
         if "labels" in ds and not flic_layout:
             fix = " or set synthetic.layout: flic" if ds["source"] == "synthetic" else ""
-            yield (f"{where}.labels", (f"only FLIC has observer/person-centric labels (source flic, or synthetic "
-                                      f"with layout: flic); remove the key{fix}"))
+            yield (
+                f"{where}.labels",
+                (
+                    f"only FLIC has observer/person-centric labels (source flic, or synthetic "
+                    f"with layout: flic); remove the key{fix}"
+                ),
+            )
         if "synthetic" in ds:
             lo, hi = ds["synthetic"]["person_height"]
             if lo > hi:
                 yield f"{where}.synthetic.person_height", "min > max"
             if ds["synthetic"].get("layout") == "flic" and ds["synthetic"]["missing_rate"]:
-                yield (f"{where}.synthetic.missing_rate", ("FLIC labels all 11 of its joints in every example; set "
-                                                          "missing_rate: 0 for layout: flic"))
+                yield (
+                    f"{where}.synthetic.missing_rate",
+                    ("FLIC labels all 11 of its joints in every example; set missing_rate: 0 for layout: flic"),
+                )
 
 
 def _variant_problems(raw: dict[str, Any]):
     for name, v in raw["variants"].items():
         if v["supervision"] == "inner" and v["stacks"] != 1:
-            yield (f"variants.{name}.supervision", ("'inner' (HG-Int) is defined for one hourglass; set stacks: 1 or "
-                                                   "supervision: all/last"))
+            yield (
+                f"variants.{name}.supervision",
+                ("'inner' (HG-Int) is defined for one hourglass; set stacks: 1 or supervision: all/last"),
+            )
         if v["supervision"] == "inner" and v["depth"] < 3:
             yield f"variants.{name}.depth", "'inner' supervision needs depth >= 3"
 
@@ -279,8 +295,10 @@ def _depth_problems(raw: dict[str, Any]):
     for e in raw["experiments"]:
         ds, v = raw["datasets"][e["dataset"]], raw["variants"][e["variant"]]
         if ds["output_res"] % (2 ** v["depth"]):
-            yield (f"variants.{e['variant']}.depth", (f"{v['depth']} halvings do not divide output_res "
-                                                     f"{ds['output_res']} of dataset {e['dataset']!r}"))
+            yield (
+                f"variants.{e['variant']}.depth",
+                (f"{v['depth']} halvings do not divide output_res {ds['output_res']} of dataset {e['dataset']!r}"),
+            )
 
 
 MAX_PARAMETERS = 1_000_000_000
@@ -293,20 +311,28 @@ failing later on an allocation. The schema's maxima alone allow 17.5 G (16 stack
 
 def _size_problems(raw: dict[str, Any]):
     for name, v in raw["variants"].items():
-        n = parameter_estimate(v["stacks"], v["modules"], v["features"], v["depth"],
-                               inner_heads=v["supervision"] == "inner")
+        n = parameter_estimate(
+            v["stacks"], v["modules"], v["features"], v["depth"], inner_heads=v["supervision"] == "inner"
+        )
         if n > MAX_PARAMETERS:
-            yield (f"variants.{name}", (f"variant {name!r} has ~{n / 1e6:,.0f} M parameters; the bound is "
-                                       f"{MAX_PARAMETERS / 1e6:,.0f} M (weights, gradients and optimizer state "
-                                       f"alone would take {16 * n / 1e9:,.0f} GB); use fewer stacks, modules or "
-                                       f"features"))
+            yield (
+                f"variants.{name}",
+                (
+                    f"variant {name!r} has ~{n / 1e6:,.0f} M parameters; the bound is "
+                    f"{MAX_PARAMETERS / 1e6:,.0f} M (weights, gradients and optimizer state "
+                    f"alone would take {16 * n / 1e9:,.0f} GB); use fewer stacks, modules or "
+                    f"features"
+                ),
+            )
 
 
-def parameter_estimate(stacks: int, modules: int, features: int, depth: int, joints: int = 16,
-                       inner_heads: bool = False) -> int:
+def parameter_estimate(
+    stacks: int, modules: int, features: int, depth: int, joints: int = 16, inner_heads: bool = False
+) -> int:
     """Trainable parameters of ``hgbench.model.StackedHourglass`` with these knobs, by arithmetic
     (no torch, no model built): equal to ``count_parameters`` of the built model
     (tests/reliability/test_costs_bounded.py). ``joints`` 16 (MPII) is the larger layout (FLIC: 11)."""
+
     def conv(c_in: int, c_out: int, k: int = 1) -> int:
         return c_in * c_out * k * k + c_out
 
@@ -334,8 +360,13 @@ def params_from_dict(raw: Any, source: str = "params") -> Params:
         if syn is not None:
             synthetic = SyntheticConfig(**{**syn, "person_height": tuple(syn["person_height"])})
         datasets[name] = DatasetConfig(
-            name=name, source=ds["source"], input_res=ds["input_res"], output_res=ds["output_res"],
-            crop_margin=float(ds["crop_margin"]), synthetic=synthetic, labels=ds.get("labels", "observer"),
+            name=name,
+            source=ds["source"],
+            input_res=ds["input_res"],
+            output_res=ds["output_res"],
+            crop_margin=float(ds["crop_margin"]),
+            synthetic=synthetic,
+            labels=ds.get("labels", "observer"),
         )
     variants = {name: VariantConfig(name=name, **v) for name, v in raw["variants"].items()}
     train = dict(raw["train"])
@@ -371,6 +402,7 @@ def load_params(path: str | Path) -> Params:
 # The YAML loader. workflow/rules/profile.smk holds a copy (it cannot import hgbench); each
 # refusal gives the same message there (tests/reliability/test_yaml_loader.py keeps them equal).
 # ---------------------------------------------------------------------------------------------
+
 
 class _AliasRefused(yaml.YAMLError):
     """An anchor (``&name``) or alias (``*name``) met by :class:`_NoAliasLoader`."""
@@ -409,11 +441,11 @@ def read_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         raise ParamsError(f"{source}: not valid YAML: {_yaml_problem(exc, text)}; correct the file there") from None
     except ValueError as exc:  # an integer of more than 4300 digits
-        raise ParamsError(f"{source}: not valid YAML: {str(exc).split(';')[0]}; no params value is that "
-                          f"long") from None
+        raise ParamsError(f"{source}: not valid YAML: {str(exc).split(';')[0]}; no params value is that long") from None
     except RecursionError:
-        raise ParamsError(f"{source}: not valid YAML: nested too deeply to read; a profile is a few levels "
-                          f"deep") from None
+        raise ParamsError(
+            f"{source}: not valid YAML: nested too deeply to read; a profile is a few levels deep"
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -426,9 +458,11 @@ def read_yaml(text: str, source: str) -> Any:
 
 
 def _alias_message(source: str, name: str, line: int) -> str:
-    return (f"{source}: not valid params YAML at line {line}: anchors and aliases (&{name}, *{name}) are refused "
-            f"(a few nested aliases expand to billions of values); write the value out instead of *{name} "
-            f"and drop &{name}")
+    return (
+        f"{source}: not valid params YAML at line {line}: anchors and aliases (&{name}, *{name}) are refused "
+        f"(a few nested aliases expand to billions of values); write the value out instead of *{name} "
+        f"and drop &{name}"
+    )
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:

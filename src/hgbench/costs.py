@@ -28,9 +28,22 @@ from hgbench.runs import count_predictions, run_dir
 
 log = logging.getLogger(__name__)
 
-COST_COLUMNS = ["dataset", "variant", "seed", "train_s", "train_max_rss_mb", "predict_s",
-                "predict_max_rss_mb", "n_predicted", "predict_ms_per_person", "log_train_s",
-                "log_images_per_s", "log_data_wait_share", "log_peak_mem_mb", "device"]
+COST_COLUMNS = [
+    "dataset",
+    "variant",
+    "seed",
+    "train_s",
+    "train_max_rss_mb",
+    "predict_s",
+    "predict_max_rss_mb",
+    "n_predicted",
+    "predict_ms_per_person",
+    "log_train_s",
+    "log_images_per_s",
+    "log_data_wait_share",
+    "log_peak_mem_mb",
+    "device",
+]
 
 
 def read_benchmark(path: Path) -> dict[str, float]:
@@ -55,8 +68,13 @@ def read_benchmark(path: Path) -> dict[str, float]:
 
 def log_costs(path: Path) -> dict:
     """Training-loop time, throughput, data-wait share, peak memory and device from ``log.csv``."""
-    out = {"log_train_s": math.nan, "log_images_per_s": math.nan, "log_data_wait_share": math.nan,
-           "log_peak_mem_mb": math.nan, "device": ""}
+    out = {
+        "log_train_s": math.nan,
+        "log_images_per_s": math.nan,
+        "log_data_wait_share": math.nan,
+        "log_peak_mem_mb": math.nan,
+        "device": "",
+    }
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError):
@@ -80,8 +98,9 @@ def log_costs(path: Path) -> dict:
     return out
 
 
-def collect_costs(params: Params, dataset: str, benchmarks_dir: Path | None, models_dir: Path,
-                  results_dir: Path) -> pd.DataFrame:
+def collect_costs(
+    params: Params, dataset: str, benchmarks_dir: Path | None, models_dir: Path, results_dir: Path
+) -> pd.DataFrame:
     """One row per experiment of ``dataset`` with the columns :data:`COST_COLUMNS`."""
     rows = []
     for exp in params.experiments_for(dataset):
@@ -91,9 +110,18 @@ def collect_costs(params: Params, dataset: str, benchmarks_dir: Path | None, mod
         pred = read_benchmark(Path(benchmarks_dir) / "predict" / f"{rel}.tsv") if benchmarks_dir else nan
         n = count_predictions(Path(results_dir) / rel / "predictions.h5")
         per_person = pred["s"] / n * 1000 if n > 0 else math.nan
-        rows.append({"dataset": dataset, "variant": exp.variant, "seed": exp.seed,
-                     "train_s": train["s"], "train_max_rss_mb": train["max_rss_mb"],
-                     "predict_s": pred["s"], "predict_max_rss_mb": pred["max_rss_mb"],
-                     "n_predicted": n, "predict_ms_per_person": per_person,
-                     **log_costs(Path(models_dir) / rel / "log.csv")})
+        rows.append(
+            {
+                "dataset": dataset,
+                "variant": exp.variant,
+                "seed": exp.seed,
+                "train_s": train["s"],
+                "train_max_rss_mb": train["max_rss_mb"],
+                "predict_s": pred["s"],
+                "predict_max_rss_mb": pred["max_rss_mb"],
+                "n_predicted": n,
+                "predict_ms_per_person": per_person,
+                **log_costs(Path(models_dir) / rel / "log.csv"),
+            }
+        )
     return pd.DataFrame(rows, columns=COST_COLUMNS)

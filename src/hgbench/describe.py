@@ -28,7 +28,15 @@ def describe(params: Params) -> list[dict]:
         seen.add(key)
         v = params.variants[exp.variant]
         row = describe_variant(v, ds)
-        row.update(dataset=exp.dataset, label=v.label, stacks=v.stacks, modules=v.modules, features=v.features,
-                   depth=v.depth, supervision=v.supervision, input_res=ds.input_res)
+        row.update(
+            dataset=exp.dataset,
+            label=v.label,
+            stacks=v.stacks,
+            modules=v.modules,
+            features=v.features,
+            depth=v.depth,
+            supervision=v.supervision,
+            input_res=ds.input_res,
+        )
         rows.append(row)
     return rows

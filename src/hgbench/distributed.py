@@ -76,8 +76,14 @@ def launch(nproc: int, argv: list[str], interrupted: int) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     config = LaunchConfig(
-        min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()), rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn",
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        start_method="spawn",
     )
     try:
         elastic_launch(config, sys.executable)("-m", "hgbench", *argv)
@@ -141,8 +147,9 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for name, child in model.named_children():
         if type(child) is nn.BatchNorm2d:
-            new = CrossRankBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                       child.track_running_stats)
+            new = CrossRankBatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             new.load_state_dict(child.state_dict())
             new.to(device=child.running_mean.device, dtype=child.running_mean.dtype)
             setattr(model, name, new)

@@ -35,8 +35,17 @@ def _dashes(p: np.ndarray, q: np.ndarray, dash: float, gap: float):
         yield p + (q - p) * (a / length), p + (q - p) * (b / length)
 
 
-def draw_skeleton(image: Image.Image, points, limbs, colour: str = PRED_COLOUR, *, width: int | None = None,
-                  dashed: bool = False, scores=None, min_score: float | None = None) -> Image.Image:
+def draw_skeleton(
+    image: Image.Image,
+    points,
+    limbs,
+    colour: str = PRED_COLOUR,
+    *,
+    width: int | None = None,
+    dashed: bool = False,
+    scores=None,
+    min_score: float | None = None,
+) -> Image.Image:
     """Draw one skeleton onto ``image`` (in place; returned for chaining).
 
     points: [J, 2] (x, y), 0-based image px; limbs: (i, j) index pairs (``joints.skeleton_limbs``);
@@ -74,8 +83,9 @@ def gallery_panel(image: np.ndarray, gt, pred, limbs, upscale: int = 4) -> np.nd
     drawn by :func:`draw_skeleton`, returned at ``upscale``× the size ([S·u, S·u, 3]) so the lines
     stay thin next to the crop's pixels. ``gt``/``pred``: [J, 2] in the crop's 0-based px."""
     size = image.shape[0]
-    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size * upscale, size * upscale),
-                                                                        Image.Resampling.BICUBIC)
+    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(
+        (size * upscale, size * upscale), Image.Resampling.BICUBIC
+    )
 
     def scaled(p):  # 0-based continuous px: x' = (x + 0.5)·f − 0.5
         return (np.asarray(p, dtype=float) + 0.5) * upscale - 0.5

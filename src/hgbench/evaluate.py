@@ -45,7 +45,7 @@ class GroundTruth:
     layout: str
     frame: str
     dataset: str = MPII.name
-    image_index: np.ndarray | None = None   # (N,) 0-based RELEASE.annolist index, when the file has it
+    image_index: np.ndarray | None = None  # (N,) 0-based RELEASE.annolist index, when the file has it
     person_index: np.ndarray | None = None  # (N,) 0-based annorect index, when the file has it
     frame_offset: int = 1  # native = 0-based + frame_offset (every layout read here is 1-based by default)
 
@@ -63,8 +63,9 @@ def _h5_read(path: Path, fn, fix: str = H5_FIX):
         with h5py.File(path, "r") as f:
             return fn(f)
     except (OSError, KeyError, RuntimeError) as exc:
-        raise ValueError(f"{path}: cannot read the HDF5 file, it is truncated or corrupt "
-                         f"({type(exc).__name__}: {exc}); {fix}") from None
+        raise ValueError(
+            f"{path}: cannot read the HDF5 file, it is truncated or corrupt ({type(exc).__name__}: {exc}); {fix}"
+        ) from None
 
 
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
@@ -77,6 +78,7 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if h5py.is_hdf5(path):
+
         def read(f):
             arrays = {k: f[k][()] for k in f if k != "images" and isinstance(f[k], h5py.Dataset)}
             return arrays, dict(f.attrs)
@@ -86,8 +88,10 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     try:
         mat = scipy.io.loadmat(path)
     except Exception as err:  # scipy raises several types for non-MAT input
-        raise ValueError(f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err}); a truncated or corrupt file? "
-                         f"{H5_FIX[0].upper()}{H5_FIX[1:]}") from None
+        raise ValueError(
+            f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err}); a truncated or corrupt file? "
+            f"{H5_FIX[0].upper()}{H5_FIX[1:]}"
+        ) from None
     return {k: v for k, v in mat.items() if not k.startswith("__")}, {}, False
 
 
@@ -103,22 +107,33 @@ def _dataset_of(joints: np.ndarray, names) -> str:
 
 SHIPPED = "hgbench:mpii_valid_gt"
 """How metrics.json names the shipped MPII validation ground truth (``--ground-truth`` omitted)."""
-TEST_SPLIT_FIX = ("MPI never released the test labels: write the submission with `hgbench export-mpii "
-                  "--split test` and send it to the MPII evaluation server (README, 'Submitting to the MPII "
-                  "test server')")
+TEST_SPLIT_FIX = (
+    "MPI never released the test labels: write the submission with `hgbench export-mpii "
+    "--split test` and send it to the MPII evaluation server (README, 'Submitting to the MPII "
+    "test server')"
+)
 
 
-def _annotation_gt(arrays: dict, layout: str, frame: str = "native frame (MATLAB 1-based pixels, "
-                                                                    "as the MPII annotation list)") -> GroundTruth:
+def _annotation_gt(
+    arrays: dict, layout: str, frame: str = "native frame (MATLAB 1-based pixels, as the MPII annotation list)"
+) -> GroundTruth:
     """A :class:`GroundTruth` from :data:`hgbench.data.mpii_gt.FIELDS` arrays."""
     from hgbench.data.mpii_gt import head_size
 
     joints = np.array(arrays["joints"], dtype=np.float64)
     missing = np.asarray(arrays["missing"], dtype=bool)
     joints[missing] = np.nan
-    return GroundTruth(joints, missing, head_size(arrays["headbox"]), np.asarray(arrays["visible"], dtype=bool),
-                       layout, frame, MPII.name, np.asarray(arrays["image_index"], dtype=np.int64),
-                       np.asarray(arrays["person_index"], dtype=np.int64))
+    return GroundTruth(
+        joints,
+        missing,
+        head_size(arrays["headbox"]),
+        np.asarray(arrays["visible"], dtype=bool),
+        layout,
+        frame,
+        MPII.name,
+        np.asarray(arrays["image_index"], dtype=np.int64),
+        np.asarray(arrays["person_index"], dtype=np.int64),
+    )
 
 
 def shipped_ground_truth() -> GroundTruth:
@@ -177,8 +192,10 @@ def load_ground_truth(path=None) -> GroundTruth:
         split = attrs.get("split", "")
         split = split.decode() if isinstance(split, bytes) else str(split)
         if split == "test":
-            raise ValueError(f"{path}: this is the MPII test split (attribute split = test): it has no joint "
-                             f"labels and cannot be scored here; {TEST_SPLIT_FIX}")
+            raise ValueError(
+                f"{path}: this is the MPII test split (attribute split = test): it has no joint "
+                f"labels and cannot be scored here; {TEST_SPLIT_FIX}"
+            )
         joints = np.asarray(a["joints_image"], dtype=np.float64)
         missing = np.asarray(a["missing"], dtype=bool)
         normalizer = np.asarray(a["normalizer"], dtype=np.float64)
@@ -188,8 +205,7 @@ def load_ground_truth(path=None) -> GroundTruth:
         dataset = _dataset_of(joints, attrs.get("joint_names"))
     elif {"pos_gt_src", "jnt_missing", "headboxes_src"} <= a.keys():
         # h5py sees MATLAB v7.3 arrays with reversed axes; .T restores the MATLAB shapes.
-        pos, miss, box = (a[k].T if is_h5 else a[k]
-                          for k in ("pos_gt_src", "jnt_missing", "headboxes_src"))
+        pos, miss, box = (a[k].T if is_h5 else a[k] for k in ("pos_gt_src", "jnt_missing", "headboxes_src"))
         joints = np.asarray(pos, dtype=np.float64).transpose(2, 0, 1)
         missing = np.asarray(miss).T.astype(bool)
         box = np.asarray(box, dtype=np.float64)
@@ -208,7 +224,8 @@ def load_ground_truth(path=None) -> GroundTruth:
             f"{path}: unknown ground-truth layout; found keys {sorted(a)}, expected "
             "{joints_image, missing, normalizer} (processed), "
             "{pos_gt_src, jnt_missing, headboxes_src} (gt_valid.mat), "
-            "{part, normalize} (hourglass annot .h5) or RELEASE/annolist (MPII annotation .mat)")
+            "{part, normalize} (hourglass annot .h5) or RELEASE/annolist (MPII annotation .mat)"
+        )
 
     n = joints.shape[0] if joints.ndim == 3 else -1
     n_joints = len(kind_of(dataset).joints)
@@ -216,18 +233,26 @@ def load_ground_truth(path=None) -> GroundTruth:
     for name, arr in (("joints", joints), ("missing", missing), ("normalizer", normalizer)):
         shape = expected[name]
         if arr.shape != shape:
-            raise ValueError(f"{path} ({layout} layout): {name} has shape {arr.shape}; "
-                             f"expected {shape}")
+            raise ValueError(f"{path} ({layout} layout): {name} has shape {arr.shape}; expected {shape}")
     if visible is not None and visible.shape != missing.shape:
-        raise ValueError(f"{path} ({layout} layout): visible has shape {visible.shape}; "
-                         f"expected {missing.shape}")
+        raise ValueError(f"{path} ({layout} layout): visible has shape {visible.shape}; expected {missing.shape}")
     if missing.size and missing.all():
-        raise ValueError(f"{path} ({layout} layout): no joint is annotated, there is nothing to score "
-                         f"(a test split? {TEST_SPLIT_FIX})")
+        raise ValueError(
+            f"{path} ({layout} layout): no joint is annotated, there is nothing to score "
+            f"(a test split? {TEST_SPLIT_FIX})"
+        )
     joints = joints.copy()
     joints[missing] = np.nan
-    return GroundTruth(joints, missing, normalizer, visible, layout, frame, dataset,
-                       frame_offset=offset if layout == "processed" else 1)
+    return GroundTruth(
+        joints,
+        missing,
+        normalizer,
+        visible,
+        layout,
+        frame,
+        dataset,
+        frame_offset=offset if layout == "processed" else 1,
+    )
 
 
 N_VALID_HINT = "2958 people in the order of src/hgbench/data/mpii_valid_split.csv"
@@ -260,13 +285,24 @@ def official_ground_truth(gt: GroundTruth, path) -> tuple[GroundTruth, dict | No
         return gt, None
     joints = []
     for r, j in np.argwhere(far):
-        joints.append({"row": int(r), "image_index": int(ref.image_index[r]), "person_index": int(ref.person_index[r]),
-                       "joint": MPII_JOINTS[j], "given": [float(v) for v in gt.joints[r, j]],
-                       "official": [float(v) for v in ref.joints[r, j]]})
-    note = {"file": str(path), "used": f"{SHIPPED} (the MPII annotation list, as the toolkit reads it)",
-            "n": len(joints), "joints": joints,
-            "why": "the official protocol scores against the annotation list; this file's coordinates differ "
-                   f"from it by more than {DIFF_PX} px at these joints (and by float noise elsewhere)"}
+        joints.append(
+            {
+                "row": int(r),
+                "image_index": int(ref.image_index[r]),
+                "person_index": int(ref.person_index[r]),
+                "joint": MPII_JOINTS[j],
+                "given": [float(v) for v in gt.joints[r, j]],
+                "official": [float(v) for v in ref.joints[r, j]],
+            }
+        )
+    note = {
+        "file": str(path),
+        "used": f"{SHIPPED} (the MPII annotation list, as the toolkit reads it)",
+        "n": len(joints),
+        "joints": joints,
+        "why": "the official protocol scores against the annotation list; this file's coordinates differ "
+        f"from it by more than {DIFF_PX} px at these joints (and by float noise elsewhere)",
+    }
     return ref, note
 
 
@@ -281,8 +317,7 @@ def _orient_predictions(arr: np.ndarray, n_rows: int | None, n_joints: int) -> n
     return None
 
 
-def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS,
-                     allow_nan: bool = False) -> np.ndarray:
+def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS, allow_nan: bool = False) -> np.ndarray:
     """``preds`` of an HDF5 or .mat file as (N, J, 2) float64, native-frame px.
 
     Accepts (N,J,2), (2,J,N) and (J,2,N) storage (J = 16 for MPII, 11 for FLIC). ``n_rows`` (the
@@ -294,8 +329,12 @@ def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS,
     path = Path(path)
     a, _, _ = _read_arrays(path)
     if "preds" not in a:
-        hint = ("; it is an MPII submission file (variable pred, written by export-mpii): give the predictions "
-                "file it was made from" if "pred" in a else "")
+        hint = (
+            "; it is an MPII submission file (variable pred, written by export-mpii): give the predictions "
+            "file it was made from"
+            if "pred" in a
+            else ""
+        )
         raise ValueError(f"{path}: no 'preds' array; found keys {sorted(a)}{hint}")
     raw = np.asarray(a["preds"])
     if not np.issubdtype(raw.dtype, np.number):
@@ -306,16 +345,22 @@ def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS,
         any_rows = _orient_predictions(raw, None, n_joints)
         if any_rows is not None:
             found = any_rows.shape[0]
-            raise ValueError(f"{path}: 'preds' has {found} rows (stored shape {raw.shape}) but the "
-                             f"ground truth has {n_rows}; predictions must be for the same split")
-        raise ValueError(f"{path}: 'preds' has shape {raw.shape}; expected (N, {n_joints}, 2), "
-                         f"(2, {n_joints}, N) or ({n_joints}, 2, N) with {rows}")
+            raise ValueError(
+                f"{path}: 'preds' has {found} rows (stored shape {raw.shape}) but the "
+                f"ground truth has {n_rows}; predictions must be for the same split"
+            )
+        raise ValueError(
+            f"{path}: 'preds' has shape {raw.shape}; expected (N, {n_joints}, 2), "
+            f"(2, {n_joints}, N) or ({n_joints}, 2, N) with {rows}"
+        )
     preds = np.ascontiguousarray(preds, dtype=np.float64)
     bad = ~np.isfinite(preds).all(axis=-1)
     if bad.any() and not allow_nan:
         r, j = np.argwhere(bad)[0]
-        raise ValueError(f"{path}: 'preds' has {int(bad.sum())} non-finite joints (first: row {r}, "
-                         f"joint {j}); fix the run, or pass --allow-nan to score them as wrong")
+        raise ValueError(
+            f"{path}: 'preds' has {int(bad.sum())} non-finite joints (first: row {r}, "
+            f"joint {j}); fix the run, or pass --allow-nan to score them as wrong"
+        )
     return preds
 
 
@@ -329,8 +374,7 @@ def load_prediction_stacks(path, n_joints: int = N_JOINTS) -> np.ndarray | None:
         return None
     stack = np.asarray(stack, dtype=np.float64)
     if stack.ndim != 4 or stack.shape[2:] != (n_joints, 2):
-        raise ValueError(f"{path}: 'preds_stack' has shape {stack.shape}; "
-                         f"expected (N, S, {n_joints}, 2)")
+        raise ValueError(f"{path}: 'preds_stack' has shape {stack.shape}; expected (N, S, {n_joints}, 2)")
     return stack
 
 
@@ -339,15 +383,19 @@ def _run_attrs(path: Path, gt: GroundTruth) -> dict | None:
     file); refuses a file of another format or whose coordinate frame is not the ground truth's."""
     attrs = prediction_attrs(path)
     if "format" in attrs and attrs["format"] != PREDICTIONS_FORMAT:
-        raise ValueError(f"{path}: format {attrs['format']!r}, expected {PREDICTIONS_FORMAT!r}; rerun "
-                         f"`hgbench predict` to rewrite it")
+        raise ValueError(
+            f"{path}: format {attrs['format']!r}, expected {PREDICTIONS_FORMAT!r}; rerun "
+            f"`hgbench predict` to rewrite it"
+        )
     offset = attrs.get("frame_offset")
     if offset is None and "0-based" in str(attrs.get("frame", "")):
         offset = 0
     if offset is not None and int(offset) != gt.frame_offset:
-        raise ValueError(f"{path}: predictions are in a {int(offset)}-based pixel frame (attribute frame_offset), "
-                         f"the ground truth in a {gt.frame_offset}-based one ({gt.frame}); convert them, or "
-                         f"rerun `hgbench predict` on this split")
+        raise ValueError(
+            f"{path}: predictions are in a {int(offset)}-based pixel frame (attribute frame_offset), "
+            f"the ground truth in a {gt.frame_offset}-based one ({gt.frame}); convert them, or "
+            f"rerun `hgbench predict` on this split"
+        )
     return run_of(attrs)
 
 
@@ -366,15 +414,18 @@ def resolve_protocol(name: str, gt: GroundTruth) -> Protocol:
     if proto.name == "official":
         return get_protocol(kind.protocol)
     if kind.protocol != "official":  # the kind has a protocol of its own, which 'official' stands for
-        raise ValueError(f"protocol {name!r} is an {proto.kind.label} {proto.kind.metric} protocol; {kind.label} "
-                         f"ground truth ({len(kind.joints)} joints) is scored with {kind.protocol!r} (or "
-                         f"'official', which means {kind.protocol!r} here)")
-    raise ValueError(f"protocol {name!r} needs {proto.kind.label} ground truth; this "
-                     f"ground truth has {gt.joints.shape[1]} {kind.label}-layout joints")
+        raise ValueError(
+            f"protocol {name!r} is an {proto.kind.label} {proto.kind.metric} protocol; {kind.label} "
+            f"ground truth ({len(kind.joints)} joints) is scored with {kind.protocol!r} (or "
+            f"'official', which means {kind.protocol!r} here)"
+        )
+    raise ValueError(
+        f"protocol {name!r} needs {proto.kind.label} ground truth; this "
+        f"ground truth has {gt.joints.shape[1]} {kind.label}-layout joints"
+    )
 
 
-def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_BOOT,
-                         seed: int = 0) -> dict:
+def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """95 % bootstrap CIs over people of Mean (and, for MPII, the ablation metric).
 
     per_person: the ``per_person`` entry of :func:`hgbench.metrics.pck`'s result. Returns
@@ -385,13 +436,13 @@ def confidence_intervals(per_person: dict, protocol: Protocol, n_boot: int = N_B
     correct, scored = decode_correct(per_person["correct"])
     out = {"Mean": bootstrap_ci(correct, scored, statistic_for(protocol, "Mean"), n_boot, seed)}
     if protocol.kind.has_ablation:
-        out["ablation@0.5"] = bootstrap_ci(correct, scored, statistic_for(protocol, "ablation"),
-                                           n_boot, seed)
+        out["ablation@0.5"] = bootstrap_ci(correct, scored, statistic_for(protocol, "ablation"), n_boot, seed)
     return out
 
 
-def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot: int = N_BOOT,
-                   allow_nan: bool = False) -> dict:
+def evaluate_files(
+    ground_truth, predictions, protocol: str = "official", n_boot: int = N_BOOT, allow_nan: bool = False
+) -> dict:
     """Score a predictions file against a ground-truth file (``None``: the shipped MPII validation
     ground truth, :func:`shipped_ground_truth`; the ``official`` protocol only).
 
@@ -405,9 +456,11 @@ def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot
     """
     pred_path = Path(predictions)
     if ground_truth is None and get_protocol(protocol).name != "official":
-        raise ValueError(f"protocol {protocol!r} scores against the ground-truth file its codebase reads "
-                         f"({get_protocol(protocol).ground_truth}): pass it with --ground-truth; without "
-                         f"--ground-truth only 'official' is scored (against the MPII annotation list)")
+        raise ValueError(
+            f"protocol {protocol!r} scores against the ground-truth file its codebase reads "
+            f"({get_protocol(protocol).ground_truth}): pass it with --ground-truth; without "
+            f"--ground-truth only 'official' is scored (against the MPII annotation list)"
+        )
     gt = load_ground_truth(ground_truth)
     proto = resolve_protocol(protocol, gt)
     differences = None
@@ -418,16 +471,22 @@ def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot
         preds = load_predictions(pred_path, n, n_joints, allow_nan=allow_nan)
     except ValueError as exc:
         if ground_truth is None and "rows" in str(exc):
-            raise ValueError(f"{exc}; without --ground-truth they are scored against the standard MPII "
-                             f"validation split ({N_VALID_HINT}): pass --ground-truth for another split") from None
+            raise ValueError(
+                f"{exc}; without --ground-truth they are scored against the standard MPII "
+                f"validation split ({N_VALID_HINT}): pass --ground-truth for another split"
+            ) from None
         raise
     result = pck(preds, gt.joints, gt.missing, gt.normalizer, protocol=proto, visible=gt.visible)
     out = {"protocol": result.pop("protocol")}
     run = _run_attrs(pred_path, gt)
     if run is not None:
         out["run"] = run
-    out.update(ground_truth=SHIPPED if ground_truth is None else str(ground_truth), predictions=str(predictions),
-               ground_truth_layout=gt.layout if differences is None else "gt_valid", dataset=gt.dataset)
+    out.update(
+        ground_truth=SHIPPED if ground_truth is None else str(ground_truth),
+        predictions=str(predictions),
+        ground_truth_layout=gt.layout if differences is None else "gt_valid",
+        dataset=gt.dataset,
+    )
     if differences is not None:
         out["ground_truth_differences"] = differences
     out.update(result)
@@ -437,15 +496,13 @@ def evaluate_files(ground_truth, predictions, protocol: str = "official", n_boot
     stacks = load_prediction_stacks(pred_path, n_joints)
     if stacks is not None:
         if stacks.shape[0] != n:
-            raise ValueError(f"{pred_path}: 'preds_stack' has {stacks.shape[0]} rows; "
-                             f"the ground truth has {n}")
+            raise ValueError(f"{pred_path}: 'preds_stack' has {stacks.shape[0]} rows; the ground truth has {n}")
         if not allow_nan and not np.isfinite(stacks).all():
             raise ValueError(f"{pred_path}: 'preds_stack' has non-finite coordinates")
         key, thr = proto.headline
         out["per_stack"] = []
         for k in range(stacks.shape[1]):
-            s = pck(stacks[:, k], gt.joints, gt.missing, gt.normalizer, protocol=proto,
-                    thresholds=[thr])
+            s = pck(stacks[:, k], gt.joints, gt.missing, gt.normalizer, protocol=proto, thresholds=[thr])
             row = {"stack": k + 1, f"mean@{thr:g}": s[key]["Mean"]}
             if "ablation@0.5" in s:
                 row["ablation@0.5"] = s["ablation@0.5"]
@@ -490,5 +547,3 @@ def write_curve_csv(metrics: dict, out) -> Path:
         for i, t in enumerate(curve["thresholds"]):
             writer.writerow([f"{t:g}", *(f"{curve[c][i]:.4f}" for c in columns)])
     return out
-
-

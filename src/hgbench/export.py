@@ -61,8 +61,10 @@ def export_safetensors(checkpoint: Path, out: Path, crop_margin: float | None = 
 
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix.lower() != ".safetensors":
-        raise ExportError(f"--out {out}: a safetensors export is named <name>.safetensors (its config is written "
-                          f"beside it as <name>.json); give a .safetensors path")
+        raise ExportError(
+            f"--out {out}: a safetensors export is named <name>.safetensors (its config is written "
+            f"beside it as <name>.json); give a .safetensors path"
+        )
     model = load_model(checkpoint, "cpu")
     config = _config(model, checkpoint, crop_margin)
     weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -75,8 +77,9 @@ def export_safetensors(checkpoint: Path, out: Path, crop_margin: float | None = 
     return out, side
 
 
-def export_onnx(checkpoint: Path, out: Path, *, opset: int = ONNX_OPSET, crop_margin: float | None = None,
-                verify: bool = True) -> tuple[Path, float | None]:
+def export_onnx(
+    checkpoint: Path, out: Path, *, opset: int = ONNX_OPSET, crop_margin: float | None = None, verify: bool = True
+) -> tuple[Path, float | None]:
     """Write ``out`` (ONNX, dynamic batch); return it and the onnxruntime-vs-PyTorch max abs
     difference on a random batch of 2 (None without ``verify``)."""
     import warnings
@@ -94,20 +97,31 @@ def export_onnx(checkpoint: Path, out: Path, *, opset: int = ONNX_OPSET, crop_ma
             # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript
             # and gains nothing for a plain convolutional network.
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=opset,
-                              input_names=["images"], output_names=["heatmaps"],
-                              dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}})
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=["images"],
+                output_names=["heatmaps"],
+                dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}},
+            )
         proto = onnx.load(str(tmp))
         onnx.helper.set_model_props(proto, {"hgbench_config": json.dumps(config), "onnx_opset": str(opset)})
-        proto.doc_string = (f"hgbench {info.variant}: images float32 [batch, 3, {info.input_res}, {info.input_res}] RGB "
-                            f"in [0, 1] -> heatmaps float32 [batch, {info.model_config.outputs}, "
-                            f"{info.model_config.joints}, {info.output_res}, {info.output_res}] (last = final stack)")
+        proto.doc_string = (
+            f"hgbench {info.variant}: images float32 [batch, 3, {info.input_res}, {info.input_res}] RGB "
+            f"in [0, 1] -> heatmaps float32 [batch, {info.model_config.outputs}, "
+            f"{info.model_config.joints}, {info.output_res}, {info.output_res}] (last = final stack)"
+        )
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
         diff = verify_onnx(model, Path(tmp)) if verify else None
         if diff is not None and diff > ONNX_TOLERANCE:
-            raise ExportError(f"{out}: onnxruntime's heatmaps differ from PyTorch's by {diff:.2e} (more than "
-                              f"{ONNX_TOLERANCE:g}); not written — report this with the checkpoint's variant")
+            raise ExportError(
+                f"{out}: onnxruntime's heatmaps differ from PyTorch's by {diff:.2e} (more than "
+                f"{ONNX_TOLERANCE:g}); not written — report this with the checkpoint's variant"
+            )
     return out, diff
 
 

@@ -34,8 +34,8 @@ import numpy as np
 from PIL import Image
 
 from hgbench.config import Params
-from hgbench.data.schema import open_split
 from hgbench.data.prepare import SAMPLES, SAMPLES_FILENAME  # noqa: F401  (SAMPLES: re-exported for callers)
+from hgbench.data.schema import open_split
 from hgbench.iofiles import atomic_path
 from hgbench.kinds import kind_of
 from hgbench.runs import RunFileError, read_final_predictions, run_dir
@@ -45,13 +45,14 @@ log = logging.getLogger(__name__)
 IMAGE_SIZE = 128
 """Side of a stored crop in px: enough to see a limb, small enough to keep the file tiny."""
 CASES = ("best", "median", "worst")
-SCORE_DEFINITION = ("mean over annotated joints of |prediction - ground truth| / normaliser "
-                    "(PCKh head size, or FLIC torso size), native pixels; lower is better")
+SCORE_DEFINITION = (
+    "mean over annotated joints of |prediction - ground truth| / normaliser "
+    "(PCKh head size, or FLIC torso size), native pixels; lower is better"
+)
 FIELDS = ("images", "gt", "pred", "source", "variant", "case", "seed", "person", "score")
 
 
-def normalised_error(pred: np.ndarray, gt: np.ndarray, missing: np.ndarray,
-                     normalizer: np.ndarray) -> np.ndarray:
+def normalised_error(pred: np.ndarray, gt: np.ndarray, missing: np.ndarray, normalizer: np.ndarray) -> np.ndarray:
     """(N,) mean normalised joint error per person; NaN for a person without annotated joints."""
     dist = np.linalg.norm(np.asarray(pred, float) - np.asarray(gt, float), axis=-1)  # (N, J)
     dist = np.where(np.asarray(missing, bool), np.nan, dist) / np.asarray(normalizer, float)[:, None]
@@ -107,8 +108,9 @@ def _read_predictions(path: Path, n: int) -> np.ndarray | None:
         return None
 
 
-def _lowest_seed_predictions(params: Params, dataset: str, results_dir: Path, name: str,
-                             n: int) -> dict[str, tuple[int, np.ndarray]]:
+def _lowest_seed_predictions(
+    params: Params, dataset: str, results_dir: Path, name: str, n: int
+) -> dict[str, tuple[int, np.ndarray]]:
     """Variant → (seed, ``preds``) of its lowest seed with a readable ``name`` of ``n`` rows."""
     found: dict[str, tuple[int, np.ndarray]] = {}
     for exp in params.experiments_for(dataset):  # experiments are in seed order per variant
@@ -120,8 +122,9 @@ def _lowest_seed_predictions(params: Params, dataset: str, results_dir: Path, na
     return found
 
 
-def select_people(params: Params, dataset: str, results_dir: Path, valid_file: Path,
-                  size: int = IMAGE_SIZE) -> dict[str, np.ndarray]:
+def select_people(
+    params: Params, dataset: str, results_dir: Path, valid_file: Path, size: int = IMAGE_SIZE
+) -> dict[str, np.ndarray]:
     """Best, median and worst person of every variant of ``dataset`` (its lowest seed with
     predictions), as gallery columns (see the module docstring). A variant without predictions
     is left out (the report shows it as missing)."""
@@ -137,28 +140,47 @@ def select_people(params: Params, dataset: str, results_dir: Path, valid_file: P
             for case, i in pick_cases(scores):
                 truth = np.where(missing[i][:, None], np.nan, gt[i])
                 crop = split.image(i)
-                image, pts = downscale(crop, np.concatenate([native_to_crop(truth, affine[i]),
-                                                             native_to_crop(preds[i], affine[i])]), size)
-                rows.append({"images": image, "gt": pts[:n_joints], "pred": pts[n_joints:],
-                             "source": "validation", "variant": variant, "case": case,
-                             "seed": seed, "person": i, "score": scores[i]})
+                image, pts = downscale(
+                    crop, np.concatenate([native_to_crop(truth, affine[i]), native_to_crop(preds[i], affine[i])]), size
+                )
+                rows.append(
+                    {
+                        "images": image,
+                        "gt": pts[:n_joints],
+                        "pred": pts[n_joints:],
+                        "source": "validation",
+                        "variant": variant,
+                        "case": case,
+                        "seed": seed,
+                        "person": i,
+                        "score": scores[i],
+                    }
+                )
     return _columns(rows, size, n_joints)
 
 
 def _columns(rows: list[dict], size: int, n_joints: int) -> dict[str, np.ndarray]:
     """Gallery rows → column arrays (empty arrays of the right shape when there are none)."""
+
     def col(key, dtype, shape=()):
-        return (np.stack([np.asarray(r[key], dtype) for r in rows]) if rows
-                else np.zeros((0, *shape), dtype))
+        return np.stack([np.asarray(r[key], dtype) for r in rows]) if rows else np.zeros((0, *shape), dtype)
 
-    return {"images": col("images", np.uint8, (size, size, 3)), "gt": col("gt", np.float32, (n_joints, 2)),
-            "pred": col("pred", np.float32, (n_joints, 2)), "source": np.array([r["source"] for r in rows], str),
-            "variant": np.array([r["variant"] for r in rows], str), "case": np.array([r["case"] for r in rows], str),
-            "seed": col("seed", np.int64), "person": col("person", np.int64), "score": col("score", np.float64)}
+    return {
+        "images": col("images", np.uint8, (size, size, 3)),
+        "gt": col("gt", np.float32, (n_joints, 2)),
+        "pred": col("pred", np.float32, (n_joints, 2)),
+        "source": np.array([r["source"] for r in rows], str),
+        "variant": np.array([r["variant"] for r in rows], str),
+        "case": np.array([r["case"] for r in rows], str),
+        "seed": col("seed", np.int64),
+        "person": col("person", np.int64),
+        "score": col("score", np.float64),
+    }
 
 
-def write_gallery(path: Path, columns: dict[str, np.ndarray], dataset: str, joint_names,
-                  size: int = IMAGE_SIZE) -> Path:
+def write_gallery(
+    path: Path, columns: dict[str, np.ndarray], dataset: str, joint_names, size: int = IMAGE_SIZE
+) -> Path:
     """Write ``gallery.h5`` atomically (an empty gallery is a valid file with zero rows)."""
     with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:
         for key in FIELDS:
@@ -184,11 +206,17 @@ def read_gallery(path: Path) -> dict | None:
             columns = {}
             for key in FIELDS:
                 values = f[key][()]
-                columns[key] = (np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], str)
-                                if values.dtype.kind in "OS" else np.asarray(values))
-            attrs = {"dataset": str(f.attrs["dataset"]), "joint_names": [str(j) for j in f.attrs["joint_names"]],
-                     "image_size": int(f.attrs["image_size"]),
-                     "score_definition": str(f.attrs.get("score_definition", ""))}
+                columns[key] = (
+                    np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], str)
+                    if values.dtype.kind in "OS"
+                    else np.asarray(values)
+                )
+            attrs = {
+                "dataset": str(f.attrs["dataset"]),
+                "joint_names": [str(j) for j in f.attrs["joint_names"]],
+                "image_size": int(f.attrs["image_size"]),
+                "score_definition": str(f.attrs.get("score_definition", "")),
+            }
     except (OSError, KeyError, ValueError) as err:
         log.warning("%s: unreadable, no gallery (%s)", path, str(err).split(" (")[0])
         return None
@@ -210,8 +238,9 @@ SAMPLES_PREDICTIONS = "samples_predictions.h5"
 """A run's predictions of the samples split (``hgbench predict --data .../samples.h5``)."""
 
 
-def sample_people(params: Params, dataset: str, results_dir: Path, samples_file: Path,
-                  size: int = IMAGE_SIZE) -> dict[str, np.ndarray] | None:
+def sample_people(
+    params: Params, dataset: str, results_dir: Path, samples_file: Path, size: int = IMAGE_SIZE
+) -> dict[str, np.ndarray] | None:
     """Every variant's predictions of the real sample photographs (the ``samples`` split).
 
     Reads the processed split ``samples_file`` (``hgbench prepare --split samples``) and, for each
@@ -243,16 +272,28 @@ def sample_people(params: Params, dataset: str, results_dir: Path, samples_file:
         scores = normalised_error(preds, gt, missing, normalizer)
         for i in range(len(gt)):
             truth = np.where(missing[i][:, None], np.nan, gt[i])
-            image, pts = downscale(crops[i], np.concatenate([native_to_crop(truth, affine[i]),
-                                                             native_to_crop(preds[i], affine[i])]), size)
-            rows.append({"images": image, "gt": pts[:len(truth)], "pred": pts[len(truth):],
-                         "source": SAMPLE_SOURCE, "variant": variant, "case": names[i], "seed": seed,
-                         "person": i, "score": scores[i]})
+            image, pts = downscale(
+                crops[i], np.concatenate([native_to_crop(truth, affine[i]), native_to_crop(preds[i], affine[i])]), size
+            )
+            rows.append(
+                {
+                    "images": image,
+                    "gt": pts[: len(truth)],
+                    "pred": pts[len(truth) :],
+                    "source": SAMPLE_SOURCE,
+                    "variant": variant,
+                    "case": names[i],
+                    "seed": seed,
+                    "person": i,
+                    "score": scores[i],
+                }
+            )
     return _columns(rows, size, gt.shape[1])
 
 
-def build_gallery(params: Params, dataset: str, results_dir: Path, data_dir: Path, out: Path,
-                  size: int = IMAGE_SIZE) -> Path:
+def build_gallery(
+    params: Params, dataset: str, results_dir: Path, data_dir: Path, out: Path, size: int = IMAGE_SIZE
+) -> Path:
     """``hgbench summarize --data DIR``: the validation people (``DIR/valid.h5`` and each run's
     ``predictions.h5``) and the real sample people (``DIR/samples.h5`` and each run's
     ``samples_predictions.h5``), written to ``out`` in one go. The file is empty when the

@@ -63,8 +63,7 @@ def _try_lock(path: Path):
 
 
 @contextlib.contextmanager
-def claim_gpus(n: int, total: int, lock_dir: str | Path | None = None, wait_s: float = 3600.0,
-               poll_s: float = 2.0):
+def claim_gpus(n: int, total: int, lock_dir: str | Path | None = None, wait_s: float = 3600.0, poll_s: float = 2.0):
     """Hold ``n`` of the machine's ``total`` GPUs for the duration of the block.
 
     Yields the claimed physical indices (0-based, as ``nvidia-smi`` numbers them) and sets
@@ -79,13 +78,17 @@ def claim_gpus(n: int, total: int, lock_dir: str | Path | None = None, wait_s: f
     if preset is not None:  # the cluster scheduler has already chosen
         chosen = [d for d in preset.split(",") if d.strip()]
         if len(chosen) < n:
-            raise GpuClaimError(f"the job needs {n} GPU(s) but CUDA_VISIBLE_DEVICES={preset!r} grants "
-                                f"{len(chosen)}; ask the scheduler for {n} (SLURM: --gpus={n})")
+            raise GpuClaimError(
+                f"the job needs {n} GPU(s) but CUDA_VISIBLE_DEVICES={preset!r} grants "
+                f"{len(chosen)}; ask the scheduler for {n} (SLURM: --gpus={n})"
+            )
         yield chosen[:n]
         return
     if n > total:
-        raise GpuClaimError(f"the job needs {n} GPU(s) but this machine has {total}; lower train.devices "
-                            "or run it where more GPUs are available")
+        raise GpuClaimError(
+            f"the job needs {n} GPU(s) but this machine has {total}; lower train.devices "
+            "or run it where more GPUs are available"
+        )
     lock_dir = Path(DEFAULT_LOCK_DIR if lock_dir is None else lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
@@ -100,8 +103,10 @@ def claim_gpus(n: int, total: int, lock_dir: str | Path | None = None, wait_s: f
             if len(held) == n:
                 break
             if time.monotonic() > deadline:
-                raise GpuClaimError(f"waited {wait_s:.0f} s for {n} free GPU(s) of {total} (locks in {lock_dir}); "
-                                    "other jobs hold them — check `snakemake --resources gpu=N` matches the machine")
+                raise GpuClaimError(
+                    f"waited {wait_s:.0f} s for {n} free GPU(s) of {total} (locks in {lock_dir}); "
+                    "other jobs hold them — check `snakemake --resources gpu=N` matches the machine"
+                )
             time.sleep(poll_s)
         ids = sorted(held)
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))

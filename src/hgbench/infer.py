@@ -56,8 +56,10 @@ from .joints import skeleton_limbs
 OUTPUT_FORMAT = "hgbench-infer/1"
 SCHEMA_PATH = Path(__file__).with_name("infer.schema.json")
 """JSON schema of ``<name>.json`` (draft 2020-12)."""
-FRAME = ("0-based image pixels: the centre of the top-left pixel is (0, 0), x to the right, y down; "
-         "the image spans [-0.5, width - 0.5] x [-0.5, height - 0.5] (EXIF orientation applied)")
+FRAME = (
+    "0-based image pixels: the centre of the top-left pixel is (0, 0), x to the right, y down; "
+    "the image spans [-0.5, width - 0.5] x [-0.5, height - 0.5] (EXIF orientation applied)"
+)
 SCORE = "heatmap peak of the final stack (flip-test average when flip_test), about 1 for a confident joint"
 BOX_PADDING = 1.25
 """Side of the square the network sees / the longer side of a person box (MPII's crop rule)."""
@@ -85,9 +87,12 @@ def whole_image(width: int, height: int) -> Person:
 
 
 def _numbers(value, n: int) -> tuple[float, ...] | None:
-    if (isinstance(value, (list, tuple)) and len(value) == n
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-            and all(np.isfinite(value))):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == n
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and all(np.isfinite(value))
+    ):
         return tuple(float(v) for v in value)
     return None
 
@@ -99,17 +104,24 @@ def parse_person(entry, where: str) -> Person:
     if box is None and isinstance(entry, dict) and "box" in entry:
         box = _numbers(entry["box"], 4)
         if box is None:
-            raise InferError(f"{where}: \"box\" must be 4 finite numbers [x1, y1, x2, y2]; fix the boxes file")
+            raise InferError(f'{where}: "box" must be 4 finite numbers [x1, y1, x2, y2]; fix the boxes file')
     if box is not None:
         if not (box[2] > box[0] and box[3] > box[1]):
             raise InferError(f"{where}: box {list(box)} is empty (it needs x2 > x1 and y2 > y1); fix the boxes file")
         return Person("box", box=box)
     if isinstance(entry, dict) and "center" in entry:
         center, scale = _numbers(entry.get("center"), 2), entry.get("scale")
-        if center is None or not isinstance(scale, (int, float)) or isinstance(scale, bool) \
-                or not np.isfinite(scale) or scale <= 0:
-            raise InferError(f"{where}: needs \"center\": [x, y] (finite) and \"scale\" > 0 (200·scale px ≈ the "
-                             f"person's height); fix the boxes file")
+        if (
+            center is None
+            or not isinstance(scale, (int, float))
+            or isinstance(scale, bool)
+            or not np.isfinite(scale)
+            or scale <= 0
+        ):
+            raise InferError(
+                f'{where}: needs "center": [x, y] (finite) and "scale" > 0 (200·scale px ≈ the '
+                f"person's height); fix the boxes file"
+            )
         return Person("center_scale", center=center, scale=float(scale))
     raise InferError(f"{where}: {expected}, got {json.dumps(entry)[:80]}; fix the boxes file")
 
@@ -131,8 +143,10 @@ def read_boxes(path: Path) -> dict[str, list[Person]]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InferError(f"boxes file {path} is not valid JSON ({exc}); fix it") from None
     if not isinstance(data, dict):
-        raise InferError(f"boxes file {path} must be a JSON object keyed by image file name, e.g. "
-                         f'{{"photo.jpg": [x1, y1, x2, y2]}}; fix it')
+        raise InferError(
+            f"boxes file {path} must be a JSON object keyed by image file name, e.g. "
+            f'{{"photo.jpg": [x1, y1, x2, y2]}}; fix it'
+        )
     return {str(name): parse_entry(entry, f"boxes file {path}, entry {name!r}") for name, entry in data.items()}
 
 
@@ -147,8 +161,10 @@ def check_person(person: Person, width: int, height: int, where: str) -> None:
     if person.center is not None:
         x, y = person.center
         if not (lo_x <= x <= hi_x and lo_y <= y <= hi_y):
-            raise InferError(f"{where}: center {list(person.center)} lies outside the image ({frame}); "
-                             f"fix the center (MPII objpos is 1-based: subtract 1)")
+            raise InferError(
+                f"{where}: center {list(person.center)} lies outside the image ({frame}); "
+                f"fix the center (MPII objpos is 1-based: subtract 1)"
+            )
 
 
 def crop_geometry(person: Person, info: ModelInfo) -> tuple[np.ndarray, float, np.ndarray]:
@@ -164,8 +180,9 @@ def crop_geometry(person: Person, info: ModelInfo) -> tuple[np.ndarray, float, n
     else:  # a person box: its centre, the square side BOX_PADDING × its longer side
         x1, y1, x2, y2 = person.box
         centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2]) + FRAME_OFFSET
-        native, s, a = crop_transform(centre, BOX_PADDING * max(x2 - x1, y2 - y1) / 200.0, info.input_res, c,
-                                      adjust=False)
+        native, s, a = crop_transform(
+            centre, BOX_PADDING * max(x2 - x1, y2 - y1) / 200.0, info.input_res, c, adjust=False
+        )
     return native - FRAME_OFFSET, s, a
 
 
@@ -187,16 +204,29 @@ def crop_people(image: Image.Image, people: list[Person], info: ModelInfo) -> tu
 
 
 @torch.no_grad()
-def predict_crops(model: torch.nn.Module, crops: np.ndarray, affines: np.ndarray, info: ModelInfo, *,
-                  flip_test: bool = True, batch_size: int = 16) -> np.ndarray:
+def predict_crops(
+    model: torch.nn.Module,
+    crops: np.ndarray,
+    affines: np.ndarray,
+    info: ModelInfo,
+    *,
+    flip_test: bool = True,
+    batch_size: int = 16,
+) -> np.ndarray:
     """Joints [N, J, 3] — (x, y) in 0-based image px and the heatmap peak score — of crops
     [N, C, C, 3] uint8 with their ``crop_to_image`` [N, 2, 3] (native frame), final stack."""
     dev = next(model.parameters()).device
     perm = torch.as_tensor(info.flip_permutation, device=dev) if flip_test else None
     if not len(crops):
         return np.zeros((0, len(info.joint_names), 3))
-    uv, peak = decode_rows(model, lambda rows: torch.from_numpy(np.ascontiguousarray(crops[rows])), len(crops),
-                           batch_size, info.input_res, flip_permutation=perm)
+    uv, peak = decode_rows(
+        model,
+        lambda rows: torch.from_numpy(np.ascontiguousarray(crops[rows])),
+        len(crops),
+        batch_size,
+        info.input_res,
+        flip_permutation=perm,
+    )
     cells, peaks = uv[:, -1].double().numpy(), peak[:, -1].double().numpy()
     xy = cells_to_native(cells, affines, crops.shape[1], info.input_res, info.output_res)
     return np.concatenate([xy - FRAME_OFFSET, peaks[..., None]], axis=-1)
@@ -205,8 +235,9 @@ def predict_crops(model: torch.nn.Module, crops: np.ndarray, affines: np.ndarray
 def _info(model, info: ModelInfo | None) -> ModelInfo:
     info = info if info is not None else getattr(model, "info", None)
     if not isinstance(info, ModelInfo):
-        raise ValueError("the model carries no hgbench ModelInfo: load it with hgbench.load_model(path), "
-                         "or pass info=ModelInfo(...)")
+        raise ValueError(
+            "the model carries no hgbench ModelInfo: load it with hgbench.load_model(path), or pass info=ModelInfo(...)"
+        )
     return info
 
 
@@ -217,8 +248,9 @@ def _as_image(image) -> Image.Image:
         return image.convert("RGB")
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"image must be a path, a PIL image or a uint8 [H, W, 3] RGB array, got "
-                         f"{array.dtype} {list(array.shape)}")
+        raise ValueError(
+            f"image must be a path, a PIL image or a uint8 [H, W, 3] RGB array, got {array.dtype} {list(array.shape)}"
+        )
     return Image.fromarray(array, "RGB")
 
 
@@ -230,8 +262,9 @@ def _as_person(box, width: int, height: int) -> Person:
     return person
 
 
-def predict_people(model, image, boxes, *, flip_test: bool = True, batch_size: int = 16,
-                   info: ModelInfo | None = None) -> np.ndarray:
+def predict_people(
+    model, image, boxes, *, flip_test: bool = True, batch_size: int = 16, info: ModelInfo | None = None
+) -> np.ndarray:
     """Joints [N, J, 3] of N people in one image; see :func:`predict_image` (``boxes``: N of its ``box``)."""
     info = _info(model, info)
     img = _as_image(image)
@@ -288,8 +321,9 @@ def probe_image(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise InferError(f"image {path} not found; check the --images path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InferError(f"image {path} cannot be read ({type(exc).__name__}: {exc}); give a JPEG or PNG file, "
-                         f"or leave it out") from None
+        raise InferError(
+            f"image {path} cannot be read ({type(exc).__name__}: {exc}); give a JPEG or PNG file, or leave it out"
+        ) from None
     if fmt not in IMAGE_FORMATS:
         raise InferError(f"image {path} is a {fmt} file; infer reads JPEG and PNG: convert it or leave it out")
     return (h, w) if rot in (5, 6, 7, 8) else (w, h)
@@ -306,8 +340,10 @@ def read_image(path: Path) -> tuple[Image.Image, bool]:
     except FileNotFoundError:
         raise InferError(f"image {path} not found; check the --images path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InferError(f"image {path} cannot be decoded ({type(exc).__name__}: {exc}); the file is damaged: "
-                         f"replace it or leave it out") from None
+        raise InferError(
+            f"image {path} cannot be decoded ({type(exc).__name__}: {exc}); the file is damaged: "
+            f"replace it or leave it out"
+        ) from None
 
 
 def collect_images(paths: list[str | Path]) -> list[Path]:
@@ -316,15 +352,19 @@ def collect_images(paths: list[str | Path]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
-                           and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                f
+                for f in p.iterdir()
+                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
+            )
             if not found:
                 raise InferError(f"folder {p} holds no {'/'.join(IMAGE_SUFFIXES)} images; give another folder or files")
             files += found
         elif p.is_file():
             if p.suffix.lower() not in IMAGE_SUFFIXES:
-                raise InferError(f"{p} is not a JPEG or PNG file (suffix {p.suffix or 'none'}); convert it or "
-                                 f"leave it out")
+                raise InferError(
+                    f"{p} is not a JPEG or PNG file (suffix {p.suffix or 'none'}); convert it or leave it out"
+                )
             files.append(p)
         else:
             raise InferError(f"image {p} not found; check the --images path")
@@ -332,8 +372,10 @@ def collect_images(paths: list[str | Path]) -> list[Path]:
     stems: dict[str, Path] = {}
     for f in unique:
         if f.stem in stems:
-            raise InferError(f"{stems[f.stem]} and {f} would both write {f.stem}.json/.png; rename one or run "
-                             f"them with different --out folders")
+            raise InferError(
+                f"{stems[f.stem]} and {f} would both write {f.stem}.json/.png; rename one or run "
+                f"them with different --out folders"
+            )
         stems[f.stem] = f
     return unique
 
@@ -344,46 +386,79 @@ def _plan(files: list[Path], boxes: Path | None, out_dir: Path) -> list[tuple[Pa
     given = {f.name for f in files}
     unknown = [name for name in by_name if name not in given]
     if unknown:
-        raise InferError(f"boxes file {boxes} has boxes for {unknown[0]!r}, which is not among the images given "
-                         f"(--images; keys are bare file names such as {files[0].name!r}); add that image or "
-                         f"remove its entry")
+        raise InferError(
+            f"boxes file {boxes} has boxes for {unknown[0]!r}, which is not among the images given "
+            f"(--images; keys are bare file names such as {files[0].name!r}); add that image or "
+            f"remove its entry"
+        )
     out = Path(out_dir).resolve()
     for f in files:
         if f.resolve().parent == out:
-            raise InferError(f"--out {out_dir} is the folder of input image {f}: the overlays would land among "
-                             f"(or overwrite) the inputs; choose another --out folder")
+            raise InferError(
+                f"--out {out_dir} is the folder of input image {f}: the overlays would land among "
+                f"(or overwrite) the inputs; choose another --out folder"
+            )
     plan = []
     for f in files:
         width, height = probe_image(f)
         people = by_name.get(f.name) or [whole_image(width, height)]
         for k, person in enumerate(people):
-            check_person(person, width, height, f"{f.name}, person {k + 1}"
-                         + (f" (boxes file {boxes})" if f.name in by_name else ""))
+            check_person(
+                person,
+                width,
+                height,
+                f"{f.name}, person {k + 1}" + (f" (boxes file {boxes})" if f.name in by_name else ""),
+            )
         plan.append((f, people))
     return plan
 
 
-def _record(path: Path, image: Image.Image, rotated: bool, people: list[Person], joints: np.ndarray,
-            affines: np.ndarray, info: ModelInfo, flip_test: bool, checkpoint: Path) -> dict:
+def _record(
+    path: Path,
+    image: Image.Image,
+    rotated: bool,
+    people: list[Person],
+    joints: np.ndarray,
+    affines: np.ndarray,
+    info: ModelInfo,
+    flip_test: bool,
+    checkpoint: Path,
+) -> dict:
     """The ``<name>.json`` document (``infer.schema.json``)."""
     width, height = image.size
     rows = []
     for person, pts, a in zip(people, joints, affines):
-        rows.append({
-            "source": person.source,
-            "box": None if person.box is None else [float(v) for v in person.box],
-            "center": None if person.center is None else [float(v) for v in person.center],
-            "scale": person.scale,
-            "input_window": input_window(a, info),
-            "joints": [[float(x), float(y), float(s)] for x, y, s in pts],
-        })
+        rows.append(
+            {
+                "source": person.source,
+                "box": None if person.box is None else [float(v) for v in person.box],
+                "center": None if person.center is None else [float(v) for v in person.center],
+                "scale": person.scale,
+                "input_window": input_window(a, info),
+                "joints": [[float(x), float(y), float(s)] for x, y, s in pts],
+            }
+        )
     return {
-        "format": OUTPUT_FORMAT, "image": path.name, "path": str(path), "width": width, "height": height,
-        "exif_transposed": rotated, "frame": FRAME, "score": SCORE,
-        "model": {"checkpoint": str(checkpoint), "variant": info.variant, "dataset": info.dataset,
-                  "seed": info.seed, "input_res": info.input_res, "output_res": info.output_res,
-                  "crop_margin": info.crop_margin, "flip_test": flip_test},
-        "joint_names": list(info.joint_names), "people": rows,
+        "format": OUTPUT_FORMAT,
+        "image": path.name,
+        "path": str(path),
+        "width": width,
+        "height": height,
+        "exif_transposed": rotated,
+        "frame": FRAME,
+        "score": SCORE,
+        "model": {
+            "checkpoint": str(checkpoint),
+            "variant": info.variant,
+            "dataset": info.dataset,
+            "seed": info.seed,
+            "input_res": info.input_res,
+            "output_res": info.output_res,
+            "crop_margin": info.crop_margin,
+            "flip_test": flip_test,
+        },
+        "joint_names": list(info.joint_names),
+        "people": rows,
     }
 
 
@@ -396,8 +471,9 @@ def dumps(record: dict) -> str:
     return _NUMBER_LIST.sub(lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
 
 
-def draw_overlay(image: Image.Image, people: list[Person], joints: np.ndarray, joint_names,
-                 min_score: float | None = None) -> Image.Image:
+def draw_overlay(
+    image: Image.Image, people: list[Person], joints: np.ndarray, joint_names, min_score: float | None = None
+) -> Image.Image:
     """``image`` with each person's box (thin) and skeleton (:func:`hgbench.draw.draw_skeleton`)."""
     limbs = skeleton_limbs(joint_names)
     width = line_width(*image.size)
@@ -418,9 +494,18 @@ def _publish(staging: Path, out_dir: Path) -> None:
             shutil.move(str(f), str(out_dir / f.name))
 
 
-def run_infer(checkpoint: Path, images: list[str | Path], out_dir: Path, boxes: Path | None = None, *,
-              device: str = "auto", batch_size: int = 16, flip_test: bool = True, min_score: float | None = None,
-              progress: bool = False) -> dict:
+def run_infer(
+    checkpoint: Path,
+    images: list[str | Path],
+    out_dir: Path,
+    boxes: Path | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int = 16,
+    flip_test: bool = True,
+    min_score: float | None = None,
+    progress: bool = False,
+) -> dict:
     """``hgbench infer``: writes ``out_dir/<name>.json`` and ``<name>.png`` for every image.
 
     People of consecutive images are batched together (``batch_size`` crops a forward pass).
@@ -450,7 +535,7 @@ def run_infer(checkpoint: Path, images: list[str | Path], out_dir: Path, boxes: 
             joints = predict_crops(model, crops, affines, info, flip_test=flip_test, batch_size=batch_size)
             start = 0
             for path, image, rotated, people, _, _ in pending:
-                pts, a = joints[start:start + len(people)], affines[start:start + len(people)]
+                pts, a = joints[start : start + len(people)], affines[start : start + len(people)]
                 start += len(people)
                 record = _record(path, image, rotated, people, pts, a, info, flip_test, checkpoint)
                 (staging / f"{path.stem}.json").write_text(dumps(record), encoding="utf-8")

@@ -44,6 +44,7 @@ DEFAULT_CROP_MARGIN = 1.25
 margin changes the unused border, not a prediction; it is recorded for the crop geometry of
 ``prepare`` (every CPU profile uses 1.25, the paper profile 1.5)."""
 
+
 def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if isinstance(name, torch.device):
@@ -86,14 +87,20 @@ class ModelInfo:
         return {
             "format": CONFIG_FORMAT,
             "model_config": asdict(self.model_config),
-            "input_res": self.input_res, "output_res": self.output_res,
-            "joint_names": list(self.joint_names), "flip_permutation": list(self.flip_permutation),
-            "hourglass_adjust": self.hourglass_adjust, "crop_margin": self.crop_margin,
-            "variant": self.variant, "dataset": self.dataset, "seed": self.seed, "supervision": self.supervision,
+            "input_res": self.input_res,
+            "output_res": self.output_res,
+            "joint_names": list(self.joint_names),
+            "flip_permutation": list(self.flip_permutation),
+            "hourglass_adjust": self.hourglass_adjust,
+            "crop_margin": self.crop_margin,
+            "variant": self.variant,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "supervision": self.supervision,
             "input": "images float32 [B, 3, input_res, input_res], RGB in [0, 1], the central input_res² "
-                     "window of the crop (docs/inference.md)",
+            "window of the crop (docs/inference.md)",
             "output": "heatmaps float32 [B, O, J, output_res, output_res]: one set per supervised output, "
-                      "the last one is the final stack",
+            "the last one is the final stack",
         }
 
 
@@ -121,12 +128,17 @@ def info_from_state(state: dict, path: Path, crop_margin: float | None = None) -
     names, flip, adjust = kind.joints, kind.flip, kind.hourglass_adjust
     margin = state.get("crop_margin", crop_margin if crop_margin is not None else DEFAULT_CROP_MARGIN)
     return ModelInfo(
-        model_config=mconf, input_res=int(state["input_res"]), output_res=int(state["output_res"]),
-        joint_names=tuple(state.get("joint_names", names)), flip_permutation=tuple(int(i) for i in
-                                                                                  state.get("flip_permutation", flip)),
-        hourglass_adjust=bool(state.get("hourglass_adjust", adjust)), crop_margin=float(margin),
-        variant=str(state.get("variant", "")), dataset=str(state.get("dataset", "")),
-        seed=None if state.get("seed") is None else int(state["seed"]), supervision=state.get("supervision"),
+        model_config=mconf,
+        input_res=int(state["input_res"]),
+        output_res=int(state["output_res"]),
+        joint_names=tuple(state.get("joint_names", names)),
+        flip_permutation=tuple(int(i) for i in state.get("flip_permutation", flip)),
+        hourglass_adjust=bool(state.get("hourglass_adjust", adjust)),
+        crop_margin=float(margin),
+        variant=str(state.get("variant", "")),
+        dataset=str(state.get("dataset", "")),
+        seed=None if state.get("seed") is None else int(state["seed"]),
+        supervision=state.get("supervision"),
         source=str(path),
     )
 
@@ -136,24 +148,31 @@ def info_from_config(config: dict, path: Path) -> ModelInfo:
     fix = "export it again with `hgbench export --format safetensors`"
     if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
-        raise CheckpointError(f"{path}: not an hgbench model config (format {found!r}, expected "
-                              f"{CONFIG_FORMAT!r}); {fix}")
+        raise CheckpointError(
+            f"{path}: not an hgbench model config (format {found!r}, expected {CONFIG_FORMAT!r}); {fix}"
+        )
     try:
         mconf = ModelConfig(**config["model_config"])
         info = ModelInfo(
-            model_config=mconf, input_res=int(config["input_res"]), output_res=int(config["output_res"]),
+            model_config=mconf,
+            input_res=int(config["input_res"]),
+            output_res=int(config["output_res"]),
             joint_names=tuple(str(n) for n in config["joint_names"]),
             flip_permutation=tuple(int(i) for i in config["flip_permutation"]),
-            hourglass_adjust=bool(config["hourglass_adjust"]), crop_margin=float(config["crop_margin"]),
-            variant=str(config.get("variant") or ""), dataset=str(config.get("dataset") or ""),
-            seed=None if config.get("seed") is None else int(config["seed"]), supervision=config.get("supervision"),
+            hourglass_adjust=bool(config["hourglass_adjust"]),
+            crop_margin=float(config["crop_margin"]),
+            variant=str(config.get("variant") or ""),
+            dataset=str(config.get("dataset") or ""),
+            seed=None if config.get("seed") is None else int(config["seed"]),
+            supervision=config.get("supervision"),
             source=str(path),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: incomplete model config ({type(exc).__name__}: {exc}); {fix}") from None
     if len(info.joint_names) != mconf.joints or sorted(info.flip_permutation) != list(range(mconf.joints)):
-        raise CheckpointError(f"{path}: joint_names/flip_permutation do not match the model's {mconf.joints} "
-                              f"joints; {fix}")
+        raise CheckpointError(
+            f"{path}: joint_names/flip_permutation do not match the model's {mconf.joints} joints; {fix}"
+        )
     return info
 
 
@@ -227,8 +246,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StackedH
     path = Path(path)
     dev = resolve_device(device)
     if path.suffix.lower() == ".onnx":
-        raise CheckpointError(f"{path} is an ONNX model; hgbench reads model.pt (hgbench train) or .safetensors "
-                              f"(hgbench export --format safetensors); run the ONNX file with onnxruntime")
+        raise CheckpointError(
+            f"{path} is an ONNX model; hgbench reads model.pt (hgbench train) or .safetensors "
+            f"(hgbench export --format safetensors); run the ONNX file with onnxruntime"
+        )
     if path.is_file() and _is_safetensors(path):
         weights, info = read_safetensors(path, dev)
         fix = "export it again with `hgbench export --format safetensors`"
@@ -247,8 +268,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StackedH
 
 
 @torch.no_grad()
-def predict_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_permutation: torch.Tensor,
-                     flip_test: bool) -> torch.Tensor:
+def predict_heatmaps(
+    model: torch.nn.Module, images: torch.Tensor, flip_permutation: torch.Tensor, flip_test: bool
+) -> torch.Tensor:
     """Heatmaps [B, O, J, H, W] (fp32) for images [B, 3, R, R]; with ``flip_test`` the average of
     the image's and its mirror's heatmaps (mirrored back, left/right channels swapped)."""
     hm = model(images).float()
@@ -259,9 +281,15 @@ def predict_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_permutat
 
 
 @torch.no_grad()
-def decode_crops(model: torch.nn.Module, crops: torch.Tensor, input_res: int, *,
-                 flip_permutation: torch.Tensor | None = None, precision: str = "fp32",
-                 channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_crops(
+    model: torch.nn.Module,
+    crops: torch.Tensor,
+    input_res: int,
+    *,
+    flip_permutation: torch.Tensor | None = None,
+    precision: str = "fp32",
+    channels_last: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Stored crops uint8 [B, C, C, 3] → heatmap peaks of every output.
 
     The network sees the central ``input_res``² window of each crop; with ``flip_permutation``
@@ -278,8 +306,9 @@ def decode_crops(model: torch.nn.Module, crops: torch.Tensor, input_res: int, *,
     return decode_heatmaps(hm)
 
 
-def decode_rows(model: torch.nn.Module, crops_of, n: int, batch_size: int, input_res: int, **kwargs
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_rows(
+    model: torch.nn.Module, crops_of, n: int, batch_size: int, input_res: int, **kwargs
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`decode_crops` over ``n`` rows in batches of ``batch_size``.
 
     ``crops_of(rows)`` returns the uint8 crops [b, C, C, 3] of the 0-based row indices ``rows``
@@ -299,8 +328,9 @@ def decode_rows(model: torch.nn.Module, crops_of, n: int, batch_size: int, input
     return torch.cat(uvs), torch.cat(peaks)
 
 
-def cells_to_native(uv: np.ndarray, crop_to_image: np.ndarray, crop_size: int, input_res: int,
-                    output_res: int) -> np.ndarray:
+def cells_to_native(
+    uv: np.ndarray, crop_to_image: np.ndarray, crop_size: int, input_res: int, output_res: int
+) -> np.ndarray:
     """Heatmap cells of centre-crop inputs → native image pixels.
 
     uv: [N, ..., J, 2] cells (0-based); crop_to_image: [N, 2, 3] (native = A · [x, y, 1]).

@@ -140,7 +140,8 @@ def output_lock(output: str | Path, stage: str):
             fh.close()
             raise OutputLockedError(
                 f"{output} is being written by {holder} (lock {path}); two runs must not write the same "
-                f"output: wait for that run to finish or stop it, then rerun") from None
+                f"output: wait for that run to finish or stop it, then rerun"
+            ) from None
         # The previous holder may have removed the file between our open and our flock: then we
         # locked a deleted file, which protects nothing. Lock the file that is there now instead.
         try:

@@ -5,8 +5,22 @@ project with a joint axis uses this order.
 """
 
 MPII_JOINTS = (
-    "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx",
-    "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
+    "rank",
+    "rkne",
+    "rhip",
+    "lhip",
+    "lkne",
+    "lank",
+    "pelv",
+    "thrx",
+    "neck",
+    "head",
+    "rwri",
+    "relb",
+    "rsho",
+    "lsho",
+    "lelb",
+    "lwri",
 )
 """16 MPII joints, index = official MPII joint id (0 = right ankle ... 15 = left wrist)."""
 
@@ -29,9 +43,21 @@ ABLATION_JOINTS = ("relb", "lelb", "rwri", "lwri", "rkne", "lkne", "rank", "lank
 
 # Limbs for drawing skeletons and for the synthetic body model, as (parent, child) names.
 MPII_SKELETON = (
-    ("rank", "rkne"), ("rkne", "rhip"), ("rhip", "pelv"), ("pelv", "lhip"), ("lhip", "lkne"),
-    ("lkne", "lank"), ("pelv", "thrx"), ("thrx", "neck"), ("neck", "head"), ("thrx", "rsho"),
-    ("rsho", "relb"), ("relb", "rwri"), ("thrx", "lsho"), ("lsho", "lelb"), ("lelb", "lwri"),
+    ("rank", "rkne"),
+    ("rkne", "rhip"),
+    ("rhip", "pelv"),
+    ("pelv", "lhip"),
+    ("lhip", "lkne"),
+    ("lkne", "lank"),
+    ("pelv", "thrx"),
+    ("thrx", "neck"),
+    ("neck", "head"),
+    ("thrx", "rsho"),
+    ("rsho", "relb"),
+    ("relb", "rwri"),
+    ("thrx", "lsho"),
+    ("lsho", "lelb"),
+    ("lelb", "lwri"),
 )
 
 
@@ -47,8 +73,16 @@ FLIC_FLIP = (3, 4, 5, 0, 1, 2, 7, 6, 9, 8, 10)
 
 # FLIC has no legs, pelvis or thorax: arms, the torso quadrilateral, and the face.
 FLIC_SKELETON = (
-    ("rsho", "relb"), ("relb", "rwri"), ("lsho", "lelb"), ("lelb", "lwri"), ("rsho", "lsho"),
-    ("rsho", "rhip"), ("lsho", "lhip"), ("rhip", "lhip"), ("reye", "nose"), ("leye", "nose"),
+    ("rsho", "relb"),
+    ("relb", "rwri"),
+    ("lsho", "lelb"),
+    ("lelb", "lwri"),
+    ("rsho", "lsho"),
+    ("rsho", "rhip"),
+    ("lsho", "lhip"),
+    ("rhip", "lhip"),
+    ("reye", "nose"),
+    ("leye", "nose"),
 )
 
 

@@ -34,11 +34,11 @@ class TrainingMetric:
     and FLIC protocols); the score is pooled over the scored instances of ``joints``.
     """
 
-    layout: str               # the kind's name (DatasetConfig.layout)
-    name: str                 # the metric, e.g. "PCKh@0.5"
-    threshold: float          # fraction of the normaliser (MPII head size, FLIC torso diagonal)
-    joints: tuple[str, ...]   # joints scored, names of the layout
-    joints_label: str         # how the log and the report name ``joints``
+    layout: str  # the kind's name (DatasetConfig.layout)
+    name: str  # the metric, e.g. "PCKh@0.5"
+    threshold: float  # fraction of the normaliser (MPII head size, FLIC torso diagonal)
+    joints: tuple[str, ...]  # joints scored, names of the layout
+    joints_label: str  # how the log and the report name ``joints``
 
     @property
     def label(self) -> str:
@@ -56,25 +56,25 @@ class TrainingMetric:
 class DatasetKind:
     """What every stage needs to know about one joint layout (compared by identity: ``kind is FLIC``)."""
 
-    name: str                                   # DatasetConfig.layout: "mpii" or "flic"
-    label: str                                  # how messages and the report name it: "MPII", "FLIC"
-    joints: tuple[str, ...]                     # joint axis of every array of this kind
-    flip: tuple[int, ...]                       # joint i of a mirrored image is joint flip[i]
-    groups: Mapping[str, tuple[str, ...]]       # report group -> joints, in report order
-    unscored: tuple[str, ...]                   # joints the kind's official toolkit never scores
-    head_top: str | None                        # joint a "head top only" PCKh protocol scores as Head
-    metric: str                                 # "PCKh" (head-normalised) or "PCK" (torso-normalised)
-    headline: str                               # the headline metric key of metrics.json and the summary
-    protocol: str                               # default protocol (what ``official`` means for this kind)
-    normalizer: str                             # the normaliser in words (report captions)
-    normalizer_definition: str                  # the split files' ``normalizer_definition`` attribute
-    hourglass_adjust: bool                      # prepare's box rule: c.y += 15·s, s *= 1.25 (MPII)
-    ablation_joints: tuple[str, ...]            # the paper's §4.2 ablation metric's joints; () = none
-    test_split: bool                            # a test split without labels (MPII's test server)
-    training_metric: TrainingMetric             # the per-epoch validation metric
-    annotation: str                             # the annotation file, in words
-    paper_label: str                            # the report's row label of the paper's test numbers
-    paper_test: Mapping[str, float]             # the paper's 8-stack test-set row: group -> %
+    name: str  # DatasetConfig.layout: "mpii" or "flic"
+    label: str  # how messages and the report name it: "MPII", "FLIC"
+    joints: tuple[str, ...]  # joint axis of every array of this kind
+    flip: tuple[int, ...]  # joint i of a mirrored image is joint flip[i]
+    groups: Mapping[str, tuple[str, ...]]  # report group -> joints, in report order
+    unscored: tuple[str, ...]  # joints the kind's official toolkit never scores
+    head_top: str | None  # joint a "head top only" PCKh protocol scores as Head
+    metric: str  # "PCKh" (head-normalised) or "PCK" (torso-normalised)
+    headline: str  # the headline metric key of metrics.json and the summary
+    protocol: str  # default protocol (what ``official`` means for this kind)
+    normalizer: str  # the normaliser in words (report captions)
+    normalizer_definition: str  # the split files' ``normalizer_definition`` attribute
+    hourglass_adjust: bool  # prepare's box rule: c.y += 15·s, s *= 1.25 (MPII)
+    ablation_joints: tuple[str, ...]  # the paper's §4.2 ablation metric's joints; () = none
+    test_split: bool  # a test split without labels (MPII's test server)
+    training_metric: TrainingMetric  # the per-epoch validation metric
+    annotation: str  # the annotation file, in words
+    paper_label: str  # the report's row label of the paper's test numbers
+    paper_test: Mapping[str, float]  # the paper's 8-stack test-set row: group -> %
     paper_stacks: tuple[Mapping[str, float], ...] = ()  # the paper's stack ablation (MPII validation)
 
     @property
@@ -93,40 +93,72 @@ def _frozen(mapping: dict) -> Mapping:
 
 
 MPII = DatasetKind(
-    name="mpii", label="MPII", joints=MPII_JOINTS, flip=MPII_FLIP, groups=_frozen(MPII_GROUPS),
+    name="mpii",
+    label="MPII",
+    joints=MPII_JOINTS,
+    flip=MPII_FLIP,
+    groups=_frozen(MPII_GROUPS),
     unscored=("pelv", "thrx"),  # annolist2matrix keeps 14 of the 16 joints
-    head_top="head", metric="PCKh", headline="pckh@0.5", protocol="official",
+    head_top="head",
+    metric="PCKh",
+    headline="pckh@0.5",
+    protocol="official",
     normalizer="head size",
     normalizer_definition="0.6 * head-box diagonal, native px (MPII PCKh SC_BIAS)",
-    hourglass_adjust=True, ablation_joints=ABLATION_JOINTS, test_split=True,
+    hourglass_adjust=True,
+    ablation_joints=ABLATION_JOINTS,
+    test_split=True,
     # Paper §4.2: the ablations are scored on wrists, elbows, knees and ankles (the hard joints).
     training_metric=TrainingMetric("mpii", "PCKh@0.5", 0.5, ABLATION_JOINTS, "ablation joints"),
     annotation="the MPII RELEASE struct (mpii_human_pose_v1_u12_1.mat), hgbench.data.mpii",
     paper_label="8-stack (paper, MPII test set)",
     # Newell et al., ECCV 2016, Table 2: 8-stack network, MPII test set, PCKh@0.5 (Mean = "Total").
-    paper_test=_frozen({"Head": 98.2, "Shoulder": 96.3, "Elbow": 91.2, "Wrist": 87.1, "Hip": 90.1,
-                        "Knee": 87.4, "Ankle": 83.6, "Mean": 90.9}),
+    paper_test=_frozen(
+        {
+            "Head": 98.2,
+            "Shoulder": 96.3,
+            "Elbow": 91.2,
+            "Wrist": 87.1,
+            "Hip": 90.1,
+            "Knee": 87.4,
+            "Ankle": 83.6,
+            "Mean": 90.9,
+        }
+    ),
     # Newell et al., ECCV 2016, Fig. 9: equal capacity (2×4, 4×2, 8×1), intermediate supervision,
     # MPII validation, PCKh@0.5 over wrists, elbows, knees and ankles; final and half-way stack.
-    paper_stacks=(_frozen({"stacks": 2, "modules": 4, "final": 87.4, "halfway": 84.6}),
-                  _frozen({"stacks": 4, "modules": 2, "final": 87.8, "halfway": 86.5}),
-                  _frozen({"stacks": 8, "modules": 1, "final": 88.1, "halfway": 87.1})),
+    paper_stacks=(
+        _frozen({"stacks": 2, "modules": 4, "final": 87.4, "halfway": 84.6}),
+        _frozen({"stacks": 4, "modules": 2, "final": 87.8, "halfway": 86.5}),
+        _frozen({"stacks": 8, "modules": 1, "final": 88.1, "halfway": 87.1}),
+    ),
 )
 """Real MPII and the synthetic set (which copies MPII's layout): 16 joints, PCKh."""
 
 FLIC = DatasetKind(
-    name="flic", label="FLIC", joints=FLIC_JOINTS, flip=FLIC_FLIP,
-    groups=_frozen({  # the paper's Table 1 shows Elbow and Wrist (mean of left and right)
-        "Head": ("leye", "reye", "nose"),
-        "Shoulder": ("lsho", "rsho"),
-        "Elbow": ("lelb", "relb"),
-        "Wrist": ("lwri", "rwri"),
-        "Hip": ("lhip", "rhip"),
-    }),
-    unscored=(), head_top=None, metric="PCK", headline="pck@0.2", protocol="flic",
+    name="flic",
+    label="FLIC",
+    joints=FLIC_JOINTS,
+    flip=FLIC_FLIP,
+    groups=_frozen(
+        {  # the paper's Table 1 shows Elbow and Wrist (mean of left and right)
+            "Head": ("leye", "reye", "nose"),
+            "Shoulder": ("lsho", "rsho"),
+            "Elbow": ("lelb", "relb"),
+            "Wrist": ("lwri", "rwri"),
+            "Hip": ("lhip", "rhip"),
+        }
+    ),
+    unscored=(),
+    head_top=None,
+    metric="PCK",
+    headline="pck@0.2",
+    protocol="flic",
     normalizer="torso size",
     normalizer_definition="torso diagonal ||rsho - lhip|| of the person-centric labels, native px (FLIC PCK)",
-    hourglass_adjust=False, ablation_joints=(), test_split=False,
+    hourglass_adjust=False,
+    ablation_joints=(),
+    test_split=False,
     # Paper Table 1: FLIC is reported as PCK@0.2 on elbows and wrists.
     training_metric=TrainingMetric("flic", "PCK@0.2", 0.2, ("lelb", "relb", "lwri", "rwri"), "elbows, wrists"),
     annotation="FLIC's examples.mat (FLIC/examples.mat, Sapp & Taskar 2013), hgbench.data.flic",
@@ -152,8 +184,9 @@ def kind_of(layout: str) -> DatasetKind:
     try:
         return KINDS[layout]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown joint layout {layout!r}; allowed: {', '.join(KINDS)} "
-                         f"(DatasetConfig.layout)") from None
+        raise ValueError(
+            f"unknown joint layout {layout!r}; allowed: {', '.join(KINDS)} (DatasetConfig.layout)"
+        ) from None
 
 
 def kind_for_joints(joint_names) -> DatasetKind:
@@ -164,9 +197,11 @@ def kind_for_joints(joint_names) -> DatasetKind:
     for kind in KINDS.values():
         if names == kind.joints:
             return kind
-    raise ValueError(f"joint names {list(names)} are neither {_listing('nor')} layout "
-                     f"({', '.join(' '.join(k.joints) for k in KINDS.values())}); rewrite the file with "
-                     f"`hgbench prepare`, or give the joints in one of these orders")
+    raise ValueError(
+        f"joint names {list(names)} are neither {_listing('nor')} layout "
+        f"({', '.join(' '.join(k.joints) for k in KINDS.values())}); rewrite the file with "
+        f"`hgbench prepare`, or give the joints in one of these orders"
+    )
 
 
 def kind_for_joint_count(n_joints: int) -> DatasetKind | None:
@@ -175,8 +210,9 @@ def kind_for_joint_count(n_joints: int) -> DatasetKind | None:
     when no kind has that many. A file that names its joints goes through :func:`kind_for_joints`."""
     found = [k for k in KINDS.values() if len(k.joints) == n_joints]
     if len(found) > 1:
-        raise ValueError(f"{n_joints} joints fit the layouts {', '.join(k.name for k in found)}; "
-                         f"the file must name its joints")
+        raise ValueError(
+            f"{n_joints} joints fit the layouts {', '.join(k.name for k in found)}; the file must name its joints"
+        )
     return found[0] if found else None
 
 

@@ -132,33 +132,73 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        Protocol("official", inclusive=True, head="neck+head", mean="pooled", matlab_range=True,
-                 ground_truth="the MPII annotation list (RELEASE.annolist; hgbench ships the "
-                              "validation split's records)",
-                 source="MPII MATLAB toolkit evalMPII (annolist2matrix.m, getDistPCKh.m, computePCK.m, "
-                        "genTablePCK.m, util_get_head_size.m)"),
-        Protocol("bearpaw", inclusive=False, head="head", mean="per_joint",
-                 source="bearpaw/pytorch-pose evaluation/eval_PCKh.py and eval_PCKh.m"),
-        Protocol("hrnet", inclusive=True, head="head", mean="pooled",
-                 key_thresholds=(("pckh@0.5", 0.5), ("pckh@0.1", HRNET_AT_01)),
-                 source="leoxiaobin/deep-high-resolution-net.pytorch lib/dataset/mpii.py "
-                        "(MPIIDataset.evaluate)"),
-        Protocol("mmpose", inclusive=False, head="head", mean="pooled",
-                 source="open-mmlab/mmpose mmpose/evaluation/metrics/keypoint_2d_metrics.py "
-                        "(MpiiPCKAccuracy) with functional/keypoint_eval.py (_distance_acc)"),
-        Protocol("pytorch-stacked-hourglass", inclusive=False, head="head", mean="pooled",
-                 groups="pooled", unscored=(), gt_rule="x_nonzero",
-                 ground_truth="valid.h5 (part, normalize)",
-                 source="princeton-vl/pytorch_stacked_hourglass test.py (mpii_eval)"),
-        Protocol("pose-hg-train", inclusive=True, head="neck+head", mean="pooled",
-                 gt_rule="coords_gt_1", ground_truth="valid.h5 (part, normalize)",
-                 source="princeton-vl/pose-hg-train src/util/eval.lua (calcDists, distAccuracy, "
-                        "displayPCK); pose-hg-demo main.lua eval"),
-        Protocol(FLIC.protocol, inclusive=True, head="head", mean="pooled", unscored=FLIC.unscored,
-                 key_thresholds=((FLIC.headline, 0.2),), curve=tuple(FLIC_CURVE_THRESHOLDS),
-                 dataset=FLIC.name, ground_truth="FLIC valid.h5 (part, normalize = torso diagonal)",
-                 source="Newell et al. 2016 §4 (PCK@0.2, torso-normalised); normaliser and "
-                        "joints from princeton-vl/pose-hg-train data/flic/annot/*.h5"),
+        Protocol(
+            "official",
+            inclusive=True,
+            head="neck+head",
+            mean="pooled",
+            matlab_range=True,
+            ground_truth="the MPII annotation list (RELEASE.annolist; hgbench ships the validation split's records)",
+            source="MPII MATLAB toolkit evalMPII (annolist2matrix.m, getDistPCKh.m, computePCK.m, "
+            "genTablePCK.m, util_get_head_size.m)",
+        ),
+        Protocol(
+            "bearpaw",
+            inclusive=False,
+            head="head",
+            mean="per_joint",
+            source="bearpaw/pytorch-pose evaluation/eval_PCKh.py and eval_PCKh.m",
+        ),
+        Protocol(
+            "hrnet",
+            inclusive=True,
+            head="head",
+            mean="pooled",
+            key_thresholds=(("pckh@0.5", 0.5), ("pckh@0.1", HRNET_AT_01)),
+            source="leoxiaobin/deep-high-resolution-net.pytorch lib/dataset/mpii.py (MPIIDataset.evaluate)",
+        ),
+        Protocol(
+            "mmpose",
+            inclusive=False,
+            head="head",
+            mean="pooled",
+            source="open-mmlab/mmpose mmpose/evaluation/metrics/keypoint_2d_metrics.py "
+            "(MpiiPCKAccuracy) with functional/keypoint_eval.py (_distance_acc)",
+        ),
+        Protocol(
+            "pytorch-stacked-hourglass",
+            inclusive=False,
+            head="head",
+            mean="pooled",
+            groups="pooled",
+            unscored=(),
+            gt_rule="x_nonzero",
+            ground_truth="valid.h5 (part, normalize)",
+            source="princeton-vl/pytorch_stacked_hourglass test.py (mpii_eval)",
+        ),
+        Protocol(
+            "pose-hg-train",
+            inclusive=True,
+            head="neck+head",
+            mean="pooled",
+            gt_rule="coords_gt_1",
+            ground_truth="valid.h5 (part, normalize)",
+            source="princeton-vl/pose-hg-train src/util/eval.lua (calcDists, distAccuracy, "
+            "displayPCK); pose-hg-demo main.lua eval",
+        ),
+        Protocol(
+            FLIC.protocol,
+            inclusive=True,
+            head="head",
+            mean="pooled",
+            unscored=FLIC.unscored,
+            key_thresholds=((FLIC.headline, 0.2),),
+            curve=tuple(FLIC_CURVE_THRESHOLDS),
+            dataset=FLIC.name,
+            ground_truth="FLIC valid.h5 (part, normalize = torso diagonal)",
+            source="Newell et al. 2016 §4 (PCK@0.2, torso-normalised); normaliser and "
+            "joints from princeton-vl/pose-hg-train data/flic/annot/*.h5",
+        ),
     )
 }
 
@@ -168,15 +208,13 @@ def get_protocol(name: str) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown PCK protocol {name!r}; allowed: {', '.join(sorted(PROTOCOLS))}") from None
+        raise ValueError(f"unknown PCK protocol {name!r}; allowed: {', '.join(sorted(PROTOCOLS))}") from None
 
 
 def _check_shape(name: str, arr: np.ndarray, expected: tuple, n: int | None) -> None:
     """Raise a ValueError naming ``name`` unless ``arr`` has ``expected`` shape (None = any N)."""
     want = tuple(n if e is None else e for e in expected) if n is not None else expected
-    ok = arr.ndim == len(expected) and all(
-        e is None or s == e for s, e in zip(arr.shape, want))
+    ok = arr.ndim == len(expected) and all(e is None or s == e for s, e in zip(arr.shape, want))
     if not ok:
         dims = ["N" if e is None else str(e) for e in expected]
         shown = f"({dims[0]},)" if len(dims) == 1 else "(" + ", ".join(dims) + ")"
@@ -192,12 +230,12 @@ def _validate(preds, gt, missing, normalizer, visible, proto: Protocol):
     _check_shape("preds", preds, (None, n_joints, 2), None)
     n = preds.shape[0]
     # Row-count mismatches get their own message: they usually mean a wrong split file.
-    for name, arr in (("gt", gt), ("missing", missing), ("normalizer", normalizer),
-                      ("visible", visible)):
+    for name, arr in (("gt", gt), ("missing", missing), ("normalizer", normalizer), ("visible", visible)):
         arr = np.asarray(arr) if arr is not None else None
         if arr is not None and arr.ndim >= 1 and arr.shape[0] != n:
-            raise ValueError(f"{name} has {arr.shape[0]} rows but preds has {n} rows "
-                             f"(shape {arr.shape} vs preds {preds.shape})")
+            raise ValueError(
+                f"{name} has {arr.shape[0]} rows but preds has {n} rows (shape {arr.shape} vs preds {preds.shape})"
+            )
     _check_shape("gt", gt, (None, n_joints, 2), n)
     missing = np.asarray(missing)
     _check_shape("missing", missing, (None, n_joints), n)
@@ -213,13 +251,17 @@ def _validate(preds, gt, missing, normalizer, visible, proto: Protocol):
     bad_gt = annotated & ~np.isfinite(gt).all(axis=-1)
     if bad_gt.any():
         r, j = np.argwhere(bad_gt)[0]
-        raise ValueError(f"gt has {int(bad_gt.sum())} non-finite coordinates at joints not marked "
-                         f"missing (first: row {r}, joint {proto.joint_names[j]})")
+        raise ValueError(
+            f"gt has {int(bad_gt.sum())} non-finite coordinates at joints not marked "
+            f"missing (first: row {r}, joint {proto.joint_names[j]})"
+        )
     bad_norm = annotated.any(axis=1) & ~(np.isfinite(normalizer) & (normalizer > 0))
     if bad_norm.any():
         rows = np.flatnonzero(bad_norm)
-        raise ValueError(f"normalizer must be finite and > 0 for rows with scored joints; "
-                         f"{rows.size} rows are not (first: row {rows[0]} = {normalizer[rows[0]]})")
+        raise ValueError(
+            f"normalizer must be finite and > 0 for rows with scored joints; "
+            f"{rows.size} rows are not (first: row {rows[0]} = {normalizer[rows[0]]})"
+        )
     return preds, gt, missing, normalizer, visible
 
 
@@ -276,8 +318,9 @@ def training_metric(layout: str) -> TrainingMetric:
     try:
         return TRAINING_METRICS[layout]
     except KeyError:
-        raise ValueError(f"no training metric for layout {layout!r}; allowed: "
-                         f"{', '.join(sorted(TRAINING_METRICS))}") from None
+        raise ValueError(
+            f"no training metric for layout {layout!r}; allowed: {', '.join(sorted(TRAINING_METRICS))}"
+        ) from None
 
 
 def training_accuracy(preds, gt, missing, normalizer, layout: str) -> float:
@@ -306,8 +349,7 @@ def correct_at(dist: np.ndarray, thresholds, inclusive: bool) -> np.ndarray:
         return dist[None] <= thr if inclusive else dist[None] < thr
 
 
-def table_from_counts(hits: np.ndarray, counts: np.ndarray, protocol: Protocol | str
-                      ) -> dict[str, np.ndarray]:
+def table_from_counts(hits: np.ndarray, counts: np.ndarray, protocol: Protocol | str) -> dict[str, np.ndarray]:
     """Group scores and Mean (%) from per-joint hit and scored counts.
 
     hits, counts: (..., J) numbers of correct and of scored instances per joint, any leading
@@ -392,8 +434,7 @@ def decode_correct(rows: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return arr == ord("1"), arr != ord("-")
 
 
-def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
-        visible=None) -> dict:
+def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None, visible=None) -> dict:
     """PCK scores of one prediction set under one protocol.
 
     preds, gt: (N, J, 2) px, J = 16 (MPII) or 11 (FLIC) as the protocol says; missing: (N, J)
@@ -417,21 +458,18 @@ def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
       headline threshold (:func:`encode_correct`), for bootstraps and paired comparisons.
     """
     proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
-    preds, gt, missing, normalizer, visible = _validate(preds, gt, missing, normalizer, visible,
-                                                        proto)
+    preds, gt, missing, normalizer, visible = _validate(preds, gt, missing, normalizer, visible, proto)
     names = proto.joint_names
     with np.errstate(invalid="ignore", divide="ignore"):
         dist = np.sqrt(((preds - gt) ** 2).sum(axis=-1)) / normalizer[:, None]
     dist[np.isnan(preds).any(axis=-1)] = np.inf  # NaN prediction: wrong at every threshold
     scored = scored_mask(gt, missing, proto)
-    curve_thr = np.asarray(proto.curve if thresholds is None else thresholds,
-                           dtype=np.float64).ravel()
+    curve_thr = np.asarray(proto.curve if thresholds is None else thresholds, dtype=np.float64).ravel()
     key_thr = np.array([t for _, t in proto.key_thresholds])
 
     # Every threshold in one vectorised pass: (T, N, J) booleans, T ≈ 53. The thresholds compared
     # may be MATLAB's values of the nominal ones (official); the output reports the nominal ones.
-    correct = correct_at(dist, compared_thresholds(np.concatenate([key_thr, curve_thr]), proto),
-                         proto.inclusive)
+    correct = correct_at(dist, compared_thresholds(np.concatenate([key_thr, curve_thr]), proto), proto.inclusive)
     hits = (correct & scored).sum(axis=1)  # (T, J)
     counts = scored.sum(axis=0)  # (J,)
     tables = table_from_counts(hits, counts, proto)
@@ -443,44 +481,48 @@ def pck(preds, gt, missing, normalizer, protocol="official", thresholds=None,
 
     nk = len(key_thr)
     head_key = proto.headline[0]
-    out = {"protocol": proto.name, "n_people": int(preds.shape[0]),
-           "thresholds": {k: float(t) for k, t in proto.key_thresholds}}
+    out = {
+        "protocol": proto.name,
+        "n_people": int(preds.shape[0]),
+        "thresholds": {k: float(t) for k, t in proto.key_thresholds},
+    }
     for i, (key, _) in enumerate(proto.key_thresholds):
         out[key] = row(i)
     out["auc"] = _auc(curve_thr, tables["Mean"][nk:])
-    out["per_joint"] = {j: float(rates[0, k]) for k, j in enumerate(names)
-                        if j not in proto.unscored}
+    out["per_joint"] = {j: float(rates[0, k]) for k, j in enumerate(names) if j not in proto.unscored}
     if proto.kind.has_ablation:
         out["ablation@0.5"] = float(ablation_from_counts(hits[0], counts))
-    out["curve"] = {"thresholds": [float(t) for t in curve_thr],
-                    **{g: [float(x) for x in v[nk:]] for g, v in tables.items()}}
-    out["curve_per_joint"] = {j: [float(x) for x in rates[nk:, k]] for k, j in enumerate(names)
-                              if j not in proto.unscored}
+    out["curve"] = {
+        "thresholds": [float(t) for t in curve_thr],
+        **{g: [float(x) for x in v[nk:]] for g, v in tables.items()},
+    }
+    out["curve_per_joint"] = {
+        j: [float(x) for x in rates[nk:, k]] for k, j in enumerate(names) if j not in proto.unscored
+    }
     ok = correct[0]
     if visible is not None:
+
         def pooled(mask):
             n = mask.sum()
             return float(100.0 * (ok & mask).sum() / n) if n else float("nan")
 
-        out["visibility"] = {"visible": pooled(scored & visible),
-                             "occluded": pooled(scored & ~visible)}
+        out["visibility"] = {"visible": pooled(scored & visible), "occluded": pooled(scored & ~visible)}
         out["visibility_groups"] = {}
         for group, joints in proto.group_joints().items():
             cols = np.zeros(len(names), dtype=bool)
             cols[[names.index(j) for j in joints]] = True
             out["visibility_groups"][group] = {
-                "all": pooled(scored & cols), "visible": pooled(scored & visible & cols),
-                "occluded": pooled(scored & ~visible & cols)}
-    out["per_person"] = {"metric": head_key, "joints": list(names),
-                         "correct": encode_correct(ok, scored)}
+                "all": pooled(scored & cols),
+                "visible": pooled(scored & visible & cols),
+                "occluded": pooled(scored & ~visible & cols),
+            }
+    out["per_person"] = {"metric": head_key, "joints": list(names), "correct": encode_correct(ok, scored)}
     return out
 
 
-def pckh(preds, gt, missing, normalizer, thresholds=None, protocol="official",
-         visible=None) -> dict:
+def pckh(preds, gt, missing, normalizer, thresholds=None, protocol="official", visible=None) -> dict:
     """MPII PCKh: :func:`pck` with the official protocol by default (same arguments)."""
-    return pck(preds, gt, missing, normalizer, protocol=protocol, thresholds=thresholds,
-               visible=visible)
+    return pck(preds, gt, missing, normalizer, protocol=protocol, thresholds=thresholds, visible=visible)
 
 
 def statistic_for(protocol: Protocol | str, quantity: str = "Mean"):

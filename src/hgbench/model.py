@@ -50,8 +50,12 @@ def model_config(variant, joints: int = 16) -> ModelConfig:
     :class:`hgbench.config.VariantConfig`, or anything with its stacks/modules/features/depth/
     supervision attributes); ``joints``: 16 (MPII layout) or 11 (FLIC layout)."""
     return ModelConfig(
-        stacks=variant.stacks, modules=variant.modules, features=variant.features,
-        depth=variant.depth, joints=joints, inner_heads=variant.supervision == "inner",
+        stacks=variant.stacks,
+        modules=variant.modules,
+        features=variant.features,
+        depth=variant.depth,
+        joints=joints,
+        inner_heads=variant.supervision == "inner",
     )
 
 
@@ -66,9 +70,15 @@ class Residual(nn.Module):
         super().__init__()
         mid = c_out // 2
         self.body = nn.Sequential(
-            nn.BatchNorm2d(c_in), nn.ReLU(inplace=True), nn.Conv2d(c_in, mid, 1),
-            nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Conv2d(mid, mid, 3, padding=1),
-            nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Conv2d(mid, c_out, 1),
+            nn.BatchNorm2d(c_in),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_in, mid, 1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, mid, 3, padding=1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, c_out, 1),
         )
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
@@ -133,8 +143,13 @@ class StackedHourglass(nn.Module):
         # CPU variants keep the same proportions.
         c1, c2 = f // 4, f // 2
         self.stem = nn.Sequential(
-            nn.Conv2d(3, c1, 7, stride=2, padding=3), nn.BatchNorm2d(c1), nn.ReLU(inplace=True),
-            Residual(c1, c2), nn.MaxPool2d(2), Residual(c2, c2), Residual(c2, f),
+            nn.Conv2d(3, c1, 7, stride=2, padding=3),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(inplace=True),
+            Residual(c1, c2),
+            nn.MaxPool2d(2),
+            Residual(c2, c2),
+            Residual(c2, f),
         )
         heads = frozenset({config.depth - 1, config.depth - 2}) if config.inner_heads else frozenset()
         self.hourglasses = nn.ModuleList(

@@ -61,16 +61,20 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def slow_bf16_message(device: torch.device) -> str:
-    return (f"this {device.type.upper()} has no native bf16 (no {' / '.join(_X86_FLAGS)} CPU flag), so PyTorch "
-            "would run bf16 in a scalar fallback, many times slower than fp32")
+    return (
+        f"this {device.type.upper()} has no native bf16 (no {' / '.join(_X86_FLAGS)} CPU flag), so PyTorch "
+        "would run bf16 in a scalar fallback, many times slower than fp32"
+    )
 
 
 def check_training_precision(precision: str, device: torch.device) -> None:
     """Refuse ``precision: bf16`` where bf16 is emulated: a ValueError naming the key and the fix."""
     if precision == "bf16" and not native_bf16(device):
-        raise ValueError(f"train.precision: bf16: {slow_bf16_message(device)}; set train.precision: fp32 in the "
-                         f"profile, or train on a GPU or a CPU with native bf16 (set {CPU_BF16_ENV}=native to "
-                         f"run the slow path anyway)")
+        raise ValueError(
+            f"train.precision: bf16: {slow_bf16_message(device)}; set train.precision: fp32 in the "
+            f"profile, or train on a GPU or a CPU with native bf16 (set {CPU_BF16_ENV}=native to "
+            f"run the slow path anyway)"
+        )
 
 
 def bench_precision(precision: str, device: torch.device, log=print) -> str:

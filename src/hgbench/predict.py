@@ -30,18 +30,32 @@ def check_fit(data_file: Path, data: CropDataset, info: ModelInfo, checkpoint: P
     the fix): a 64-px model must not silently predict 128-px crops, nor FLIC's joints MPII's."""
     fix = "predict a split prepared with the model's profile, or the model trained on this one"
     if data.input_res != info.input_res:
-        raise ValueError(f"{data_file} was prepared for input_res {data.input_res} px, but {checkpoint} takes "
-                         f"{info.input_res} px; {fix}")
+        raise ValueError(
+            f"{data_file} was prepared for input_res {data.input_res} px, but {checkpoint} takes "
+            f"{info.input_res} px; {fix}"
+        )
     if tuple(data.joint_names) != tuple(info.joint_names):
-        raise ValueError(f"{data_file} has {len(data.joint_names)} joints ({data.joint_names[0]}…), {checkpoint} predicts "
-                         f"{len(info.joint_names)} ({info.joint_names[0]}…); {fix}")
+        raise ValueError(
+            f"{data_file} has {len(data.joint_names)} joints ({data.joint_names[0]}…), {checkpoint} predicts "
+            f"{len(info.joint_names)} ({info.joint_names[0]}…); {fix}"
+        )
     if data.crop_size < info.input_res:
-        raise ValueError(f"{data_file}: crops of {data.crop_size} px are smaller than the model's input "
-                         f"{info.input_res} px; {fix}")
+        raise ValueError(
+            f"{data_file}: crops of {data.crop_size} px are smaller than the model's input {info.input_res} px; {fix}"
+        )
 
 
-def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, batch_size: int,
-            device: str = "auto", threads: int | None = None, run: dict | None = None) -> np.ndarray:
+def predict(
+    *,
+    checkpoint: Path,
+    data_file: Path,
+    out: Path,
+    flip_test: bool,
+    batch_size: int,
+    device: str = "auto",
+    threads: int | None = None,
+    run: dict | None = None,
+) -> np.ndarray:
     """Predict every row of a processed split; writes ``out`` and returns ``preds`` [N, J, 2]."""
     if Path(out).resolve() in {Path(data_file).resolve(), Path(checkpoint).resolve()}:
         raise ValueError(f"output {out} is an input of this prediction; give another --out")
@@ -53,11 +67,11 @@ def predict(*, checkpoint: Path, data_file: Path, out: Path, flip_test: bool, ba
     check_fit(data_file, data, model.info, checkpoint)
     input_res, output_res = model.info.input_res, model.info.output_res
     perm = torch.as_tensor(data.flip_permutation, device=dev) if flip_test else None
-    uv, _ = decode_rows(model, lambda rows: data.batch(rows)[0], len(data), batch_size, input_res,
-                        flip_permutation=perm)
+    uv, _ = decode_rows(
+        model, lambda rows: data.batch(rows)[0], len(data), batch_size, input_res, flip_permutation=perm
+    )
     native = cells_to_native(uv.double().numpy(), data.crop_to_image, data.crop_size, input_res, output_res)
     with h5py.File(data_file, "r") as f:
         frame_offset = int(f.attrs.get("frame_offset", FRAME_OFFSET))
-    write_predictions(out, native, flip_test=flip_test, checkpoint=str(checkpoint), frame_offset=frame_offset,
-                      run=run)
+    write_predictions(out, native, flip_test=flip_test, checkpoint=str(checkpoint), frame_offset=frame_offset, run=run)
     return native[:, -1]

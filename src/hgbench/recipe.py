@@ -21,8 +21,19 @@ from .model import ModelConfig, StackedHourglass, model_config
 from .precision import autocast
 
 __all__ = [
-    "NonFiniteLoss", "Recipe", "autocast", "build_recipe", "make_batch", "make_model", "make_optimizer",
-    "make_scheduler", "output_names", "set_lr", "step_schedule_lr", "supervised_outputs", "train_step",
+    "NonFiniteLoss",
+    "Recipe",
+    "autocast",
+    "build_recipe",
+    "make_batch",
+    "make_model",
+    "make_optimizer",
+    "make_scheduler",
+    "output_names",
+    "set_lr",
+    "step_schedule_lr",
+    "supervised_outputs",
+    "train_step",
 ]
 
 
@@ -79,7 +90,11 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
     if cfg.lr_schedule != "plateau":
         return None
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=cfg.lr_drop_factor, patience=cfg.plateau_patience, threshold=0.0,
+        optimizer,
+        mode="max",
+        factor=cfg.lr_drop_factor,
+        patience=cfg.plateau_patience,
+        threshold=0.0,
         threshold_mode="abs",
     )
 
@@ -90,10 +105,21 @@ def make_model(variant: VariantConfig, joints: int, device: torch.device) -> Sta
     return StackedHourglass(model_config(variant, joints)).to(device, memory_format=torch.channels_last)
 
 
-def make_batch(crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor, *, aug: Augmentation,
-               generator: torch.Generator, flip_perm: torch.Tensor, input_res: int, output_res: int,
-               sigma: float, device: torch.device, part: slice | None = None,
-               global_batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def make_batch(
+    crops: torch.Tensor,
+    joints: torch.Tensor,
+    missing: torch.Tensor,
+    *,
+    aug: Augmentation,
+    generator: torch.Generator,
+    flip_perm: torch.Tensor,
+    input_res: int,
+    output_res: int,
+    sigma: float,
+    device: torch.device,
+    part: slice | None = None,
+    global_batch: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Augmented inputs and targets of one step, computed on ``device``.
 
     crops uint8 [b, C, C, 3], joints [b, J, 2] crop px, missing [b, J]: this rank's rows, which
@@ -105,8 +131,9 @@ def make_batch(crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor,
     part = slice(None) if part is None else part
     drawn = sample_transforms(global_batch or crops.shape[0], aug, generator)
     angle, scale, flip, gains = (t[part] for t in drawn)
-    images, joints_px, missing = warp_batch(crops.to(device, non_blocking=True), joints, missing, input_res,
-                                            angle, scale, flip, flip_perm)
+    images, joints_px, missing = warp_batch(
+        crops.to(device, non_blocking=True), joints, missing, input_res, angle, scale, flip, flip_perm
+    )
     if aug.color_jitter:
         images = jitter_colours(images, gains)
     targets = heatmap_targets(pixels_to_cells(joints_px, input_res / output_res), ~missing, output_res, sigma)
@@ -121,9 +148,16 @@ def _index(supervised: list[int]) -> slice | list[int]:
     return supervised
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               targets: torch.Tensor, supervised: list[int], precision: str, world: int = 1,
-               check_finite: bool = True) -> torch.Tensor:
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    supervised: list[int],
+    precision: str,
+    world: int = 1,
+    check_finite: bool = True,
+) -> torch.Tensor:
     """One optimisation step; returns the per-output MSE [O] (fp32, detached, mean over ranks).
 
     images [B, 3, R, R], targets [B, J, H, W]. The loss is the sum of the supervised outputs'
@@ -176,9 +210,20 @@ class Recipe:
 
     def batch(self, crops, joints, missing, generator, flip_perm, part=None, global_batch=None):
         """:func:`make_batch` with this recipe's augmentation, resolution, sigma and device."""
-        return make_batch(crops, joints, missing, aug=self.aug, generator=generator, flip_perm=flip_perm,
-                          input_res=self.input_res, output_res=self.output_res, sigma=self.cfg.sigma,
-                          device=self.device, part=part, global_batch=global_batch)
+        return make_batch(
+            crops,
+            joints,
+            missing,
+            aug=self.aug,
+            generator=generator,
+            flip_perm=flip_perm,
+            input_res=self.input_res,
+            output_res=self.output_res,
+            sigma=self.cfg.sigma,
+            device=self.device,
+            part=part,
+            global_batch=global_batch,
+        )
 
     def step(self, images: torch.Tensor, targets: torch.Tensor, world: int = 1) -> torch.Tensor:
         """:func:`train_step` on ``model``; per-output MSE [O], left on the device.
@@ -188,8 +233,16 @@ class Recipe:
         collected on the device and :meth:`raise_if_nonfinite` reports them at the run's check
         points (its progress cadence and before every checkpoint)."""
         deferred = self.device.type != "cpu"
-        report = train_step(self.model, self.optimizer, images, targets, self.supervised, self.cfg.precision, world,
-                            check_finite=not deferred)
+        report = train_step(
+            self.model,
+            self.optimizer,
+            images,
+            targets,
+            self.supervised,
+            self.cfg.precision,
+            world,
+            check_finite=not deferred,
+        )
         if deferred:
             bad = ~torch.isfinite(report).all()
             self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
@@ -209,15 +262,24 @@ class Recipe:
         model: torch.nn.Module = self.net
         if world > 1:
             dev = self.device
-            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[dev.index] if dev.type == "cuda" else None
+            )
         if self.cfg.compile:
             model = torch.compile(model, mode=compile_mode(self.cfg.compile))
         self.model = model
         model.train()
 
 
-def build_recipe(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, joints: int, seed: int,
-                 device: torch.device, sync_batchnorm=None) -> Recipe:
+def build_recipe(
+    dataset: DatasetConfig,
+    variant: VariantConfig,
+    cfg: TrainConfig,
+    joints: int,
+    seed: int,
+    device: torch.device,
+    sync_batchnorm=None,
+) -> Recipe:
     """The recipe of one variant on ``device``, weights drawn from ``seed``.
 
     ``joints``: 16 (MPII layout) or 11 (FLIC); ``sync_batchnorm``: a function replacing the
@@ -231,8 +293,15 @@ def build_recipe(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfi
         net = sync_batchnorm(net, device)
     optimizer = make_optimizer(cfg, net, capturable=device.type == "cuda" and cfg.compile == "reduce-overhead")
     return Recipe(
-        net=net, model=net, optimizer=optimizer, scheduler=make_scheduler(cfg, optimizer),
-        supervised=supervised_outputs(variant, net.config), names=output_names(net.config),
+        net=net,
+        model=net,
+        optimizer=optimizer,
+        scheduler=make_scheduler(cfg, optimizer),
+        supervised=supervised_outputs(variant, net.config),
+        names=output_names(net.config),
         aug=Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter),
-        cfg=cfg, input_res=dataset.input_res, output_res=dataset.output_res, device=device,
+        cfg=cfg,
+        input_res=dataset.input_res,
+        output_res=dataset.output_res,
+        device=device,
     )

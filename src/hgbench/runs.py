@@ -54,8 +54,10 @@ def run_dir(root: Path | str, dataset: str, variant: str, seed: int) -> Path:
 
 # -- predictions.h5 -----------------------------------------------------------------------------
 
-def write_predictions(path: Path, stack: np.ndarray, *, flip_test: bool, checkpoint: str, frame_offset: int,
-                      run: dict | None = None) -> Path:
+
+def write_predictions(
+    path: Path, stack: np.ndarray, *, flip_test: bool, checkpoint: str, frame_offset: int, run: dict | None = None
+) -> Path:
     """Write ``predictions.h5`` atomically from every output's joints ``stack`` (N, O, J, 2),
     native frame (``frame_offset`` = 1: 1-based MPII pixels; 0: 0-based). ``run``: the run's
     ``dataset``, ``variant``, ``seed`` (attributes; evaluate checks them against the profile)."""
@@ -72,8 +74,11 @@ def write_predictions(path: Path, stack: np.ndarray, *, flip_test: bool, checkpo
         f.attrs["frame_offset"] = int(frame_offset)
         set_str_attr(f, "format", PREDICTIONS_FORMAT)  # fixed-length strings: see schema.fixed_utf8
         set_str_attr(f, "checkpoint", str(checkpoint))
-        set_str_attr(f, "frame", "native (MPII layout: 1-based MATLAB pixels)" if frame_offset == 1
-                     else "native (0-based pixels)")
+        set_str_attr(
+            f,
+            "frame",
+            "native (MPII layout: 1-based MATLAB pixels)" if frame_offset == 1 else "native (0-based pixels)",
+        )
         for key, value in (run or {}).items():
             if isinstance(value, str):
                 set_str_attr(f, key, value)
@@ -136,6 +141,7 @@ def count_predictions(path: Path) -> float:
 
 # -- metrics.json -------------------------------------------------------------------------------
 
+
 def _json_safe(obj):
     """Replace NaN/inf floats by None so the file is strict JSON."""
     if isinstance(obj, dict):
@@ -187,8 +193,9 @@ def _check_headline(raw: dict, key: str, correct: np.ndarray, scored: np.ndarray
     if correct.shape[0] != _number(raw.get("n_people")):
         raise ValueError(f"n_people is {raw.get('n_people')} but per_person holds {correct.shape[0]} people")
     if correct.shape[0] and correct.shape[1] != len(proto.joint_names):
-        raise ValueError(f"per_person has {correct.shape[1]} joints; protocol {proto.name} has "
-                         f"{len(proto.joint_names)}")
+        raise ValueError(
+            f"per_person has {correct.shape[1]} joints; protocol {proto.name} has {len(proto.joint_names)}"
+        )
     hits, counts = (correct & scored).sum(0), scored.sum(0)
     derived = table_from_counts(hits, counts, proto)
     for group, value in derived.items():
@@ -235,9 +242,14 @@ def _parse_metrics(raw: dict) -> dict:
     keys = tuple(raw["thresholds"])
     correct, scored = decode_correct(raw["per_person"]["correct"])
     _check_headline(raw, keys[0], correct, scored)
-    out = {"protocol": str(raw["protocol"]), "metrics": keys, "auc": _number(raw.get("auc")),
-           "ablation": _number(raw.get("ablation@0.5")), "n_people": _number(raw.get("n_people")),
-           "per_person": (correct, scored)}
+    out = {
+        "protocol": str(raw["protocol"]),
+        "metrics": keys,
+        "auc": _number(raw.get("auc")),
+        "ablation": _number(raw.get("ablation@0.5")),
+        "n_people": _number(raw.get("n_people")),
+        "per_person": (correct, scored),
+    }
     for metric in keys:
         out[metric] = {g: _number(raw[metric].get(g)) for g in GROUPS}
     curve = raw.get("curve") or {}
@@ -251,11 +263,14 @@ def _parse_metrics(raw: dict) -> dict:
         out["curve"][group] = (thresholds, [_number(v) for v in values])
     mean_key = f"mean@{raw['thresholds'][keys[0]]:g}"  # mean@0.5 (MPII), mean@0.2 (FLIC)
     # Summary column "mean@0.5" for either layout: the headline threshold's Mean of each output.
-    out["per_stack"] = [{"stack": int(s["stack"]), "mean@0.5": _number(s.get(mean_key)),
-                         "ablation@0.5": _number(s.get("ablation@0.5"))} for s in raw.get("per_stack") or []]
+    out["per_stack"] = [
+        {"stack": int(s["stack"]), "mean@0.5": _number(s.get(mean_key)), "ablation@0.5": _number(s.get("ablation@0.5"))}
+        for s in raw.get("per_stack") or []
+    ]
     ci = raw.get("ci95") or {}
-    out["ci95"] = {q: (_number(ci[q].get("low")), _number(ci[q].get("high"))) for q in ("Mean", "ablation@0.5")
-                   if q in ci}
+    out["ci95"] = {
+        q: (_number(ci[q].get("low")), _number(ci[q].get("high"))) for q in ("Mean", "ablation@0.5") if q in ci
+    }
     vis = raw.get("visibility") or {}
     out["visibility"] = {k: _number(vis.get(k)) for k in ("visible", "occluded")}
     return out

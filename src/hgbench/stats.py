@@ -43,8 +43,7 @@ def _counts(correct: np.ndarray, scored: np.ndarray, weights: np.ndarray):
     return hits, counts
 
 
-def bootstrap_ci(correct, scored, statistic: Statistic, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict:
+def bootstrap_ci(correct, scored, statistic: Statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
     """Percentile bootstrap CI over people of ``statistic``.
 
     correct, scored: (N, J) bool. Returns {"value", "low", "high", "level", "n_boot", "seed"}
@@ -57,14 +56,27 @@ def bootstrap_ci(correct, scored, statistic: Statistic, n_boot: int = 1000, seed
     weights = resample_weights(correct.shape[0], n_boot, seed)
     reps = np.asarray(statistic(*_counts(correct, scored, weights)), dtype=np.float64)
     alpha = (1.0 - level) / 2.0
-    low, high = np.nanquantile(reps, [alpha, 1.0 - alpha]) if np.isfinite(reps).any() \
-        else (np.nan, np.nan)
-    return {"value": value, "low": float(low), "high": float(high), "level": level,
-            "n_boot": int(n_boot), "seed": int(seed)}
+    low, high = np.nanquantile(reps, [alpha, 1.0 - alpha]) if np.isfinite(reps).any() else (np.nan, np.nan)
+    return {
+        "value": value,
+        "low": float(low),
+        "high": float(high),
+        "level": level,
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+    }
 
 
-def paired_bootstrap(correct_a, scored_a, correct_b, scored_b, statistic: Statistic,
-                     n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def paired_bootstrap(
+    correct_a,
+    scored_a,
+    correct_b,
+    scored_b,
+    statistic: Statistic,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """Bootstrap of the difference ``statistic(A) − statistic(B)`` on the same people.
 
     Both variants are resampled with the same weights (the same people in every replicate), so
@@ -77,21 +89,35 @@ def paired_bootstrap(correct_a, scored_a, correct_b, scored_b, statistic: Statis
     ca, sa = np.asarray(correct_a, dtype=bool), np.asarray(scored_a, dtype=bool)
     cb, sb = np.asarray(correct_b, dtype=bool), np.asarray(scored_b, dtype=bool)
     if ca.shape[0] != cb.shape[0]:
-        raise ValueError(f"paired bootstrap needs the same people: {ca.shape[0]} vs {cb.shape[0]} "
-                         "rows")
+        raise ValueError(f"paired bootstrap needs the same people: {ca.shape[0]} vs {cb.shape[0]} rows")
     diff = float(statistic((ca & sa).sum(0), sa.sum(0)) - statistic((cb & sb).sum(0), sb.sum(0)))
     weights = resample_weights(ca.shape[0], n_boot, seed)
-    reps = (np.asarray(statistic(*_counts(ca, sa, weights)), dtype=np.float64)
-            - np.asarray(statistic(*_counts(cb, sb, weights)), dtype=np.float64))
+    reps = np.asarray(statistic(*_counts(ca, sa, weights)), dtype=np.float64) - np.asarray(
+        statistic(*_counts(cb, sb, weights)), dtype=np.float64
+    )
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:
-        return {"diff": diff, "low": np.nan, "high": np.nan, "p": np.nan, "level": level,
-                "n_boot": int(n_boot), "seed": int(seed)}
+        return {
+            "diff": diff,
+            "low": np.nan,
+            "high": np.nan,
+            "p": np.nan,
+            "level": level,
+            "n_boot": int(n_boot),
+            "seed": int(seed),
+        }
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(reps, [alpha, 1.0 - alpha])
     p = min(1.0, 2.0 * min(np.mean(reps <= 0), np.mean(reps >= 0)))
-    return {"diff": diff, "low": float(low), "high": float(high), "p": float(p), "level": level,
-            "n_boot": int(n_boot), "seed": int(seed)}
+    return {
+        "diff": diff,
+        "low": float(low),
+        "high": float(high),
+        "p": float(p),
+        "level": level,
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+    }
 
 
 def seed_summary(values) -> dict:
@@ -107,8 +133,9 @@ def seed_summary(values) -> dict:
     return {"mean": float(v.mean()), "std": std, "n": int(v.size)}
 
 
-def paired_bootstrap_seeds(runs_a, runs_b, statistic: Statistic, n_boot: int = 2000, seed: int = 0,
-                           level: float = 0.95) -> dict:
+def paired_bootstrap_seeds(
+    runs_a, runs_b, statistic: Statistic, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict:
     """Difference A − B pooled over training seeds, with a two-level paired bootstrap.
 
     runs_a, runs_b: sequences of k ``(correct, scored)`` pairs, each (N, J) bool; element s of both
@@ -129,8 +156,7 @@ def paired_bootstrap_seeds(runs_a, runs_b, statistic: Statistic, n_boot: int = 2
     "seeds_agree", "n_seeds", "level", "n_boot", "seed"} in the statistic's unit.
     """
     if len(runs_a) != len(runs_b) or not runs_a:
-        raise ValueError(f"need the same non-zero number of seeds for both variants: "
-                         f"{len(runs_a)} vs {len(runs_b)}")
+        raise ValueError(f"need the same non-zero number of seeds for both variants: {len(runs_a)} vs {len(runs_b)}")
     k = len(runs_a)
     hits_a, counts_a, hits_b, counts_b = [], [], [], []
     n = None
@@ -139,28 +165,44 @@ def paired_bootstrap_seeds(runs_a, runs_b, statistic: Statistic, n_boot: int = 2
         cb, sb = np.asarray(cb, dtype=bool), np.asarray(sb, dtype=bool)
         n = ca.shape[0] if n is None else n
         if ca.shape[0] != n or cb.shape[0] != n:
-            raise ValueError(f"paired bootstrap needs the same people in every run: {ca.shape[0]}, "
-                             f"{cb.shape[0]} vs {n} rows")
+            raise ValueError(
+                f"paired bootstrap needs the same people in every run: {ca.shape[0]}, {cb.shape[0]} vs {n} rows"
+            )
         hits_a.append((ca & sa).astype(np.float64))
         counts_a.append(sa.astype(np.float64))
         hits_b.append((cb & sb).astype(np.float64))
         counts_b.append(sb.astype(np.float64))
-    per_seed = np.array([float(statistic(ha.sum(0), sa.sum(0)) - statistic(hb.sum(0), sb.sum(0)))
-                         for ha, sa, hb, sb in zip(hits_a, counts_a, hits_b, counts_b)])
+    per_seed = np.array(
+        [
+            float(statistic(ha.sum(0), sa.sum(0)) - statistic(hb.sum(0), sb.sum(0)))
+            for ha, sa, hb, sb in zip(hits_a, counts_a, hits_b, counts_b)
+        ]
+    )
     diff = float(per_seed.mean())
 
     weights = resample_weights(n, n_boot, seed)  # (B, N), one people draw per replicate
     # (k, B): every seed's difference under every people draw (two small matrix products each)
-    by_seed = np.stack([np.asarray(statistic(weights @ ha, weights @ sa), dtype=np.float64)
-                        - np.asarray(statistic(weights @ hb, weights @ sb), dtype=np.float64)
-                        for ha, sa, hb, sb in zip(hits_a, counts_a, hits_b, counts_b)])
+    by_seed = np.stack(
+        [
+            np.asarray(statistic(weights @ ha, weights @ sa), dtype=np.float64)
+            - np.asarray(statistic(weights @ hb, weights @ sb), dtype=np.float64)
+            for ha, sa, hb, sb in zip(hits_a, counts_a, hits_b, counts_b)
+        ]
+    )
     picks = np.random.default_rng([seed, 1]).integers(0, k, size=(n_boot, k))  # seeds drawn per replicate
     reps = by_seed[picks, np.arange(n_boot)[:, None]].mean(axis=1)
     reps = reps[np.isfinite(reps)]
     agree = int(np.sum(np.sign(per_seed) == np.sign(diff))) if diff != 0 else 0
-    out = {"diff": diff, "per_seed": per_seed.tolist(),
-           "seed_std": float(per_seed.std(ddof=1)) if k > 1 else float("nan"),
-           "seeds_agree": agree, "n_seeds": k, "level": level, "n_boot": int(n_boot), "seed": int(seed)}
+    out = {
+        "diff": diff,
+        "per_seed": per_seed.tolist(),
+        "seed_std": float(per_seed.std(ddof=1)) if k > 1 else float("nan"),
+        "seeds_agree": agree,
+        "n_seeds": k,
+        "level": level,
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+    }
     if reps.size == 0:
         return {**out, "low": np.nan, "high": np.nan, "p": np.nan}
     alpha = (1.0 - level) / 2.0

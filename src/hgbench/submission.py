@@ -61,8 +61,10 @@ def split_index(release: mpii.Release, split: str, valid_split: str | Path = mpi
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "test":
         if (release.img_train < 0).all():
-            raise mpii.MPIIFormatError(f"{release.source}: no img_train (a bare annotation list?); the test split "
-                                       f"needs the official RELEASE file mpii_human_pose_v1_u12_1.mat")
+            raise mpii.MPIIFormatError(
+                f"{release.source}: no img_train (a bare annotation list?); the test split "
+                f"needs the official RELEASE file mpii_human_pose_v1_u12_1.mat"
+            )
         people = tuple((p.image_index, p.person_index) for p in mpii.split_test_people(release))
         images = tuple(int(i) for i in np.flatnonzero(release.img_train == 0))
         if not images:
@@ -71,9 +73,11 @@ def split_index(release: mpii.Release, split: str, valid_split: str | Path = mpi
     pairs = mpii.load_split(valid_split)
     for i, r in pairs:
         if not (0 <= i < len(release.images) and 0 <= r < len(release.images[i].rects)):
-            raise mpii.MPIIFormatError(f"{release.source}: the split list {valid_split} names image {i} person {r} "
-                                       f"(0-based), which this annotation file does not have; give the RELEASE file "
-                                       f"the split was made for")
+            raise mpii.MPIIFormatError(
+                f"{release.source}: the split list {valid_split} names image {i} person {r} "
+                f"(0-based), which this annotation file does not have; give the RELEASE file "
+                f"the split was made for"
+            )
     return SplitIndex(split, tuple(pairs), tuple(sorted({i for i, _ in pairs})))
 
 
@@ -92,8 +96,7 @@ def _struct_array(fields: tuple[str, ...], rows: list[dict]) -> np.ndarray:
 
 def _points(xy: np.ndarray) -> np.ndarray:
     """``annopoints.point``: 16 points, ``id`` 0…15, ``x``, ``y`` (1-based image px) of (16, 2) ``xy``."""
-    return _struct_array(POINT_FIELDS, [{"x": float(x), "y": float(y), "id": float(j)}
-                                        for j, (x, y) in enumerate(xy)])
+    return _struct_array(POINT_FIELDS, [{"x": float(x), "y": float(y), "id": float(j)} for j, (x, y) in enumerate(xy)])
 
 
 def submission_annolist(release: mpii.Release, index: SplitIndex, preds: np.ndarray) -> np.ndarray:
@@ -105,10 +108,14 @@ def submission_annolist(release: mpii.Release, index: SplitIndex, preds: np.ndar
         rects = []
         for r, rect in enumerate(image.rects):
             k = row_of.get((i, r))
-            objpos = (_empty() if rect.objpos is None else
-                      {"x": float(rect.objpos[0]), "y": float(rect.objpos[1])})
-            rects.append({"objpos": objpos, "scale": _empty() if rect.scale is None else float(rect.scale),
-                          "annopoints": _empty() if k is None else {"point": _points(preds[k])}})
+            objpos = _empty() if rect.objpos is None else {"x": float(rect.objpos[0]), "y": float(rect.objpos[1])}
+            rects.append(
+                {
+                    "objpos": objpos,
+                    "scale": _empty() if rect.scale is None else float(rect.scale),
+                    "annopoints": _empty() if k is None else {"point": _points(preds[k])},
+                }
+            )
         entries.append({"image": {"name": image.name}, "annorect": _struct_array(RECT_FIELDS, rects)})
     return _struct_array(("image", "annorect"), entries)
 
@@ -119,8 +126,13 @@ def thorax_correlation(release: mpii.Release, index: SplitIndex, preds: np.ndarr
     The official ``prepareTestResults.m`` prints this check: below 0.5 the rows are probably in
     another order than the split's (or the predictions are very poor). NaN with fewer than 2 people.
     """
-    pos = np.array([release.images[i].rects[r].objpos if release.images[i].rects[r].objpos is not None
-                    else (np.nan, np.nan) for i, r in index.people], dtype=float).reshape(-1, 2)
+    pos = np.array(
+        [
+            release.images[i].rects[r].objpos if release.images[i].rects[r].objpos is not None else (np.nan, np.nan)
+            for i, r in index.people
+        ],
+        dtype=float,
+    ).reshape(-1, 2)
     thorax = np.asarray(preds, dtype=float)[:, THORAX]
     out = []
     for axis in (0, 1):
@@ -131,8 +143,15 @@ def thorax_correlation(release: mpii.Release, index: SplitIndex, preds: np.ndarr
     return out[0], out[1]
 
 
-def write_submission(predictions: str | Path, annotations: str | Path, split: str, out: str | Path, *,
-                     valid_split: str | Path = mpii.MPII_VALID_SPLIT, allow_nan: bool = False) -> dict:
+def write_submission(
+    predictions: str | Path,
+    annotations: str | Path,
+    split: str,
+    out: str | Path,
+    *,
+    valid_split: str | Path = mpii.MPII_VALID_SPLIT,
+    allow_nan: bool = False,
+) -> dict:
     """Write ``out`` (MAT v5, variable ``pred``) from a predictions file, atomically.
 
     ``predictions``: ``preds`` (N, 16, 2), native 1-based px, rows = the people of ``split`` in
@@ -146,21 +165,32 @@ def write_submission(predictions: str | Path, annotations: str | Path, split: st
     index = split_index(release, split, valid_split)
     preds = load_predictions(predictions, None, J, allow_nan=allow_nan)
     if preds.shape[0] != len(index.people):
-        order = ("`hgbench prepare --split test` (test.h5)" if split == "test"
-                 else f"the split list {Path(valid_split).name} (valid.h5)")
-        raise ValueError(f"{predictions}: 'preds' has {preds.shape[0]} rows, but the {split} split of {annotations} has "
-                         f"{len(index.people)} people; predict the split file written by {order}")
+        order = (
+            "`hgbench prepare --split test` (test.h5)"
+            if split == "test"
+            else f"the split list {Path(valid_split).name} (valid.h5)"
+        )
+        raise ValueError(
+            f"{predictions}: 'preds' has {preds.shape[0]} rows, but the {split} split of {annotations} has "
+            f"{len(index.people)} people; predict the split file written by {order}"
+        )
     pred = submission_annolist(release, index, preds)
     buf = io.BytesIO()
     scipy.io.savemat(buf, {"pred": pred}, do_compression=True, oned_as="row")
     with atomic_path(out) as tmp:
         tmp.write_bytes(buf.getvalue())
-    return {"split": split, "people": len(index.people), "images": len(index.images), "out": str(out),
-            "thorax_correlation": thorax_correlation(release, index, preds)}
+    return {
+        "split": split,
+        "people": len(index.people),
+        "images": len(index.images),
+        "out": str(out),
+        "thorax_correlation": thorax_correlation(release, index, preds),
+    }
 
 
-def read_submission(path: str | Path, annotations: str | Path, split: str, *,
-                    valid_split: str | Path = mpii.MPII_VALID_SPLIT) -> np.ndarray:
+def read_submission(
+    path: str | Path, annotations: str | Path, split: str, *, valid_split: str | Path = mpii.MPII_VALID_SPLIT
+) -> np.ndarray:
     """The (N, 16, 2) predictions of a submission file, rows = the split's people (NaN where a
     person has no point of that id); the inverse of :func:`write_submission`. Checks that the file
     has one entry per image of the split, with RELEASE's image names and annorect lengths."""
@@ -180,8 +210,10 @@ def read_submission(path: str | Path, annotations: str | Path, split: str, *,
     for i, k in entry.items():
         want, got = release.images[i], sub.images[k]
         if got.name != want.name or len(got.rects) != len(want.rects):
-            raise ValueError(f"{path}: entry {k + 1} is {got.name!r} with {len(got.rects)} rects; RELEASE image "
-                             f"{i + 1} is {want.name!r} with {len(want.rects)}")
+            raise ValueError(
+                f"{path}: entry {k + 1} is {got.name!r} with {len(got.rects)} rects; RELEASE image "
+                f"{i + 1} is {want.name!r} with {len(want.rects)}"
+            )
     out = np.full((len(index.people), J, 2), np.nan)
     for row, (i, r) in enumerate(index.people):
         for pid, x, y, _ in sub.images[entry[i]].rects[r].points or ():

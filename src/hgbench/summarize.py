@@ -63,22 +63,89 @@ N_BOOT_POOLED = 2000
 """Replicates of the two-level (seeds × people) bootstrap behind the verdicts."""
 
 CI_COLUMNS = ["Mean_ci_low", "Mean_ci_high", "ablation_ci_low", "ablation_ci_high"]
-PER_JOINT_COLUMNS = ["dataset", "variant", "label", "seed", "protocol", "metric", *GROUPS,
-                     "ablation", "auc", "status", *CI_COLUMNS, "n_people", "visible", "occluded"]
-SEED_COLUMNS = ["dataset", "variant", "label", "protocol", "metric", "quantity", "mean", "std",
-                "n_seeds"]
-PAIRED_COLUMNS = ["dataset", "variant_a", "variant_b", "seed", "protocol", "metric", "quantity",
-                  "diff", "ci_low", "ci_high", "p", "n_boot", "n_people"]
-POOLED_COLUMNS = ["dataset", "variant_a", "variant_b", "seeds", "n_seeds", "protocol", "metric",
-                  "quantity", "diff", "ci_low", "ci_high", "p", "per_seed", "seed_std",
-                  "seeds_agree", "n_boot", "n_people"]
+PER_JOINT_COLUMNS = [
+    "dataset",
+    "variant",
+    "label",
+    "seed",
+    "protocol",
+    "metric",
+    *GROUPS,
+    "ablation",
+    "auc",
+    "status",
+    *CI_COLUMNS,
+    "n_people",
+    "visible",
+    "occluded",
+]
+SEED_COLUMNS = ["dataset", "variant", "label", "protocol", "metric", "quantity", "mean", "std", "n_seeds"]
+PAIRED_COLUMNS = [
+    "dataset",
+    "variant_a",
+    "variant_b",
+    "seed",
+    "protocol",
+    "metric",
+    "quantity",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p",
+    "n_boot",
+    "n_people",
+]
+POOLED_COLUMNS = [
+    "dataset",
+    "variant_a",
+    "variant_b",
+    "seeds",
+    "n_seeds",
+    "protocol",
+    "metric",
+    "quantity",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p",
+    "per_seed",
+    "seed_std",
+    "seeds_agree",
+    "n_boot",
+    "n_people",
+]
 CURVE_COLUMNS = ["dataset", "variant", "seed", "protocol", "group", "threshold", "pckh"]
-ABLATION_COLUMNS = ["dataset", "variant", "label", "seed", "stacks", "modules", "features", "depth",
-                    "supervision", "params", "macs", "stack", "mean@0.5", "ablation@0.5",
-                    "is_final", "status"]
+ABLATION_COLUMNS = [
+    "dataset",
+    "variant",
+    "label",
+    "seed",
+    "stacks",
+    "modules",
+    "features",
+    "depth",
+    "supervision",
+    "params",
+    "macs",
+    "stack",
+    "mean@0.5",
+    "ablation@0.5",
+    "is_final",
+    "status",
+]
 TRAINING_KEYS = ["dataset", "variant", "seed"]
-VARIANT_COLUMNS = ["variant", "label", "stacks", "modules", "features", "depth", "supervision",
-                   "params", "macs", "input_res"]
+VARIANT_COLUMNS = [
+    "variant",
+    "label",
+    "stacks",
+    "modules",
+    "features",
+    "depth",
+    "supervision",
+    "params",
+    "macs",
+    "input_res",
+]
 
 STATUS_OK, STATUS_NO_LOG, STATUS_MISSING = "ok", "no-log", "missing"
 
@@ -123,9 +190,15 @@ def read_log(path: Path) -> pd.DataFrame | None:
 def _variant_row(variant: VariantConfig, dataset: DatasetConfig) -> dict:
     counts = _describe_variant(variant, dataset)
     return {
-        "variant": variant.name, "label": variant.label or variant.name, "stacks": variant.stacks,
-        "modules": variant.modules, "features": variant.features, "depth": variant.depth,
-        "supervision": variant.supervision, "params": counts["params"], "macs": counts["macs"],
+        "variant": variant.name,
+        "label": variant.label or variant.name,
+        "stacks": variant.stacks,
+        "modules": variant.modules,
+        "features": variant.features,
+        "depth": variant.depth,
+        "supervision": variant.supervision,
+        "params": counts["params"],
+        "macs": counts["macs"],
         "input_res": dataset.input_res,
     }
 
@@ -135,8 +208,14 @@ def _per_joint_rows(exp: Experiment, label: str, metrics: dict | None, status: s
     keys = metrics["metrics"] if metrics else METRICS
     for i, metric in enumerate(keys):
         headline = i == 0
-        row = {"dataset": exp.dataset, "variant": exp.variant, "label": label, "seed": exp.seed,
-               "protocol": metrics["protocol"] if metrics else "", "metric": metric}
+        row = {
+            "dataset": exp.dataset,
+            "variant": exp.variant,
+            "label": label,
+            "seed": exp.seed,
+            "protocol": metrics["protocol"] if metrics else "",
+            "metric": metric,
+        }
         row.update(metrics[metric] if metrics else {g: math.nan for g in GROUPS})
         row["ablation"] = metrics["ablation"] if metrics and headline else math.nan
         row["auc"] = metrics["auc"] if metrics else math.nan
@@ -161,10 +240,19 @@ def _seed_rows(dataset: str, per_joint: list[dict]) -> list[dict]:
             summary = seed_summary(runs[quantity].to_numpy(dtype=float))
             if summary["n"] == 0:
                 continue
-            rows.append({"dataset": dataset, "variant": variant, "label": runs["label"].iloc[0],
-                         "protocol": runs["protocol"].iloc[0], "metric": metric,
-                         "quantity": quantity, "mean": summary["mean"], "std": summary["std"],
-                         "n_seeds": summary["n"]})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "variant": variant,
+                    "label": runs["label"].iloc[0],
+                    "protocol": runs["protocol"].iloc[0],
+                    "metric": metric,
+                    "quantity": quantity,
+                    "mean": summary["mean"],
+                    "std": summary["std"],
+                    "n_seeds": summary["n"],
+                }
+            )
     return rows
 
 
@@ -172,28 +260,44 @@ def _paired_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
     """Paired bootstrap A − B for every pair of variants run with the same seed on the same people."""
     rows = []
     for i, (exp_a, ma) in enumerate(scored_runs):
-        for exp_b, mb in scored_runs[i + 1:]:
+        for exp_b, mb in scored_runs[i + 1 :]:
             if exp_a.seed != exp_b.seed or exp_a.variant == exp_b.variant or not _comparable(ma, mb):
                 continue
             proto = PROTOCOLS[ma["protocol"]]
             quantities = ("Mean", "ablation") if proto.kind.has_ablation else ("Mean",)
             for quantity in quantities:
-                res = paired_bootstrap(*ma["per_person"], *mb["per_person"],
-                                       statistic_for(proto, quantity), n_boot=N_BOOT, seed=exp_a.seed)
-                rows.append({"dataset": dataset, "variant_a": exp_a.variant,
-                             "variant_b": exp_b.variant, "seed": exp_a.seed,
-                             "protocol": proto.name, "metric": ma["metrics"][0],
-                             "quantity": quantity, "diff": res["diff"], "ci_low": res["low"],
-                             "ci_high": res["high"], "p": res["p"], "n_boot": res["n_boot"],
-                             "n_people": int(ma["per_person"][0].shape[0])})
+                res = paired_bootstrap(
+                    *ma["per_person"], *mb["per_person"], statistic_for(proto, quantity), n_boot=N_BOOT, seed=exp_a.seed
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "variant_a": exp_a.variant,
+                        "variant_b": exp_b.variant,
+                        "seed": exp_a.seed,
+                        "protocol": proto.name,
+                        "metric": ma["metrics"][0],
+                        "quantity": quantity,
+                        "diff": res["diff"],
+                        "ci_low": res["low"],
+                        "ci_high": res["high"],
+                        "p": res["p"],
+                        "n_boot": res["n_boot"],
+                        "n_people": int(ma["per_person"][0].shape[0]),
+                    }
+                )
     return rows
 
 
 def _comparable(ma: dict, mb: dict) -> bool:
     """Two runs' per-person scores can be paired: same protocol, same people."""
-    return (ma["per_person"] is not None and mb["per_person"] is not None
-            and ma["protocol"] == mb["protocol"] and ma["protocol"] in PROTOCOLS
-            and ma["per_person"][0].shape == mb["per_person"][0].shape)
+    return (
+        ma["per_person"] is not None
+        and mb["per_person"] is not None
+        and ma["protocol"] == mb["protocol"]
+        and ma["protocol"] in PROTOCOLS
+        and ma["per_person"][0].shape == mb["per_person"][0].shape
+    )
 
 
 def _pooled_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> list[dict]:
@@ -204,9 +308,8 @@ def _pooled_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
     names = list(by_variant)
     rows = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            seeds = [s for s in by_variant[a] if s in by_variant[b]
-                     and _comparable(by_variant[a][s], by_variant[b][s])]
+        for b in names[i + 1 :]:
+            seeds = [s for s in by_variant[a] if s in by_variant[b] and _comparable(by_variant[a][s], by_variant[b][s])]
             if not seeds:
                 continue
             runs_a = [by_variant[a][s] for s in seeds]
@@ -216,40 +319,71 @@ def _pooled_rows(dataset: str, scored_runs: list[tuple[Experiment, dict]]) -> li
             proto = PROTOCOLS[runs_a[0]["protocol"]]
             quantities = ("Mean", "ablation") if proto.kind.has_ablation else ("Mean",)
             for quantity in quantities:
-                res = paired_bootstrap_seeds([m["per_person"] for m in runs_a],
-                                             [m["per_person"] for m in runs_b],
-                                             statistic_for(proto, quantity), n_boot=N_BOOT_POOLED, seed=0)
-                rows.append({"dataset": dataset, "variant_a": a, "variant_b": b,
-                             "seeds": " ".join(str(s) for s in seeds), "n_seeds": len(seeds),
-                             "protocol": proto.name, "metric": runs_a[0]["metrics"][0],
-                             "quantity": quantity, "diff": res["diff"], "ci_low": res["low"],
-                             "ci_high": res["high"], "p": res["p"],
-                             "per_seed": " ".join(f"{d:.4f}" for d in res["per_seed"]),
-                             "seed_std": res["seed_std"], "seeds_agree": res["seeds_agree"],
-                             "n_boot": res["n_boot"],
-                             "n_people": int(runs_a[0]["per_person"][0].shape[0])})
+                res = paired_bootstrap_seeds(
+                    [m["per_person"] for m in runs_a],
+                    [m["per_person"] for m in runs_b],
+                    statistic_for(proto, quantity),
+                    n_boot=N_BOOT_POOLED,
+                    seed=0,
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "variant_a": a,
+                        "variant_b": b,
+                        "seeds": " ".join(str(s) for s in seeds),
+                        "n_seeds": len(seeds),
+                        "protocol": proto.name,
+                        "metric": runs_a[0]["metrics"][0],
+                        "quantity": quantity,
+                        "diff": res["diff"],
+                        "ci_low": res["low"],
+                        "ci_high": res["high"],
+                        "p": res["p"],
+                        "per_seed": " ".join(f"{d:.4f}" for d in res["per_seed"]),
+                        "seed_std": res["seed_std"],
+                        "seeds_agree": res["seeds_agree"],
+                        "n_boot": res["n_boot"],
+                        "n_people": int(runs_a[0]["per_person"][0].shape[0]),
+                    }
+                )
     return rows
 
 
 def _curve_rows(exp: Experiment, metrics: dict) -> list[dict]:
     return [
-        {"dataset": exp.dataset, "variant": exp.variant, "seed": exp.seed,
-         "protocol": metrics["protocol"], "group": group, "threshold": t, "pckh": v}
+        {
+            "dataset": exp.dataset,
+            "variant": exp.variant,
+            "seed": exp.seed,
+            "protocol": metrics["protocol"],
+            "group": group,
+            "threshold": t,
+            "pckh": v,
+        }
         for group, (thresholds, values) in metrics["curve"].items()
         for t, v in zip(thresholds, values)
     ]
 
 
 def _ablation_rows(exp: Experiment, vrow: dict, metrics: dict | None, status: str) -> list[dict]:
-    base = {"dataset": exp.dataset, "variant": exp.variant, "label": vrow["label"], "seed": exp.seed,
-            **{k: vrow[k] for k in ("stacks", "modules", "features", "depth", "supervision",
-                                    "params", "macs")}}
+    base = {
+        "dataset": exp.dataset,
+        "variant": exp.variant,
+        "label": vrow["label"],
+        "seed": exp.seed,
+        **{k: vrow[k] for k in ("stacks", "modules", "features", "depth", "supervision", "params", "macs")},
+    }
     per_stack = metrics["per_stack"] if metrics else []
     if not per_stack:
         # No per-stack scores: one final-stack row (from the overall metrics when there are any).
-        per_stack = [{"stack": vrow["stacks"],
-                      "mean@0.5": metrics["pckh@0.5"]["Mean"] if metrics else math.nan,
-                      "ablation@0.5": metrics["ablation"] if metrics else math.nan}]
+        per_stack = [
+            {
+                "stack": vrow["stacks"],
+                "mean@0.5": metrics["pckh@0.5"]["Mean"] if metrics else math.nan,
+                "ablation@0.5": metrics["ablation"] if metrics else math.nan,
+            }
+        ]
     last = max(s["stack"] for s in per_stack)
     return [{**base, **s, "is_final": s["stack"] == last, "status": status} for s in per_stack]
 
@@ -262,8 +396,9 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
-              out_dir: Path) -> dict[str, pd.DataFrame]:
+def summarize(
+    params: Params, dataset: str, results_dir: Path, models_dir: Path, out_dir: Path
+) -> dict[str, pd.DataFrame]:
     """Summarise every experiment of ``dataset`` into CSV tables in ``out_dir``.
 
     Returns the tables as DataFrames keyed by file stem (``per_joint``, ``curves``, ``ablations``,
@@ -271,8 +406,9 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
     are written as ``out_dir/<stem>.csv``.
     """
     if dataset not in params.datasets:
-        raise ValueError(f"dataset {dataset!r} is not in profile {params.profile!r}; "
-                         f"allowed: {', '.join(sorted(params.datasets))}")
+        raise ValueError(
+            f"dataset {dataset!r} is not in profile {params.profile!r}; allowed: {', '.join(sorted(params.datasets))}"
+        )
     ds = params.datasets[dataset]
     experiments = params.experiments_for(dataset)
 
@@ -305,9 +441,11 @@ def summarize(params: Params, dataset: str, results_dir: Path, models_dir: Path,
         "per_joint": pd.DataFrame(per_joint, columns=PER_JOINT_COLUMNS),
         "curves": pd.DataFrame(curves, columns=CURVE_COLUMNS),
         "ablations": pd.DataFrame(ablations, columns=ABLATION_COLUMNS),
-        "training": (pd.concat(logs, ignore_index=True) if logs
-                     else pd.DataFrame(columns=[*TRAINING_KEYS, "epoch", "iteration", "train_loss",
-                                                "valid_acc"])),
+        "training": (
+            pd.concat(logs, ignore_index=True)
+            if logs
+            else pd.DataFrame(columns=[*TRAINING_KEYS, "epoch", "iteration", "train_loss", "valid_acc"])
+        ),
         "variants": pd.DataFrame(list(variant_rows.values()), columns=VARIANT_COLUMNS),
         "seeds": pd.DataFrame(_seed_rows(dataset, per_joint), columns=SEED_COLUMNS),
         "paired": pd.DataFrame(_paired_rows(dataset, scored_runs), columns=PAIRED_COLUMNS),

@@ -53,8 +53,10 @@ def sync_timestamps(params_file: str | Path, cwd: str | Path = ".") -> int:
     changed = dvc_changed_stages(cwd)
     if changed:
         raise StaleOutputsError(
-            "DVC reports changed stages: " + ", ".join(changed)
-            + "; run `dvc pull` (or `dvc repro`) first — timestamps were left untouched")
+            "DVC reports changed stages: "
+            + ", ".join(changed)
+            + "; run `dvc pull` (or `dvc repro`) first — timestamps were left untouched"
+        )
     proc = _run(["snakemake", "--touch", "--cores", "1", "--configfile", str(params_file)], cwd)
     if proc.returncode != 0:
         raise RuntimeError(f"snakemake --touch failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")

@@ -34,8 +34,15 @@ import numpy as np
 import torch
 
 from . import distributed
-from .checkpoint import (CheckpointError, another_run, load_checkpoint, read_model_file, restore_last, save_last,
-                         save_model_file)
+from .checkpoint import (
+    CheckpointError,
+    another_run,
+    load_checkpoint,
+    read_model_file,
+    restore_last,
+    save_last,
+    save_model_file,
+)
 from .config import SPEED_KEYS, DatasetConfig, TrainConfig, VariantConfig
 from .data.dataset import CropDataset, epoch_batches, iterate_batches, step_generator
 from .data.schema import open_split
@@ -58,8 +65,16 @@ class TrainingInterrupted(Exception):
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, data: CropDataset, input_res: int, output_res: int,
-             device: torch.device, batch_size: int, precision: str = "fp32", layout: str | None = None) -> np.ndarray:
+def validate(
+    model: torch.nn.Module,
+    data: CropDataset,
+    input_res: int,
+    output_res: int,
+    device: torch.device,
+    batch_size: int,
+    precision: str = "fp32",
+    layout: str | None = None,
+) -> np.ndarray:
     """The layout's training metric (%) for every output, centre crops, no flip. Returns [O].
 
     ``layout`` (default: the split's own, from its joint names) picks the metric in one place,
@@ -69,15 +84,26 @@ def validate(model: torch.nn.Module, data: CropDataset, input_res: int, output_r
     """
     layout = layout or layout_of(data.joint_names)
     model.eval()
-    uv, _ = decode_rows(model, lambda rows: data.batch(rows)[0], len(data), batch_size, input_res,
-                        precision=precision, channels_last=True)
-    preds = (cells_to_pixels(uv, input_res / output_res) + (data.crop_size - input_res) / 2).numpy()  # [N, O, J, 2] crop px
+    uv, _ = decode_rows(
+        model,
+        lambda rows: data.batch(rows)[0],
+        len(data),
+        batch_size,
+        input_res,
+        precision=precision,
+        channels_last=True,
+    )
+    preds = (
+        cells_to_pixels(uv, input_res / output_res) + (data.crop_size - input_res) / 2
+    ).numpy()  # [N, O, J, 2] crop px
     # Normaliser (head size or torso diagonal, native px) in crop px: the crop→image map is a
     # uniform scale (no rotation in prepare).
     pixel = np.linalg.norm(data.crop_to_image[:, :, 0], axis=1)
     norm = data.normalizer / pixel
-    acc = [training_accuracy(preds[:, o].astype(np.float64), data.joints.astype(np.float64), data.missing, norm,
-                             layout) for o in range(preds.shape[1])]
+    acc = [
+        training_accuracy(preds[:, o].astype(np.float64), data.joints.astype(np.float64), data.missing, norm, layout)
+        for o in range(preds.shape[1])
+    ]
     model.train()
     return np.array(acc)
 
@@ -146,16 +172,20 @@ class Progress:
             self.bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
             self.bar.set_postfix_str(text)
         else:
-            self.log(f"epoch {epoch + 1}/{epochs}  step {self.done}/{self.total}  {text}  "
-                     f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}" + (f" +{int(eta // 86400)}d" if eta >= 86400 else ""))
+            self.log(
+                f"epoch {epoch + 1}/{epochs}  step {self.done}/{self.total}  {text}  "
+                f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}"
+                + (f" +{int(eta // 86400)}d" if eta >= 86400 else "")
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_fingerprint(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, seed: int,
-                    train_file: Path) -> str:
+def run_fingerprint(
+    dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, seed: int, train_file: Path
+) -> str:
     """sha256 of everything that decides the weights: dataset/variant/train params, seed, data size.
 
     Stored in ``last.pt``; a checkpoint with another fingerprint is not resumed. The speed knobs
@@ -163,15 +193,30 @@ def run_fingerprint(dataset: DatasetConfig, variant: VariantConfig, cfg: TrainCo
     compilation resumes where the run stopped.
     """
     train_params = {k: v for k, v in asdict(cfg).items() if k not in SPEED_KEYS}
-    blob = json.dumps({"dataset": asdict(dataset), "variant": asdict(variant), "train": train_params,
-                       "seed": seed, "train_bytes": Path(train_file).stat().st_size},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "dataset": asdict(dataset),
+            "variant": asdict(variant),
+            "train": train_params,
+            "seed": seed,
+            "train_bytes": Path(train_file).stat().st_size,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def train(
-    *, dataset: DatasetConfig, variant: VariantConfig, cfg: TrainConfig, seed: int,
-    train_file: Path, valid_file: Path, out_dir: Path, device: str = "auto",
+    *,
+    dataset: DatasetConfig,
+    variant: VariantConfig,
+    cfg: TrainConfig,
+    seed: int,
+    train_file: Path,
+    valid_file: Path,
+    out_dir: Path,
+    device: str = "auto",
     log=print,
 ) -> Path:
     """Train one variant with one seed; returns the path of ``model.pt``.
@@ -190,8 +235,18 @@ def train(
             if ctx.is_main:  # temporaries of a run killed while writing (the lock says it is dead)
                 for name in ("last.pt", "model.pt", "log.csv"):
                     remove_stale_temps(out_dir / name)
-            run = _build(dataset=dataset, variant=variant, cfg=cfg, seed=seed, train_file=train_file,
-                         valid_file=valid_file, out_dir=out_dir, dev=dev, ctx=ctx, log=log)
+            run = _build(
+                dataset=dataset,
+                variant=variant,
+                cfg=cfg,
+                seed=seed,
+                train_file=train_file,
+                valid_file=valid_file,
+                out_dir=out_dir,
+                dev=dev,
+                ctx=ctx,
+                log=log,
+            )
             _resume(run)
             run.recipe.wrap(ctx.world)
             _epochs(run)
@@ -238,14 +293,27 @@ class _Run:
         """Write ``last.pt`` at (epoch, batch) on rank 0; every rank waits until it is written."""
         if self.ctx.is_main:
             r = self.recipe
-            save_last(self.last_path, net=r.net, optimizer=r.optimizer, scheduler=r.scheduler, epoch=epoch,
-                      batch=batch, iteration=self.iteration, progress=sums, log=self.rows, seed=self.seed,
-                      model_config=asdict(r.net.config), fingerprint=self.fingerprint, run=self.identity)
+            save_last(
+                self.last_path,
+                net=r.net,
+                optimizer=r.optimizer,
+                scheduler=r.scheduler,
+                epoch=epoch,
+                batch=batch,
+                iteration=self.iteration,
+                progress=sums,
+                log=self.rows,
+                seed=self.seed,
+                model_config=asdict(r.net.config),
+                fingerprint=self.fingerprint,
+                run=self.identity,
+            )
         if self.ctx.world > 1:
             torch.distributed.barrier()  # nobody stops before rank 0 has written the state
 
 
 # -- build --------------------------------------------------------------------------------------
+
 
 def check_split(path: Path, data: CropDataset, dataset: DatasetConfig) -> None:
     """The split was prepared for this dataset's input size and joints (else ValueError naming the
@@ -253,12 +321,16 @@ def check_split(path: Path, data: CropDataset, dataset: DatasetConfig) -> None:
     train a whole epoch and die on a tensor-size error."""
     fix = "rerun `hgbench prepare` with this profile (the pipeline's data/processed/<profile>/<dataset>)"
     if data.input_res != dataset.input_res:
-        raise ValueError(f"{path} was prepared for input_res {data.input_res} px, but datasets.{dataset.name}."
-                         f"input_res is {dataset.input_res}; {fix}")
+        raise ValueError(
+            f"{path} was prepared for input_res {data.input_res} px, but datasets.{dataset.name}."
+            f"input_res is {dataset.input_res}; {fix}"
+        )
     expected = joints_of(dataset.layout)
     if tuple(data.joint_names) != tuple(expected):
-        raise ValueError(f"{path} has the joints {', '.join(data.joint_names)}, but dataset {dataset.name} has the "
-                         f"{dataset.layout} layout ({', '.join(expected)}); {fix}")
+        raise ValueError(
+            f"{path} has the joints {', '.join(data.joint_names)}, but dataset {dataset.name} has the "
+            f"{dataset.layout} layout ({', '.join(expected)}); {fix}"
+        )
     if data.crop_size < dataset.input_res:
         raise ValueError(f"{path}: crops of {data.crop_size} px are smaller than input_res {dataset.input_res}; {fix}")
 
@@ -270,23 +342,39 @@ def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
         raise ValueError(f"train.batch_size {cfg.batch_size} is smaller than train.devices {ctx.world}")
     check_training_precision(cfg.precision, dev)  # no silent scalar-bf16 fallback on CPUs without it
     torch.set_num_threads(cfg.threads)
-    recipe = build_recipe(dataset, variant, cfg, len(joints_of(dataset.layout)), seed, dev,
-                          sync_batchnorm=distributed.sync_batchnorm if ctx.world > 1 else None)
+    recipe = build_recipe(
+        dataset,
+        variant,
+        cfg,
+        len(joints_of(dataset.layout)),
+        seed,
+        dev,
+        sync_batchnorm=distributed.sync_batchnorm if ctx.world > 1 else None,
+    )
     train_data = CropDataset(train_file)
     valid_data = CropDataset(valid_file) if ctx.is_main else None
     for path, data in ((train_file, train_data), (valid_file, valid_data)):
         if data is not None:
             check_split(path, data, dataset)
     return _Run(
-        dataset=dataset, variant=variant, cfg=cfg, seed=seed, out_dir=out_dir, recipe=recipe,
-        train_data=train_data, valid_data=valid_data,
+        dataset=dataset,
+        variant=variant,
+        cfg=cfg,
+        seed=seed,
+        out_dir=out_dir,
+        recipe=recipe,
+        train_data=train_data,
+        valid_data=valid_data,
         flip_perm=torch.as_tensor(train_data.flip_permutation),
         steps_per_epoch=len(epoch_batches(len(train_data), cfg.batch_size, seed, 0)),
-        fingerprint=run_fingerprint(dataset, variant, cfg, seed, train_file), ctx=ctx, log=log,
+        fingerprint=run_fingerprint(dataset, variant, cfg, seed, train_file),
+        ctx=ctx,
+        log=log,
     )
 
 
 # -- resume -------------------------------------------------------------------------------------
+
 
 def _resume(run: _Run) -> None:
     """Continue from ``last.pt`` when it belongs to this run; start over when it was written under
@@ -295,8 +383,9 @@ def _resume(run: _Run) -> None:
     if not run.last_path.exists():
         return
     r, main = run.recipe, run.ctx.is_main
-    state = load_checkpoint(run.last_path, seed=run.seed, model_config=asdict(r.net.config),
-                            fingerprint=run.fingerprint, run=run.identity)
+    state = load_checkpoint(
+        run.last_path, seed=run.seed, model_config=asdict(r.net.config), fingerprint=run.fingerprint, run=run.identity
+    )
     if state is None:
         if main:
             run.log(f"{run.last_path} was written under other training settings; starting over")
@@ -305,10 +394,14 @@ def _resume(run: _Run) -> None:
     run.epoch, run.batch_done, run.iteration = position["epoch"], position["batch"], position["iteration"]
     run.rows, run.sums = position["log"], position["progress"]
     if main and run.epoch >= run.cfg.epochs:
-        run.log(f"{run.last_path} holds the finished run ({run.cfg.epochs} epochs); writing model.pt and log.csv from it")
+        run.log(
+            f"{run.last_path} holds the finished run ({run.cfg.epochs} epochs); writing model.pt and log.csv from it"
+        )
     elif main:
-        run.log(f"resuming {run.out_dir} at epoch {run.epoch + 1}, step {run.batch_done} of {run.steps_per_epoch} "
-                f"(iteration {run.iteration})")
+        run.log(
+            f"resuming {run.out_dir} at epoch {run.epoch + 1}, step {run.batch_done} of {run.steps_per_epoch} "
+            f"(iteration {run.iteration})"
+        )
 
 
 def _refuse_another_runs_model(run: _Run) -> None:
@@ -328,11 +421,13 @@ def _refuse_another_runs_model(run: _Run) -> None:
 
 # -- epochs -------------------------------------------------------------------------------------
 
+
 def _epochs(run: _Run) -> None:
     """Every remaining epoch: its steps, then its log row and checkpoint. SIGTERM/SIGINT stop at
     the next step boundary with ``last.pt`` written (:class:`TrainingInterrupted`)."""
-    progress = Progress(run.cfg.epochs * run.steps_per_epoch, run.iteration, run.steps_per_epoch,
-                        run.ctx.is_main, run.log)
+    progress = Progress(
+        run.cfg.epochs * run.steps_per_epoch, run.iteration, run.steps_per_epoch, run.ctx.is_main, run.log
+    )
     try:
         with _stop_requests() as stop:
             for epoch in range(run.epoch, run.cfg.epochs):
@@ -350,15 +445,16 @@ def _steps(run: _Run, epoch: int, stop: dict, progress: Progress) -> dict:
     run.sums = None
     batches = epoch_batches(len(run.train_data), cfg.batch_size, run.seed, epoch)
     parts = [distributed.shard(b, ctx) for b in batches]  # each rank reads only its rows
-    local = [b[part] for b, part in zip(batches[run.batch_done:], parts[run.batch_done:])]
+    local = [b[part] for b, part in zip(batches[run.batch_done :], parts[run.batch_done :])]
     test_signal = _test_signal()
     # Running loss sums stay on the device (float64: the same sums, bit for bit, as Python floats
     # would give) and are read back only for a checkpoint, a shown line or the epoch's row.
     losses = torch.tensor(sums["losses"], dtype=torch.float64, device=run.recipe.device)
     sup = run.recipe.supervised
     t_data = time.perf_counter()
-    for k, (crops, joints, missing) in enumerate(iterate_batches(run.train_data, local, cfg.workers),
-                                                 start=run.batch_done):
+    for k, (crops, joints, missing) in enumerate(
+        iterate_batches(run.train_data, local, cfg.workers), start=run.batch_done
+    ):
         t_step = time.perf_counter()
         sums["wait"] += t_step - t_data
         per_output = _step(run, epoch, crops, joints, missing, parts[k], len(batches[k]))
@@ -369,8 +465,13 @@ def _steps(run: _Run, epoch: int, stop: dict, progress: Progress) -> dict:
         elapsed = sums["wait"] + sums["compute"]
         if progress.due():
             _check_finite(run, epoch)
-        progress.update(epoch, cfg.epochs, lambda: float(per_output[sup].sum()), sums["seen"] / elapsed,
-                        sums["wait"] / elapsed)
+        progress.update(
+            epoch,
+            cfg.epochs,
+            lambda out=per_output: float(out[sup].sum()),
+            sums["seen"] / elapsed,
+            sums["wait"] / elapsed,
+        )
         if test_signal is not None and run.iteration == test_signal[0]:
             os.kill(os.getpid(), test_signal[1])
         _checkpoint_or_stop(run, epoch, k + 1, len(batches), sums, stop, losses)
@@ -386,26 +487,38 @@ def _check_finite(run: _Run, epoch: int) -> None:
     try:
         run.recipe.raise_if_nonfinite()
     except NonFiniteLoss as exc:
-        raise NonFiniteLoss(f"{exc} at epoch {epoch + 1}, by iteration {run.iteration}; the last good state "
-                            f"is {run.last_path} (try a lower lr or train.precision: fp32)") from None
+        raise NonFiniteLoss(
+            f"{exc} at epoch {epoch + 1}, by iteration {run.iteration}; the last good state "
+            f"is {run.last_path} (try a lower lr or train.precision: fp32)"
+        ) from None
 
 
 def _step(run: _Run, epoch: int, crops, joints, missing, part: slice, global_batch: int) -> torch.Tensor:
     """One step of the recipe on this rank's rows; per-output MSE [O]."""
     r = run.recipe
-    images, targets = r.batch(crops, joints, missing, step_generator(run.seed, run.iteration), run.flip_perm,
-                              part=part, global_batch=global_batch)
+    images, targets = r.batch(
+        crops,
+        joints,
+        missing,
+        step_generator(run.seed, run.iteration),
+        run.flip_perm,
+        part=part,
+        global_batch=global_batch,
+    )
     try:
         per_output = r.step(images, targets, run.ctx.world)
     except NonFiniteLoss as exc:
-        raise NonFiniteLoss(f"{exc} at epoch {epoch + 1}, iteration {run.iteration + 1}; the last good state "
-                            f"is {run.last_path} (try a lower lr or train.precision: fp32)") from None
+        raise NonFiniteLoss(
+            f"{exc} at epoch {epoch + 1}, iteration {run.iteration + 1}; the last good state "
+            f"is {run.last_path} (try a lower lr or train.precision: fp32)"
+        ) from None
     run.iteration += 1
     return per_output
 
 
-def _checkpoint_or_stop(run: _Run, epoch: int, done: int, n_batches: int, sums: dict, stop: dict,
-                        losses: torch.Tensor) -> None:
+def _checkpoint_or_stop(
+    run: _Run, epoch: int, done: int, n_batches: int, sums: dict, stop: dict, losses: torch.Tensor
+) -> None:
     """Inside an epoch (``done`` < ``n_batches`` batches): write ``last.pt`` every
     ``train.checkpoint_every`` steps, and on a stop request write it and stop. After the epoch's
     last batch the epoch's end does both."""
@@ -421,8 +534,10 @@ def _checkpoint_or_stop(run: _Run, epoch: int, done: int, n_batches: int, sums: 
         _check_finite(run, epoch)  # never a checkpoint of weights a non-finite step has reached
         run.save(epoch, done, {**sums, "losses": losses.tolist()})
     if stop_now:
-        raise TrainingInterrupted(f"stopped by {stop['signal'] or 'another rank'} at iteration {run.iteration}; "
-                                  f"{run.last_path} holds the state, rerun to resume")
+        raise TrainingInterrupted(
+            f"stopped by {stop['signal'] or 'another rank'} at iteration {run.iteration}; "
+            f"{run.last_path} holds the state, rerun to resume"
+        )
 
 
 def _end_epoch(run: _Run, epoch: int, lr: float, sums: dict, stop: dict) -> None:
@@ -433,14 +548,17 @@ def _end_epoch(run: _Run, epoch: int, lr: float, sums: dict, stop: dict) -> None
         run.recipe.scheduler.step(row["valid_acc"])
     run.rows.append(row)
     if run.ctx.is_main:
-        run.log(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid "
-                f"{training_metric(run.dataset.layout).label} {row['valid_acc']:.1f}%  lr {lr:.3g}  "
-                f"{row['images_per_s']:.1f} img/s  data wait {100 * row['data_wait_share']:.0f}%")
+        run.log(
+            f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.3e}  valid "
+            f"{training_metric(run.dataset.layout).label} {row['valid_acc']:.1f}%  lr {lr:.3g}  "
+            f"{row['images_per_s']:.1f} img/s  data wait {100 * row['data_wait_share']:.0f}%"
+        )
         _write_log(run.rows, run.out_dir / "log.csv")
     run.save(epoch + 1, 0, None)
     if stop["signal"] is not None and epoch + 1 < cfg.epochs:
-        raise TrainingInterrupted(f"stopped by {stop['signal']} after epoch {epoch + 1}; "
-                                  f"{run.last_path} holds the state, rerun to resume")
+        raise TrainingInterrupted(
+            f"stopped by {stop['signal']} after epoch {epoch + 1}; {run.last_path} holds the state, rerun to resume"
+        )
 
 
 def _epoch_row(run: _Run, epoch: int, lr: float, sums: dict) -> dict:
@@ -449,8 +567,9 @@ def _epoch_row(run: _Run, epoch: int, lr: float, sums: dict) -> dict:
     t0 = time.perf_counter()
     acc = np.zeros(len(r.names))
     if ctx.is_main:
-        acc = validate(r.net, run.valid_data, ds.input_res, ds.output_res, r.device, run.cfg.batch_size * 2,
-                       run.cfg.precision)
+        acc = validate(
+            r.net, run.valid_data, ds.input_res, ds.output_res, r.device, run.cfg.batch_size * 2, run.cfg.precision
+        )
     if ctx.world > 1:  # the plateau scheduler of every rank needs the same accuracy
         shared = torch.as_tensor(acc, dtype=torch.float64, device=r.device)
         torch.distributed.broadcast(shared, 0)
@@ -462,13 +581,19 @@ def _epoch_row(run: _Run, epoch: int, lr: float, sums: dict) -> dict:
     row.update({f"train_loss_{n}": float(v) for n, v in zip(r.names, losses)})
     row["valid_acc"] = float(acc[-1])
     row.update({f"valid_acc_{n}": float(v) for n, v in zip(r.names, acc)})
-    row.update(images_per_s=sums["seen"] / max(wall, 1e-9), data_wait_share=sums["wait"] / max(wall, 1e-9), wall_s=wall,
-               data_wait_s=sums["wait"], step_s=sums["compute"] / max(1, round(sums["seen"] / run.cfg.batch_size)),
-               valid_s=valid_s)
+    row.update(
+        images_per_s=sums["seen"] / max(wall, 1e-9),
+        data_wait_share=sums["wait"] / max(wall, 1e-9),
+        wall_s=wall,
+        data_wait_s=sums["wait"],
+        step_s=sums["compute"] / max(1, round(sums["seen"] / run.cfg.batch_size)),
+        valid_s=valid_s,
+    )
     return row
 
 
 # -- finish -------------------------------------------------------------------------------------
+
 
 def _finish(run: _Run) -> Path:
     """``log.csv`` and ``model.pt`` on rank 0; returns the path of ``model.pt``.
@@ -481,9 +606,18 @@ def _finish(run: _Run) -> Path:
     if run.ctx.is_main:
         _write_log(run.rows, run.out_dir / "log.csv")
         ds, v, net = run.dataset, run.variant, run.recipe.net
-        save_model_file(model_path, net=net, model_config=asdict(net.config), variant=v.name,
-                        supervision=v.supervision, dataset=ds.name, input_res=ds.input_res,
-                        output_res=ds.output_res, seed=run.seed, epochs=run.cfg.epochs)
+        save_model_file(
+            model_path,
+            net=net,
+            model_config=asdict(net.config),
+            variant=v.name,
+            supervision=v.supervision,
+            dataset=ds.name,
+            input_res=ds.input_res,
+            output_res=ds.output_res,
+            seed=run.seed,
+            epochs=run.cfg.epochs,
+        )
     return model_path
 
 

@@ -36,8 +36,14 @@ FAULT_SEED = int(os.environ.get("HGBENCH_FAULT_SEED", "8"))
 # Training faults: 24 people at batch 8 = 3 steps per epoch; 4 epochs = 12 steps. Every source of
 # randomness is on (rotation, scale, flip, colour jitter) and the plateau scheduler has state, so
 # a resume that lost any of it would not end bit-identical.
-TRAIN_OVERRIDES = {"epochs": 4, "color_jitter": 0.2, "lr_schedule": "plateau", "plateau_patience": 1, "lr": 1e-3,
-                   "checkpoint_every": 2}
+TRAIN_OVERRIDES = {
+    "epochs": 4,
+    "color_jitter": 0.2,
+    "lr_schedule": "plateau",
+    "plateau_patience": 1,
+    "lr": 1e-3,
+    "checkpoint_every": 2,
+}
 RESUME_CFG = dataclasses.replace(SMOKE.train, **TRAIN_OVERRIDES)
 TOTAL_STEPS = 12
 
@@ -51,10 +57,17 @@ def fault_rng(name: str) -> random.Random:
 # processes
 # ---------------------------------------------------------------------------------------------
 
+
 def hgbench(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``hgbench ARGS`` as the user would (a new process, the venv's entry point)."""
-    return subprocess.run(["hgbench", *map(str, args)], cwd=ROOT, env={**tool_env(), **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["hgbench", *map(str, args)],
+        cwd=ROOT,
+        env={**tool_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 _STARTED: list[subprocess.Popen] = []
@@ -79,8 +92,16 @@ def _reap_background_processes():
 
 def start_hgbench(*args, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
     """Start ``hgbench ARGS`` in the background (for kills and concurrent runs)."""
-    return started(subprocess.Popen(["hgbench", *map(str, args)], cwd=cwd, env={**tool_env(), **(env or {})},
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return started(
+        subprocess.Popen(
+            ["hgbench", *map(str, args)],
+            cwd=cwd,
+            env={**tool_env(), **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
 
 
 def forked_main(argv: list, env: dict | None = None, timeout: float = 120) -> int:
@@ -145,6 +166,7 @@ def assert_clean_error(returncode: int, stderr: str, stage: str, *needles: str) 
 # params
 # ---------------------------------------------------------------------------------------------
 
+
 def smoke_raw_params() -> dict:
     """``params/smoke.yaml`` as a plain dict (a fresh copy)."""
     return copy.deepcopy(yaml.safe_load(SMOKE_FILE.read_text()))
@@ -161,6 +183,7 @@ def write_params(path: Path, raw: dict | None = None, **train_overrides) -> Path
 # ---------------------------------------------------------------------------------------------
 # outputs
 # ---------------------------------------------------------------------------------------------
+
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (relative POSIX path → content), hidden files included."""
@@ -188,6 +211,7 @@ def log_rows_without_timing(path: Path) -> list[list[str]]:
 # fixtures
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def smoke_raw(tmp_path_factory) -> Path:
     """The smoke dataset as ``hgbench fetch`` writes it (read-only for tests: copy before changing)."""
@@ -206,8 +230,17 @@ def smoke_data(smoke_raw, tmp_path_factory) -> Path:
 
 def run_train(data: Path, out: Path, cfg=RESUME_CFG) -> Path:
     """Train hg2x1 seed 0 in this process (the uninterrupted reference)."""
-    return train(dataset=DATASET, variant=VARIANT, cfg=cfg, seed=0, train_file=data / "train.h5",
-                 valid_file=data / "valid.h5", out_dir=out, device="cpu", log=lambda *_: None)
+    return train(
+        dataset=DATASET,
+        variant=VARIANT,
+        cfg=cfg,
+        seed=0,
+        train_file=data / "train.h5",
+        valid_file=data / "valid.h5",
+        out_dir=out,
+        device="cpu",
+        log=lambda *_: None,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,7 @@ def tally(outcomes: list[str]) -> dict[str, int]:
 # archives
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     """A .tar.gz and a .zip of incompressible "images" (JPEG-like: gzip stores them, so a flipped
@@ -136,14 +137,22 @@ def test_wrong_checksum_names_the_file_expected_and_actual_through_the_cli(tmp_p
     monkeypatch.setenv("HGBENCH_FLIC_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("HGBENCH_FLIC_SHA256", expected)
     status = main(["fetch", "--params", str(ROOT / "params" / "paper.yaml"), "--dataset", "flic", "--out", str(raw)])
-    assert_clean_error(status, capsys.readouterr().err, "fetch", str(placed), f"sha256 is {actual}",
-                       f"expected {expected}", "delete it")
+    assert_clean_error(
+        status,
+        capsys.readouterr().err,
+        "fetch",
+        str(placed),
+        f"sha256 is {actual}",
+        f"expected {expected}",
+        "delete it",
+    )
     assert sorted(p.name for p in raw.iterdir()) == ["downloads"]
 
 
 # ---------------------------------------------------------------------------------------------
 # HDF5: split files and predictions
 # ---------------------------------------------------------------------------------------------
+
 
 def read_whole_split(path: Path) -> dict:
     with open_split(path) as f:
@@ -155,7 +164,8 @@ def read_whole_split(path: Path) -> dict:
 
 def same_split(a: dict, b: dict) -> bool:
     return a["attrs"] == b["attrs"] and all(
-        np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a if k != "attrs")
+        np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a if k != "attrs"
+    )
 
 
 @pytest.mark.parametrize("split", ["train.h5", "valid.h5"])
@@ -182,8 +192,16 @@ def test_truncated_or_corrupt_split_file_is_detected(smoke_data, split, tmp_path
 @pytest.fixture(scope="module")
 def predictions(smoke_data, reference_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rel-predictions") / "predictions.h5"
-    predict(checkpoint=reference_run / "model.pt", data_file=smoke_data / "valid.h5", out=out, flip_test=True,
-            batch_size=8, device="cpu", threads=1, run={"dataset": "smoke", "variant": "hg2x1", "seed": 0})
+    predict(
+        checkpoint=reference_run / "model.pt",
+        data_file=smoke_data / "valid.h5",
+        out=out,
+        flip_test=True,
+        batch_size=8,
+        device="cpu",
+        threads=1,
+        run={"dataset": "smoke", "variant": "hg2x1", "seed": 0},
+    )
     return out
 
 
@@ -194,8 +212,9 @@ def test_truncated_or_corrupt_predictions_file_is_detected(smoke_data, predictio
 
     original = score(predictions)
     outcomes = []
-    for i, (kind, data) in enumerate(damaged_copies(predictions.read_bytes(), "predictions.h5",
-                                                    targets=(b"smoke", b"hg2x1", b"native"))):
+    for i, (kind, data) in enumerate(
+        damaged_copies(predictions.read_bytes(), "predictions.h5", targets=(b"smoke", b"hg2x1", b"native"))
+    ):
         path = tmp_path / f"{i}-predictions.h5"
         path.write_bytes(data)
         try:
@@ -218,27 +237,70 @@ def truncate(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_truncated_hdf5_through_the_cli_names_the_file_and_the_fix(smoke_data, reference_run, predictions, tmp_path,
-                                                                    capsys):
+def test_truncated_hdf5_through_the_cli_names_the_file_and_the_fix(
+    smoke_data, reference_run, predictions, tmp_path, capsys
+):
     data = tmp_path / "data"
     shutil.copytree(smoke_data, data)
     truncate(smoke_data / "train.h5", data / "train.h5")
-    status = main(["train", "--params", str(SMOKE_FILE), "--dataset", "smoke", "--variant", "hg2x1", "--seed", "0",
-                   "--data", str(data), "--out", str(tmp_path / "run")])
-    assert_clean_error(status, capsys.readouterr().err, "train", str(data / "train.h5"), "truncated or corrupt",
-                       f"delete {data / 'train.h5'} and rerun `hgbench prepare")
+    status = main(
+        [
+            "train",
+            "--params",
+            str(SMOKE_FILE),
+            "--dataset",
+            "smoke",
+            "--variant",
+            "hg2x1",
+            "--seed",
+            "0",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert_clean_error(
+        status,
+        capsys.readouterr().err,
+        "train",
+        str(data / "train.h5"),
+        "truncated or corrupt",
+        f"delete {data / 'train.h5'} and rerun `hgbench prepare",
+    )
     assert not (tmp_path / "run" / "last.pt").exists()
 
     valid = truncate(smoke_data / "valid.h5", tmp_path / "v" / "valid.h5")
-    status = main(["predict", "--params", str(SMOKE_FILE), "--checkpoint", str(reference_run / "model.pt"),
-                   "--data", str(valid), "--out", str(tmp_path / "p.h5")])
+    status = main(
+        [
+            "predict",
+            "--params",
+            str(SMOKE_FILE),
+            "--checkpoint",
+            str(reference_run / "model.pt"),
+            "--data",
+            str(valid),
+            "--out",
+            str(tmp_path / "p.h5"),
+        ]
+    )
     assert_clean_error(status, capsys.readouterr().err, "predict", str(valid), "rerun `hgbench prepare")
-    status = main(["evaluate", "--ground-truth", str(valid), "--predictions", str(predictions),
-                   "--out", str(tmp_path / "m.json")])
+    status = main(
+        ["evaluate", "--ground-truth", str(valid), "--predictions", str(predictions), "--out", str(tmp_path / "m.json")]
+    )
     assert_clean_error(status, capsys.readouterr().err, "evaluate", str(valid), "truncated or corrupt", "delete it")
     preds = truncate(predictions, tmp_path / "p" / "predictions.h5")
-    status = main(["evaluate", "--ground-truth", str(smoke_data / "valid.h5"), "--predictions", str(preds),
-                   "--out", str(tmp_path / "m.json")])
+    status = main(
+        [
+            "evaluate",
+            "--ground-truth",
+            str(smoke_data / "valid.h5"),
+            "--predictions",
+            str(preds),
+            "--out",
+            str(tmp_path / "m.json"),
+        ]
+    )
     assert_clean_error(status, capsys.readouterr().err, "evaluate", str(preds), "hgbench predict")
     assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.json").exists()
 
@@ -246,6 +308,7 @@ def test_truncated_hdf5_through_the_cli_names_the_file_and_the_fix(smoke_data, r
 # ---------------------------------------------------------------------------------------------
 # checkpoints
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["last.pt", "model.pt"])
 def test_truncated_or_corrupt_checkpoint_is_detected(reference_run, name, tmp_path):
@@ -278,13 +341,49 @@ def test_damaged_checkpoints_through_the_cli_name_the_file_and_the_fix(smoke_dat
     run = tmp_path / "run"
     run.mkdir()
     truncate(reference_run / "last.pt", run / "last.pt")
-    status = main(["train", "--params", str(SMOKE_FILE), "--dataset", "smoke", "--variant", "hg2x1", "--seed", "0",
-                   "--data", str(smoke_data), "--out", str(run)])
-    assert_clean_error(status, capsys.readouterr().err, "train", str(run / "last.pt"), "cannot be read",
-                       "delete it to start the run over")
+    status = main(
+        [
+            "train",
+            "--params",
+            str(SMOKE_FILE),
+            "--dataset",
+            "smoke",
+            "--variant",
+            "hg2x1",
+            "--seed",
+            "0",
+            "--data",
+            str(smoke_data),
+            "--out",
+            str(run),
+        ]
+    )
+    assert_clean_error(
+        status,
+        capsys.readouterr().err,
+        "train",
+        str(run / "last.pt"),
+        "cannot be read",
+        "delete it to start the run over",
+    )
     (run / "last.pt").write_bytes(b"")  # a zero-length file (a disk that filled up)
-    status = main(["train", "--params", str(SMOKE_FILE), "--dataset", "smoke", "--variant", "hg2x1", "--seed", "0",
-                   "--data", str(smoke_data), "--out", str(run)])
+    status = main(
+        [
+            "train",
+            "--params",
+            str(SMOKE_FILE),
+            "--dataset",
+            "smoke",
+            "--variant",
+            "hg2x1",
+            "--seed",
+            "0",
+            "--data",
+            str(smoke_data),
+            "--out",
+            str(run),
+        ]
+    )
     assert_clean_error(status, capsys.readouterr().err, "train", str(run / "last.pt"), "delete it")
     assert sorted(p.name for p in run.iterdir()) == ["last.pt"]  # nothing written over it, no model.pt
 
@@ -294,7 +393,18 @@ def test_damaged_checkpoints_through_the_cli_name_the_file_and_the_fix(smoke_dat
     for pos in fault_rng("model-cli").sample(range(len(data) // 4, len(data) * 3 // 4), 64):
         data[pos] ^= 0x10
     model.write_bytes(bytes(data))
-    status = main(["predict", "--params", str(SMOKE_FILE), "--checkpoint", str(model), "--data",
-                   str(smoke_data / "valid.h5"), "--out", str(tmp_path / "p.h5")])
+    status = main(
+        [
+            "predict",
+            "--params",
+            str(SMOKE_FILE),
+            "--checkpoint",
+            str(model),
+            "--data",
+            str(smoke_data / "valid.h5"),
+            "--out",
+            str(tmp_path / "p.h5"),
+        ]
+    )
     assert_clean_error(status, capsys.readouterr().err, "predict", str(model), "delete it and rerun `hgbench train`")
     assert not (tmp_path / "p.h5").exists()

@@ -27,16 +27,17 @@ import yaml
 from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 
+from conftest import run
 from hgbench.cli import main
 from hgbench.config import ParamsError, load_params, params_from_dict, schema
 
-from conftest import run
 from .conftest import FAULT_SEED, ROOT, assert_clean_error, hgbench, smoke_raw_params
 from .test_yaml_loader import laughs
 
 SCHEMA = schema()
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                      HealthCheck.too_slow])
+SETTINGS = dict(
+    deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 N_VALUES, N_STRUCTURE, N_CLI = 300, 100, 60
 """Hypothesis examples: invalid values (library), structural mutations, invalid values (CLI)."""
 
@@ -56,8 +57,9 @@ def leaves(raw: dict, sub: dict, path: tuple = ()) -> list[tuple[tuple, dict]]:
         props = sub.get("properties", {})
         keys = list(raw) + [k for k in props if k not in raw] if isinstance(raw, dict) else list(props)
         for key in keys:
-            child = props.get(key) or (sub["additionalProperties"] if isinstance(sub.get("additionalProperties"), dict)
-                                       else None)
+            child = props.get(key) or (
+                sub["additionalProperties"] if isinstance(sub.get("additionalProperties"), dict) else None
+            )
             if child is None:
                 continue
             value = raw.get(key, {}) if isinstance(raw, dict) else {}
@@ -86,8 +88,13 @@ def invalid_values(sub: dict) -> st.SearchStrategy:
     if "enum" in sub:
         options += [TEXT.filter(lambda v: v not in sub["enum"]), st.integers(), st.none()]
     if kind == "integer":
-        options += [TEXT, st.booleans(), st.none(), st.lists(st.integers(), max_size=2),
-                    st.floats(**FINITE).filter(lambda v: v != int(v))]
+        options += [
+            TEXT,
+            st.booleans(),
+            st.none(),
+            st.lists(st.integers(), max_size=2),
+            st.floats(**FINITE).filter(lambda v: v != int(v)),
+        ]
         if "minimum" in sub:
             options.append(st.integers(max_value=sub["minimum"] - 1))
         if "maximum" in sub:
@@ -151,8 +158,16 @@ def test_every_invalid_value_is_rejected_naming_its_key(case):
     assert_rejected_naming(raw, key)
 
 
-OBJECT_PATHS = [(), ("datasets", "smoke"), ("datasets", "smoke", "synthetic"), ("variants", "hg1x2"),
-                ("experiments", 0), ("train",), ("predict",), ("evaluate",)]
+OBJECT_PATHS = [
+    (),
+    ("datasets", "smoke"),
+    ("datasets", "smoke", "synthetic"),
+    ("variants", "hg1x2"),
+    ("experiments", 0),
+    ("train",),
+    ("predict",),
+    ("evaluate",),
+]
 
 
 @st.composite
@@ -168,8 +183,13 @@ def bad_structure(draw):
     if action == "remove":
         sub = SCHEMA
         for p in path:
-            sub = resolve(sub["properties"][p] if p in sub.get("properties", {}) else
-                          sub["additionalProperties"] if isinstance(p, str) else sub["items"])
+            sub = resolve(
+                sub["properties"][p]
+                if p in sub.get("properties", {})
+                else sub["additionalProperties"]
+                if isinstance(p, str)
+                else sub["items"]
+            )
         required = sub.get("required", [])
         assume(required)
         key = draw(st.sampled_from(required))
@@ -223,8 +243,21 @@ def test_cross_references_experiments_name_defined_datasets_and_variants(name, f
 STAGES = {
     "fetch": lambda p, o: ["fetch", "--params", p, "--dataset", "smoke", "--out", o],
     "prepare": lambda p, o: ["prepare", "--params", p, "--dataset", "smoke", "--raw", o + "-raw", "--out", o],
-    "train": lambda p, o: ["train", "--params", p, "--dataset", "smoke", "--variant", "hg1x2", "--seed", "0",
-                           "--data", o + "-data", "--out", o],
+    "train": lambda p, o: [
+        "train",
+        "--params",
+        p,
+        "--dataset",
+        "smoke",
+        "--variant",
+        "hg1x2",
+        "--seed",
+        "0",
+        "--data",
+        o + "-data",
+        "--out",
+        o,
+    ],
 }
 
 
@@ -243,8 +276,9 @@ def test_cli_refuses_invalid_params_before_any_work(case, stage, tmp_path):
     assert not out.exists()  # nothing was started
 
 
-@pytest.mark.parametrize("stage,key,value", [("fetch", "train.lr", ".nan"),
-                                            ("prepare", "datasets.smoke.input_res", "100")])
+@pytest.mark.parametrize(
+    "stage,key,value", [("fetch", "train.lr", ".nan"), ("prepare", "datasets.smoke.input_res", "100")]
+)
 def test_a_new_process_prints_one_line_and_no_traceback(tmp_path, stage, key, value):
     text = (ROOT / "params" / "smoke.yaml").read_text()
     leaf = key.rsplit(".", 1)[1]
@@ -267,20 +301,25 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_describe", broken)
     assert main(["describe", "--params", str(ROOT / "params" / "smoke.yaml")]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == ("hgbench describe: error: unexpected KeyError: 'boom' (this is a bug in hgbench; "
-                           "rerun with HGBENCH_DEBUG=1 to see the traceback and report it)")
+    assert err.strip() == (
+        "hgbench describe: error: unexpected KeyError: 'boom' (this is a bug in hgbench; "
+        "rerun with HGBENCH_DEBUG=1 to see the traceback and report it)"
+    )
     monkeypatch.setenv("HGBENCH_DEBUG", "1")
     with pytest.raises(KeyError):
         main(["describe", "--params", str(ROOT / "params" / "smoke.yaml")])
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("train:\n  lr: 0.1\n  lr: 0.2\n", "invalid params key 'train.lr': given twice (lines 2 and 3); keep one"),
-    ("profile: [unclosed\n", "not valid YAML"),                        # (a pasted second value is not silently used)
-    ("", "invalid params key '<top level>'"),                          # empty file
-    ("- a list\n- not a mapping\n", "invalid params key '<top level>'"),
-    ("just a string\n", "invalid params key '<top level>'"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("train:\n  lr: 0.1\n  lr: 0.2\n", "invalid params key 'train.lr': given twice (lines 2 and 3); keep one"),
+        ("profile: [unclosed\n", "not valid YAML"),  # (a pasted second value is not silently used)
+        ("", "invalid params key '<top level>'"),  # empty file
+        ("- a list\n- not a mapping\n", "invalid params key '<top level>'"),
+        ("just a string\n", "invalid params key '<top level>'"),
+    ],
+)
 def test_broken_params_files_name_the_file(tmp_path, text, needle):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -301,8 +340,16 @@ def test_binary_or_missing_params_file_names_the_file(tmp_path):
 def test_every_schema_leaf_is_covered():
     """The generator knows invalid values for every kind of key the schema has (and finds them)."""
     keys = {".".join(map(str, p)) for p, _ in LEAVES}
-    assert {"train.lr", "train.lr_schedule", "train.devices", "datasets.smoke.synthetic.person_height",
-            "variants.hg1x2.supervision", "experiments.0.seed", "evaluate.protocol", "profile"} <= keys
+    assert {
+        "train.lr",
+        "train.lr_schedule",
+        "train.devices",
+        "datasets.smoke.synthetic.person_height",
+        "variants.hg1x2.supervision",
+        "experiments.0.seed",
+        "evaluate.protocol",
+        "profile",
+    } <= keys
     for _, sub in LEAVES:
         invalid_values(sub)
     assert len(LEAVES) >= 50
@@ -343,6 +390,7 @@ def _set(path: str, value):
         for p in parents:
             node = node[int(p)] if isinstance(node, list) else node[p]
         node[leaf] = value
+
     return edit
 
 
@@ -359,8 +407,9 @@ CROSS_REFERENCES = {  # edits of the smoke profile that only hgbench's cross-che
     "inner supervision of stacks": _set("variants.hg2x1.supervision", "inner"),
     "inner supervision too shallow": _set("variants.hg1x2.supervision", "inner"),
     "depth does not divide output_res": _set("variants.hg1x2.depth", 5),
-    "variant past the parameter bound": _set("variants.hg2x1", {"stacks": 16, "modules": 16, "features": 1024,
-                                                                "depth": 2, "supervision": "all"}),
+    "variant past the parameter bound": _set(
+        "variants.hg2x1", {"stacks": 16, "modules": 16, "features": 1024, "depth": 2, "supervision": "all"}
+    ),
 }
 
 
@@ -379,16 +428,25 @@ def test_the_workflow_accepts_every_shipped_profile():
 SMOKE_TEXT = (ROOT / "params" / "smoke.yaml").read_text()
 LR_LINE = SMOKE_TEXT.splitlines().index("  lr: 2.5e-4") + 1  # 1-based line of the smoke profile's lr
 SNAKEMAKE_CASES = {  # name: (profile text, the message's key and detail)
-    "duplicate key": (SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: 2.5e-4\n  lr: 1.0e-3\n"),
-                      f"invalid params key 'train.lr': given twice (lines {LR_LINE} and {LR_LINE + 1})"),
+    "duplicate key": (
+        SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: 2.5e-4\n  lr: 1.0e-3\n"),
+        f"invalid params key 'train.lr': given twice (lines {LR_LINE} and {LR_LINE + 1})",
+    ),
     "NaN": (SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: .nan\n"), "invalid params key 'train.lr': nan is not"),
     "infinity": (SMOKE_TEXT.replace("  sigma: 1.0\n", "  sigma: .inf\n"), "invalid params key 'train.sigma'"),
-    "unknown key": (SMOKE_TEXT + "bogus: 1\n", "invalid params key '<top level>': Additional properties are not "
-                                              "allowed ('bogus' was unexpected)"),
-    "unknown nested key": (SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: 2.5e-4\n  warmup: 3\n"),
-                           "invalid params key 'train': Additional properties are not allowed ('warmup'"),
-    "billion laughs": (SMOKE_TEXT + laughs(), f"not valid params YAML at line {SMOKE_TEXT.count(chr(10)) + 1}: "
-                                              f"anchors and aliases (&lol0, *lol0) are refused"),
+    "unknown key": (
+        SMOKE_TEXT + "bogus: 1\n",
+        "invalid params key '<top level>': Additional properties are not allowed ('bogus' was unexpected)",
+    ),
+    "unknown nested key": (
+        SMOKE_TEXT.replace("  lr: 2.5e-4\n", "  lr: 2.5e-4\n  warmup: 3\n"),
+        "invalid params key 'train': Additional properties are not allowed ('warmup'",
+    ),
+    "billion laughs": (
+        SMOKE_TEXT + laughs(),
+        f"not valid params YAML at line {SMOKE_TEXT.count(chr(10)) + 1}: "
+        f"anchors and aliases (&lol0, *lol0) are refused",
+    ),
 }
 
 
@@ -446,10 +504,14 @@ def test_a_missing_binary_or_directory_configfile_starts_no_job(project, kind):
     assert manifest.read_text() == "{}\n" and not (cwd / "logs").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Snakemake 9 loads every --configfile itself (ConfigSettings; snakemake/common/configfile.py opens "
-    "the file outside its try, so no WorkflowError) before it reads any Snakefile: no workflow code can "
-    "shorten this traceback. When Snakemake reports it in one line, this passes: drop the xfail."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Snakemake 9 loads every --configfile itself (ConfigSettings; snakemake/common/configfile.py opens "
+        "the file outside its try, so no WorkflowError) before it reads any Snakefile: no workflow code can "
+        "shorten this traceback. When Snakemake reports it in one line, this passes: drop the xfail."
+    ),
+)
 @pytest.mark.parametrize("kind", sorted(BAD_CONFIGFILES))
 def test_a_missing_binary_or_directory_configfile_is_one_message_naming_it(project, kind):
     proc, _, _ = bad_configfile_run(project, kind)

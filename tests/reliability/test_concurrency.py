@@ -26,8 +26,19 @@ from hgbench.data import synthetic
 from hgbench.data.schema import read_split_arrays
 from hgbench.iofiles import OutputLockedError, lock_file, output_lock
 
-from .conftest import (SMOKE_FILE, TRAIN_OVERRIDES, assert_bit_identical, assert_clean_error, hgbench,
-                       smoke_raw_params, start_hgbench, started, wait_for, weights, write_params)
+from .conftest import (
+    SMOKE_FILE,
+    TRAIN_OVERRIDES,
+    assert_bit_identical,
+    assert_clean_error,
+    hgbench,
+    smoke_raw_params,
+    start_hgbench,
+    started,
+    wait_for,
+    weights,
+    write_params,
+)
 from .test_kills import hold_at_image, train_args
 
 
@@ -52,9 +63,11 @@ def test_output_lock_refuses_a_second_holder_and_dies_with_its_holder(tmp_path):
                 pass
     assert not lock_file(out).exists()
     # A holder killed with SIGKILL cannot clean up, but the kernel drops its lock with it.
-    code = (f"import sys, time; sys.path.insert(0, {str(tool_env()['PYTHONPATH'].split(os.pathsep)[0])!r})\n"
-            f"from hgbench.iofiles import output_lock\n"
-            f"with output_lock({str(out)!r}, 'holder'):\n    print('locked', flush=True); time.sleep(60)\n")
+    code = (
+        f"import sys, time; sys.path.insert(0, {str(tool_env()['PYTHONPATH'].split(os.pathsep)[0])!r})\n"
+        f"from hgbench.iofiles import output_lock\n"
+        f"with output_lock({str(out)!r}, 'holder'):\n    print('locked', flush=True); time.sleep(60)\n"
+    )
     holder = started(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True))
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -74,11 +87,19 @@ def test_two_training_jobs_never_write_the_same_checkpoint(smoke_data, reference
     params = write_params(tmp_path / "params.yaml", **TRAIN_OVERRIDES)
     out = tmp_path / "run"
     first = start_hgbench(*train_args(params, smoke_data, out))
-    wait_for(lambda: lock_file(out).exists() and "pid" in lock_file(out).read_text(), first, what="the first job's lock")
+    wait_for(
+        lambda: lock_file(out).exists() and "pid" in lock_file(out).read_text(), first, what="the first job's lock"
+    )
     with frozen(first):
         status = main([str(a) for a in train_args(params, smoke_data, out)])  # the second job, same --out
-        assert_clean_error(status, capsys.readouterr().err, "train", str(out), f"hgbench train (pid {first.pid})",
-                           "wait for that run to finish or stop it")
+        assert_clean_error(
+            status,
+            capsys.readouterr().err,
+            "train",
+            str(out),
+            f"hgbench train (pid {first.pid})",
+            "wait for that run to finish or stop it",
+        )
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     assert "resuming" not in stdout  # the first job ran undisturbed from the start
@@ -121,21 +142,26 @@ def test_two_fetches_of_one_folder_fail_fast_and_corrupt_nothing(tmp_path, capsy
     out = tmp_path / "raw" / "smoke"
     args = ["fetch", "--params", str(params), "--dataset", "smoke", "--out", str(out)]
     first = start_hgbench(*args)
-    wait_for(lambda: lock_file(out).exists() and "pid" in lock_file(out).read_text(), first, what="the first fetch's lock")
+    wait_for(
+        lambda: lock_file(out).exists() and "pid" in lock_file(out).read_text(), first, what="the first fetch's lock"
+    )
     with frozen(first):
         status = main(args)
         assert_clean_error(status, capsys.readouterr().err, "fetch", str(out), f"hgbench fetch (pid {first.pid})")
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
-    assert synthetic.manifest_matches(out, load_params(params).datasets["smoke"].synthetic)  # every file present with its recorded sha256
+    assert synthetic.manifest_matches(
+        out, load_params(params).datasets["smoke"].synthetic
+    )  # every file present with its recorded sha256
     assert sorted(p.name for p in out.parent.iterdir()) == ["smoke"]
 
 
 def test_two_snakemake_runs_in_one_working_directory(project, smoke_data):
     cwd = project("smoke")
     target = ["snakemake", "data/processed/smoke/smoke/train.h5", "--cores", "1", "--configfile", "params/smoke.yaml"]
-    first = started(subprocess.Popen(target, cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True))
+    first = started(
+        subprocess.Popen(target, cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    )
     locks = cwd / ".snakemake" / "locks"
     wait_for(lambda: locks.is_dir() and any(locks.iterdir()), first, what="Snakemake's lock")
     with frozen(first):
@@ -152,13 +178,26 @@ def test_two_snakemake_runs_in_one_working_directory(project, smoke_data):
 def test_two_dvc_repro_in_one_working_directory(project, smoke_data):
     cwd = project("smoke")
     subprocess.run(["git", "add", "-A"], cwd=cwd, env=tool_env(), check=True, capture_output=True)
-    first = started(subprocess.Popen(["dvc", "repro", "prepare@smoke"], cwd=cwd, env=tool_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True))
+    first = started(
+        subprocess.Popen(
+            ["dvc", "repro", "prepare@smoke"],
+            cwd=cwd,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    )
     raw_lock = lock_file(cwd / "data" / "raw" / "smoke" / "smoke")  # held by the fetch stage DVC runs
-    wait_for(lambda: raw_lock.exists() or (cwd / "data" / "raw" / "smoke" / "smoke").exists(), first, what="DVC's first stage")
+    wait_for(
+        lambda: raw_lock.exists() or (cwd / "data" / "raw" / "smoke" / "smoke").exists(),
+        first,
+        what="DVC's first stage",
+    )
     with frozen(first):
-        second = subprocess.run(["dvc", "repro", "prepare@smoke"], cwd=cwd, env=tool_env(), capture_output=True,
-                                text=True, timeout=300)
+        second = subprocess.run(
+            ["dvc", "repro", "prepare@smoke"], cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=300
+        )
         assert second.returncode != 0
         assert "lock" in (second.stdout + second.stderr).lower()
     out, _ = first.communicate(timeout=300)

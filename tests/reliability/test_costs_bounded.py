@@ -40,6 +40,7 @@ WORKFLOW_SCHEMA = str(ROOT / "workflow" / "schemas" / "params.schema.yaml")
 # every number has an upper bound
 # ---------------------------------------------------------------------------------------------
 
+
 def numeric_leaves(sub: dict, path: str = "") -> list[tuple[str, dict]]:
     """``(dotted key, schema)`` of every integer/number of the schema (``*`` for a name or list index)."""
     while "$ref" in sub:
@@ -61,10 +62,18 @@ NUMERIC = numeric_leaves(SCHEMA)
 
 def test_every_numeric_key_of_the_schema_has_an_upper_bound():
     keys = {k for k, _ in NUMERIC}
-    assert {"train.threads", "experiments.*.seed", "datasets.*.synthetic.n_train", "train.lr_drop_epochs.*",
-            "datasets.*.synthetic.person_height.*", "resources.images_per_s", "train.devices"} <= keys
+    assert {
+        "train.threads",
+        "experiments.*.seed",
+        "datasets.*.synthetic.n_train",
+        "train.lr_drop_epochs.*",
+        "datasets.*.synthetic.person_height.*",
+        "resources.images_per_s",
+        "train.devices",
+    } <= keys
     unbounded = [k for k, sub in NUMERIC if "maximum" not in sub and "exclusiveMaximum" not in sub]
     assert not unbounded, f"numeric keys without an upper bound: {unbounded}"
+
     # a list of numbers is bounded in length too
     def arrays(sub, path=""):
         while "$ref" in sub:
@@ -75,6 +84,7 @@ def test_every_numeric_key_of_the_schema_has_an_upper_bound():
             yield from arrays(child, f"{path}.{key}".lstrip("."))
         if isinstance(sub.get("additionalProperties"), dict):
             yield from arrays(sub["additionalProperties"], f"{path}.*".lstrip("."))
+
     assert [k for k, sub in arrays(SCHEMA) if "maxItems" not in sub] == []
 
 
@@ -130,17 +140,27 @@ def test_a_past_bound_value_through_the_cli_is_refused_before_any_work(tmp_path,
 # parameters: estimated without building the model, bounded at validation
 # ---------------------------------------------------------------------------------------------
 
+
 def built_parameters(stacks, modules, features, depth, joints, inner) -> int:
     with torch.device("meta"):  # no memory, no compute
-        net = StackedHourglass(ModelConfig(stacks=stacks, modules=modules, features=features, depth=depth,
-                                           joints=joints, inner_heads=inner))
+        net = StackedHourglass(
+            ModelConfig(
+                stacks=stacks, modules=modules, features=features, depth=depth, joints=joints, inner_heads=inner
+            )
+        )
     return count_parameters(net)
 
 
 @seed(FAULT_SEED)  # reproducible; HGBENCH_FAULT_SEED explores other examples
 @settings(max_examples=25, deadline=None, database=None)
-@given(stacks=st.integers(1, 3), modules=st.integers(1, 3), features=st.integers(4, 24).map(lambda k: 2 * k),
-       depth=st.integers(1, 4), joints=st.sampled_from([11, 16]), inner=st.booleans())
+@given(
+    stacks=st.integers(1, 3),
+    modules=st.integers(1, 3),
+    features=st.integers(4, 24).map(lambda k: 2 * k),
+    depth=st.integers(1, 4),
+    joints=st.sampled_from([11, 16]),
+    inner=st.booleans(),
+)
 def test_the_parameter_estimate_is_the_built_model_s_count(stacks, modules, features, depth, joints, inner):
     n = built_parameters(stacks, modules, features, depth, joints, inner)
     assert parameter_estimate(stacks, modules, features, depth, joints, inner) == n
@@ -155,9 +175,11 @@ def test_the_parameter_estimate_of_the_paper_s_model():
 def test_a_variant_past_the_parameter_bound_is_refused_with_its_estimate(tmp_path, capsys):
     raw = smoke_raw_params()
     raw["variants"]["huge"] = {"stacks": 16, "modules": 16, "features": 1024, "depth": 2, "supervision": "all"}
-    expected = ("bad.yaml: invalid params key 'variants.huge': variant 'huge' has ~7,030 M parameters; the bound is "
-                "1,000 M (weights, gradients and optimizer state alone would take 112 GB); use fewer stacks, modules "
-                "or features")
+    expected = (
+        "bad.yaml: invalid params key 'variants.huge': variant 'huge' has ~7,030 M parameters; the bound is "
+        "1,000 M (weights, gradients and optimizer state alone would take 112 GB); use fewer stacks, modules "
+        "or features"
+    )
     with pytest.raises(ParamsError) as err:
         params_from_dict(raw, "bad.yaml")
     assert str(err.value) == expected
@@ -173,6 +195,7 @@ def test_a_variant_past_the_parameter_bound_is_refused_with_its_estimate(tmp_pat
 # ---------------------------------------------------------------------------------------------
 # disk: a synthetic dataset is checked against the free disk before its first image
 # ---------------------------------------------------------------------------------------------
+
 
 def tree_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
@@ -190,6 +213,7 @@ def _free(n_bytes: int):
     def disk_usage(path):
         usage = real(path)
         return type(usage)(usage.total, usage.total - n_bytes, n_bytes)
+
     return disk_usage
 
 
@@ -200,9 +224,11 @@ def test_a_synthetic_dataset_larger_than_the_free_disk_is_refused_before_any_ima
     with pytest.raises(FetchError) as err:
         fetch_synthetic(out, DATASET.synthetic)
     msg = str(err.value)
-    assert msg == (f"{out}: the synthetic dataset needs about {need / 1e6:,.1f} MB (32 images of 96x96 px), but "
-                   f"{out.parent} has {need // 2 / 1e6:,.1f} MB free; free space there, or lower synthetic.n_train, "
-                   f"n_valid or image_size")
+    assert msg == (
+        f"{out}: the synthetic dataset needs about {need / 1e6:,.1f} MB (32 images of 96x96 px), but "
+        f"{out.parent} has {need // 2 / 1e6:,.1f} MB free; free space there, or lower synthetic.n_train, "
+        f"n_valid or image_size"
+    )
     assert os.listdir(out.parent) == []  # no dataset, no temporary folder, no lock file
 
 
@@ -211,10 +237,15 @@ def test_the_disk_check_through_the_cli_is_one_line_and_writes_nothing(tmp_path,
     monkeypatch.setattr(shutil, "disk_usage", _free(100_000))
     out = tmp_path / "raw"
     with contextlib.redirect_stdout(io.StringIO()):
-        status = main(["fetch", "--params", str(ROOT / "params" / "smoke.yaml"), "--dataset", "smoke",
-                       "--out", str(out)])
-    line = assert_clean_error(status, capsys.readouterr().err, "fetch", f"{out}: the synthetic dataset needs about "
-                              f"0.7 MB (32 images of 96x96 px), but {tmp_path} has 0.1 MB free")
+        status = main(
+            ["fetch", "--params", str(ROOT / "params" / "smoke.yaml"), "--dataset", "smoke", "--out", str(out)]
+        )
+    line = assert_clean_error(
+        status,
+        capsys.readouterr().err,
+        "fetch",
+        f"{out}: the synthetic dataset needs about 0.7 MB (32 images of 96x96 px), but {tmp_path} has 0.1 MB free",
+    )
     assert line.endswith("free space there, or lower synthetic.n_train, n_valid or image_size")
     assert os.listdir(tmp_path) == []
 

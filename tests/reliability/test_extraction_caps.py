@@ -76,6 +76,7 @@ ZEROS = b"\0" * (20 << 20)  # 20 MiB of zeros: deflate/gzip make ~20 KB of them 
 # caps: bytes, ratio, members
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
 def test_a_compression_bomb_is_refused_by_ratio_before_it_is_written(tmp_path, fmt):
     archive = tmp_path / f"bomb.{fmt}"
@@ -86,8 +87,10 @@ def test_a_compression_bomb_is_refused_by_ratio_before_it_is_written(tmp_path, f
     ratio = len(ZEROS) / archive.stat().st_size
     assert ratio > DEFAULT_LIMITS.max_ratio
     msg = refusal(archive, target(tmp_path))
-    assert (f"its members add up to more than {DEFAULT_LIMITS.max_ratio:g} times its own "
-            f"{archive.stat().st_size:,} bytes (at 'images/bomb.jpg'): a compression bomb") in msg
+    assert (
+        f"its members add up to more than {DEFAULT_LIMITS.max_ratio:g} times its own "
+        f"{archive.stat().st_size:,} bytes (at 'images/bomb.jpg'): a compression bomb"
+    ) in msg
 
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
@@ -112,8 +115,11 @@ def test_an_archive_with_too_many_members_is_refused(tmp_path):
 
 def test_every_real_dataset_has_caps_its_official_archive_meets():
     """Generous for the real files (MPII images 12.9 GB of JPEGs, FLIC.zip 300 MB), far below a bomb."""
-    known = {"mpii_human_pose_v1.tar.gz": (12.9e9, 25_000), "mpii_human_pose_v1_u12_2.zip": (12.5e6, 1),
-             "FLIC.zip": (300_257_553, 5_003)}
+    known = {
+        "mpii_human_pose_v1.tar.gz": (12.9e9, 25_000),
+        "mpii_human_pose_v1_u12_2.zip": (12.5e6, 1),
+        "FLIC.zip": (300_257_553, 5_003),
+    }
     for spec in (fetch.MPII, fetch.real_dataset("flic")):
         for f in spec.files:
             size, members = known[f.filename]
@@ -125,12 +131,16 @@ def test_every_real_dataset_has_caps_its_official_archive_meets():
 def test_a_bomb_through_fetch_is_refused_with_the_dataset_s_caps(tmp_path, monkeypatch, capsys):
     raw = tmp_path / "raw"
     (raw / "downloads").mkdir(parents=True)
-    archive = zipped(raw / "downloads" / "FLIC.zip", {"FLIC/examples.mat": b"x", "FLIC/images/a.jpg": ZEROS[:4 << 20]})
+    archive = zipped(raw / "downloads" / "FLIC.zip", {"FLIC/examples.mat": b"x", "FLIC/images/a.jpg": ZEROS[: 4 << 20]})
     monkeypatch.setenv("HGBENCH_FLIC_URL", "http://127.0.0.1:9")  # nothing may be downloaded
     monkeypatch.setenv("HGBENCH_FLIC_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())  # "verified"
     status = main(["fetch", "--params", str(ROOT / "params" / "paper.yaml"), "--dataset", "flic", "--out", str(raw)])
-    line = assert_clean_error(status, capsys.readouterr().err, "fetch",
-                              f"flic: refusing to extract {archive}: its members add up to more than 5 times")
+    line = assert_clean_error(
+        status,
+        capsys.readouterr().err,
+        "fetch",
+        f"flic: refusing to extract {archive}: its members add up to more than 5 times",
+    )
     assert line.endswith("a compression bomb; the archive is not the official file: delete it and fetch again")
     assert sorted(p.name for p in raw.iterdir()) == ["downloads"]
 
@@ -141,19 +151,23 @@ def test_a_bomb_through_fetch_is_refused_with_the_dataset_s_caps(tmp_path, monke
 
 CHAINS = {  # name: (members, the refusal's words). Each passes a check of its names alone.
     # a/b -> .. is the root, so a/b/../.. is two levels above it
-    "symlink through a symlink": ([("dir", "a"), ("symlink", "a/b", ".."), ("symlink", "x", "a/b/../..")],
-                                  "symlink 'x' -> 'a/b/../..' leads outside the archive through other links in it"),
+    "symlink through a symlink": (
+        [("dir", "a"), ("symlink", "a/b", ".."), ("symlink", "x", "a/b/../..")],
+        "symlink 'x' -> 'a/b/../..' leads outside the archive through other links in it",
+    ),
     # x is made first, when a/b does not exist yet (inside then); a/b -> .. turns it outward
-    "symlink turned outward by a later link": ([("symlink", "x", "a/b/../.."), ("dir", "a"), ("symlink", "a/b", "..")],
-                                               "symlink 'x' -> 'a/b/../..' leads outside the archive through other "
-                                               "links in it"),
-    "hard link through a symlink": ([("dir", "a"), ("symlink", "a/b", ".."), ("hardlink", "h", "a/b/../../secret.txt")],
-                                    "hard link 'h' -> 'a/b/../../secret.txt' leads outside the archive through other "
-                                    "links in it"),
-    "file written through a link turned outward": ([("symlink", "x", "a/b/../.."), ("dir", "a"),
-                                                     ("symlink", "a/b", ".."), ("file", "x/evil.txt", b"x")],
-                                                    "member 'x/evil.txt' would be written through a link that leads "
-                                                    "outside the archive"),
+    "symlink turned outward by a later link": (
+        [("symlink", "x", "a/b/../.."), ("dir", "a"), ("symlink", "a/b", "..")],
+        "symlink 'x' -> 'a/b/../..' leads outside the archive through other links in it",
+    ),
+    "hard link through a symlink": (
+        [("dir", "a"), ("symlink", "a/b", ".."), ("hardlink", "h", "a/b/../../secret.txt")],
+        "hard link 'h' -> 'a/b/../../secret.txt' leads outside the archive through other links in it",
+    ),
+    "file written through a link turned outward": (
+        [("symlink", "x", "a/b/../.."), ("dir", "a"), ("symlink", "a/b", ".."), ("file", "x/evil.txt", b"x")],
+        "member 'x/evil.txt' would be written through a link that leads outside the archive",
+    ),
 }
 
 
@@ -171,8 +185,16 @@ def test_link_chains_that_lead_out_are_refused_as_unsafe_not_corrupt(tmp_path, c
 
 
 def test_links_that_stay_inside_through_chains_are_extracted(tmp_path):
-    archive = tar_gz(tmp_path / "ok.tar.gz", [("dir", "a/b"), ("file", "a/b/f.txt", b"x"), ("symlink", "a/up", ".."),
-                                              ("symlink", "l", "a/up/a/b/f.txt"), ("hardlink", "h", "a/up/a/b/f.txt")])
+    archive = tar_gz(
+        tmp_path / "ok.tar.gz",
+        [
+            ("dir", "a/b"),
+            ("file", "a/b/f.txt", b"x"),
+            ("symlink", "a/up", ".."),
+            ("symlink", "l", "a/up/a/b/f.txt"),
+            ("hardlink", "h", "a/up/a/b/f.txt"),
+        ],
+    )
     dest = tmp_path / "d"
     assert safe_extract(archive, dest, progress=False) == ["a", "h", "l"]
     assert (dest / "l").read_bytes() == b"x" and (dest / "h").read_bytes() == b"x"

@@ -25,7 +25,7 @@ import torch
 from hypothesis import example, given, seed, settings
 from hypothesis import strategies as st
 
-from hgbench.checkpoint import CheckpointError, read_model_file, load_checkpoint
+from hgbench.checkpoint import CheckpointError, load_checkpoint, read_model_file
 from hgbench.cli import main
 from hgbench.data import download
 
@@ -45,19 +45,22 @@ SAFE = st.lists(st.sampled_from(["images", "a", "b.jpg", "FLIC"]), min_size=1, m
 # of the test's own tmp_path: a write through a broken protection lands where the test sees it
 # (and never in the real /etc or /tmp).
 HOSTILE = st.one_of(
-    st.lists(PART, min_size=1, max_size=5).map("/".join),             # relative, possibly with ..
+    st.lists(PART, min_size=1, max_size=5).map("/".join),  # relative, possibly with ..
     st.lists(PART, min_size=1, max_size=4).map(lambda p: "/ABS/" + "/".join(p)),  # absolute
-    st.lists(PART, min_size=1, max_size=3).map("\\".join),           # Windows separators
+    st.lists(PART, min_size=1, max_size=3).map("\\".join),  # Windows separators
     st.sampled_from(["..", "../..", "../../outside", "a/../../..", "/ABS", "/ABS/etc", "images/../../x"]),
 )
 # A member is a plain-looking name half of the time, so that hostile link targets are not always
 # hidden behind a name that is refused anyway.
-MEMBER = st.tuples(st.sampled_from(["file", "symlink", "symlink", "hardlink", "dir"]),
-                   st.one_of(SAFE, SAFE, HOSTILE), st.one_of(SAFE, HOSTILE))
+MEMBER = st.tuples(
+    st.sampled_from(["file", "symlink", "symlink", "hardlink", "dir"]),
+    st.one_of(SAFE, SAFE, HOSTILE),
+    st.one_of(SAFE, HOSTILE),
+)
 
 
 def _absolute(name: str, abs_dir: Path | None) -> str:
-    return str(abs_dir) + name[len("/ABS"):] if abs_dir is not None and name.startswith("/ABS") else name
+    return str(abs_dir) + name[len("/ABS") :] if abs_dir is not None and name.startswith("/ABS") else name
 
 
 def build_tar(path: Path, members, abs_dir: Path | None = None) -> None:
@@ -104,7 +107,7 @@ def entries(root: Path) -> set[Path]:
 @seed(FAULT_SEED)  # reproducible; HGBENCH_FAULT_SEED explores other examples
 @settings(max_examples=N_ARCHIVES, **SETTINGS)
 @given(members=st.lists(MEMBER, min_size=1, max_size=3), fmt=st.sampled_from(["tar.gz", "zip"]))
-@example(members=[("symlink", "images", "..")], fmt="tar.gz")             # the classic escapes, always tried
+@example(members=[("symlink", "images", "..")], fmt="tar.gz")  # the classic escapes, always tried
 @example(members=[("symlink", "images/a", "/ABS/etc")], fmt="tar.gz")
 @example(members=[("hardlink", "images/a", "../../outside")], fmt="tar.gz")
 @example(members=[("file", "../escape.jpg", "")], fmt="zip")
@@ -133,13 +136,16 @@ def test_no_archive_writes_outside_its_target(tmp_path_factory, members, fmt):
         assert sorted(p.name for p in target.iterdir()) == ["keep.txt"] and (target / "keep.txt").read_text() == "old"
 
 
-@pytest.mark.parametrize("members", [
-    [("file", "../escape.txt", "")],
-    [("file", "/tmp/hgbench-absolute-escape.txt", "")],
-    [("symlink", "images/link", "../../../outside")],
-    [("symlink", "images/link", "/etc")],
-    [("hardlink", "images/hard", "../outside")],
-])
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("file", "../escape.txt", "")],
+        [("file", "/tmp/hgbench-absolute-escape.txt", "")],
+        [("symlink", "images/link", "../../../outside")],
+        [("symlink", "images/link", "/etc")],
+        [("hardlink", "images/hard", "../outside")],
+    ],
+)
 def test_hostile_archive_through_fetch_is_refused_and_writes_nothing(tmp_path, monkeypatch, capsys, members):
     import hashlib
 
@@ -161,6 +167,7 @@ def test_hostile_archive_through_fetch_is_refused_and_writes_nothing(tmp_path, m
 # ---------------------------------------------------------------------------------------------
 # checkpoints: weights only, never code
 # ---------------------------------------------------------------------------------------------
+
 
 class _Payload:
     """Unpickling this calls ``open(marker, "w")``: proof that code from the file ran."""
@@ -184,17 +191,45 @@ def test_crafted_checkpoints_are_refused_and_never_run_code(reference_run, smoke
     evil = crafted_checkpoint(tmp_path / "model.pt", marker, like)
     with pytest.raises(CheckpointError, match="not an hgbench checkpoint"):
         read_model_file(evil)
-    status = main(["predict", "--params", str(SMOKE_FILE), "--checkpoint", str(evil), "--data",
-                   str(smoke_data / "valid.h5"), "--out", str(tmp_path / "p.h5")])
+    status = main(
+        [
+            "predict",
+            "--params",
+            str(SMOKE_FILE),
+            "--checkpoint",
+            str(evil),
+            "--data",
+            str(smoke_data / "valid.h5"),
+            "--out",
+            str(tmp_path / "p.h5"),
+        ]
+    )
     assert_clean_error(status, capsys.readouterr().err, "predict", str(evil), "delete it")
     run = tmp_path / "run"
     run.mkdir()
     crafted_checkpoint(run / "last.pt", marker, torch.load(reference_run / "last.pt", weights_only=True))
     with pytest.raises(CheckpointError):
         load_checkpoint(run / "last.pt", seed=0, model_config=like["model_config"])
-    status = main(["train", "--params", str(SMOKE_FILE), "--dataset", "smoke", "--variant", "hg2x1", "--seed", "0",
-                   "--data", str(smoke_data), "--out", str(run)])
-    assert_clean_error(status, capsys.readouterr().err, "train", str(run / "last.pt"), "delete it to start the run over")
+    status = main(
+        [
+            "train",
+            "--params",
+            str(SMOKE_FILE),
+            "--dataset",
+            "smoke",
+            "--variant",
+            "hg2x1",
+            "--seed",
+            "0",
+            "--data",
+            str(smoke_data),
+            "--out",
+            str(run),
+        ]
+    )
+    assert_clean_error(
+        status, capsys.readouterr().err, "train", str(run / "last.pt"), "delete it to start the run over"
+    )
     assert not marker.exists()
     # The file is really hostile: a plain torch.load runs its code. (This is what weights_only prevents.)
     torch.load(evil, weights_only=False)
@@ -216,6 +251,7 @@ def test_every_torch_load_in_the_package_is_weights_only():
 # ---------------------------------------------------------------------------------------------
 # HTML in the report
 # ---------------------------------------------------------------------------------------------
+
 
 def _load_test_module(name: str):
     spec = importlib.util.spec_from_file_location(f"_rel_{name}", ROOT / "tests" / f"{name}.py")
@@ -271,6 +307,7 @@ class _Tags(HTMLParser):
 # no user value reaches a shell unquoted
 # ---------------------------------------------------------------------------------------------
 
+
 def test_the_package_never_starts_a_shell():
     """Subprocesses get argument lists: no ``shell=True``, ``os.system`` or ``os.popen`` anywhere."""
     found = []
@@ -279,8 +316,10 @@ def test_the_package_never_starts_a_shell():
             if not isinstance(node, ast.Call):
                 continue
             func = ast.unparse(node.func)
-            shell = any(k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
-                        for k in node.keywords)
+            shell = any(
+                k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                for k in node.keywords
+            )
             if shell or func in ("os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput"):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {func}")
             if func.startswith("subprocess.") and node.args and isinstance(node.args[0], (ast.Constant, ast.JoinedStr)):
@@ -292,9 +331,11 @@ def _name_patterns() -> dict[str, str]:
     from hgbench.config import schema
 
     s = schema()
-    return {"profile": s["properties"]["profile"]["pattern"],
-            "dataset": s["properties"]["datasets"]["propertyNames"]["pattern"],
-            "variant": s["properties"]["variants"]["propertyNames"]["pattern"]}
+    return {
+        "profile": s["properties"]["profile"]["pattern"],
+        "dataset": s["properties"]["datasets"]["propertyNames"]["pattern"],
+        "variant": s["properties"]["variants"]["propertyNames"]["pattern"],
+    }
 
 
 @pytest.mark.parametrize("what,pattern", sorted(_name_patterns().items()))
@@ -306,8 +347,14 @@ def test_every_name_the_schema_accepts_is_inert_in_a_shell(what, pattern, data):
     them into shell commands; the schema only admits names that need no quoting."""
     name = data.draw(st.from_regex(pattern, fullmatch=True).filter(lambda n: len(n) < 40))
     assert shlex.quote(name) == name
-    assert shlex.split(f"hgbench fetch --dataset {name} --out data/raw/{name}") == \
-        ["hgbench", "fetch", "--dataset", name, "--out", f"data/raw/{name}"]
+    assert shlex.split(f"hgbench fetch --dataset {name} --out data/raw/{name}") == [
+        "hgbench",
+        "fetch",
+        "--dataset",
+        name,
+        "--out",
+        f"data/raw/{name}",
+    ]
 
 
 def test_workflow_shell_commands_only_interpolate_checked_values():
@@ -318,8 +365,10 @@ def test_workflow_shell_commands_only_interpolate_checked_values():
 
     protocols = schema()["properties"]["evaluate"]["properties"]["protocol"]["enum"]
     assert all(shlex.quote(p) == p for p in protocols)
-    allowed = re.compile(r"^(wildcards\.(dataset|variant|seed)|threads|log|output(\.\w+)?|input(\.\w+)?|"
-                         r"params\.protocol|params\.profile(:q)?)$")
+    allowed = re.compile(
+        r"^(wildcards\.(dataset|variant|seed)|threads|log|output(\.\w+)?|input(\.\w+)?|"
+        r"params\.protocol|params\.profile(:q)?)$"
+    )
     for rule in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
         text = rule.read_text()
         for shell in re.findall(r"shell:\s*((?:\s*\"[^\"]*\"\s*)+)", text):
@@ -330,5 +379,7 @@ def test_workflow_shell_commands_only_interpolate_checked_values():
 def test_workflow_quotes_the_params_file_path():
     """The params file path comes from the user's ``--configfile``; a path with a space or ``;``
     would split or inject a command. Snakemake quotes a value written ``{x:q}``."""
-    unquoted = [r.name for r in sorted((ROOT / "workflow" / "rules").glob("*.smk")) if "{params.profile}" in r.read_text()]
+    unquoted = [
+        r.name for r in sorted((ROOT / "workflow" / "rules").glob("*.smk")) if "{params.profile}" in r.read_text()
+    ]
     assert not unquoted, unquoted

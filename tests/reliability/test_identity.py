@@ -13,11 +13,21 @@ from .conftest import DATASET, SMOKE_FILE, hgbench
 
 
 def test_predict_refuses_a_split_prepared_for_another_input_size(smoke_raw, reference_run, tmp_path):
-    prepare_dataset(smoke_raw, tmp_path / "big", dataset="smoke", input_res=DATASET.input_res * 2,
-                    crop_margin=DATASET.crop_margin)
+    prepare_dataset(
+        smoke_raw, tmp_path / "big", dataset="smoke", input_res=DATASET.input_res * 2, crop_margin=DATASET.crop_margin
+    )
     out = tmp_path / "p.h5"
-    proc = hgbench("predict", "--params", SMOKE_FILE, "--checkpoint", reference_run / "model.pt",
-                   "--data", tmp_path / "big" / "valid.h5", "--out", out)
+    proc = hgbench(
+        "predict",
+        "--params",
+        SMOKE_FILE,
+        "--checkpoint",
+        reference_run / "model.pt",
+        "--data",
+        tmp_path / "big" / "valid.h5",
+        "--out",
+        out,
+    )
     assert proc.returncode == 2
     line = proc.stderr.strip()
     assert "\n" not in line and "prepared for input_res 128 px" in line and "takes 64 px" in line, line
@@ -28,8 +38,9 @@ def test_predict_refuses_an_output_that_is_an_input(smoke_data, reference_run, t
     split = tmp_path / "valid.h5"
     shutil.copy(smoke_data / "valid.h5", split)
     before = split.read_bytes()
-    proc = hgbench("predict", "--params", SMOKE_FILE, "--checkpoint", reference_run / "model.pt",
-                   "--data", split, "--out", split)
+    proc = hgbench(
+        "predict", "--params", SMOKE_FILE, "--checkpoint", reference_run / "model.pt", "--data", split, "--out", split
+    )
     assert proc.returncode == 2 and "is an input of this prediction" in proc.stderr
     assert split.read_bytes() == before
 
@@ -38,8 +49,21 @@ def test_train_refuses_the_folder_of_another_run(smoke_data, reference_run, tmp_
     run = tmp_path / "run"
     shutil.copytree(reference_run, run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    proc = hgbench("train", "--params", SMOKE_FILE, "--dataset", "smoke", "--variant", "hg1x2", "--seed", "3",
-                   "--data", smoke_data, "--out", run)
+    proc = hgbench(
+        "train",
+        "--params",
+        SMOKE_FILE,
+        "--dataset",
+        "smoke",
+        "--variant",
+        "hg1x2",
+        "--seed",
+        "3",
+        "--data",
+        smoke_data,
+        "--out",
+        run,
+    )
     assert proc.returncode == 2
     line = proc.stderr.strip()
     assert "\n" not in line and "belongs to run smoke/hg2x1/s0, not smoke/hg1x2/s3" in line, line
@@ -51,13 +75,47 @@ def test_summarize_with_a_damaged_split_keeps_the_previous_summary_whole(smoke_d
     results, models = tmp_path / "results", tmp_path / "models"
     shutil.copytree(reference_run, models / "smoke" / "hg2x1" / "s0")
     run = results / "smoke" / "hg2x1" / "s0"
-    assert hgbench("predict", "--params", SMOKE_FILE, "--checkpoint", reference_run / "model.pt", "--data",
-                   smoke_data / "valid.h5", "--out", run / "predictions.h5").returncode == 0
-    assert hgbench("evaluate", "--ground-truth", smoke_data / "valid.h5", "--predictions", run / "predictions.h5",
-                   "--out", run / "metrics.json").returncode == 0
+    assert (
+        hgbench(
+            "predict",
+            "--params",
+            SMOKE_FILE,
+            "--checkpoint",
+            reference_run / "model.pt",
+            "--data",
+            smoke_data / "valid.h5",
+            "--out",
+            run / "predictions.h5",
+        ).returncode
+        == 0
+    )
+    assert (
+        hgbench(
+            "evaluate",
+            "--ground-truth",
+            smoke_data / "valid.h5",
+            "--predictions",
+            run / "predictions.h5",
+            "--out",
+            run / "metrics.json",
+        ).returncode
+        == 0
+    )
     out = tmp_path / "summary"
-    args = ("summarize", "--params", SMOKE_FILE, "--dataset", "smoke", "--results", results, "--models", models,
-            "--out", out, "--data")
+    args = (
+        "summarize",
+        "--params",
+        SMOKE_FILE,
+        "--dataset",
+        "smoke",
+        "--results",
+        results,
+        "--models",
+        models,
+        "--out",
+        out,
+        "--data",
+    )
     good = hgbench(*args, smoke_data)
     assert good.returncode == 0, good.stderr
     before = {p.name: p.read_bytes() for p in out.iterdir()}

@@ -29,17 +29,43 @@ from hgbench.train import TEST_SIGNAL_ENV
 from http_server import FileServer, _Handler
 from realdata import write_flic_zip
 
-from .conftest import (SMOKE_FILE, TOTAL_STEPS, TRAIN_OVERRIDES, assert_bit_identical, fault_rng, forked_main, hgbench,
-                       log_rows_without_timing, smoke_raw_params, start_hgbench, tree_bytes, wait_for, weights,
-                       write_params)
+from .conftest import (
+    SMOKE_FILE,
+    TOTAL_STEPS,
+    TRAIN_OVERRIDES,
+    assert_bit_identical,
+    fault_rng,
+    forked_main,
+    hgbench,
+    log_rows_without_timing,
+    smoke_raw_params,
+    start_hgbench,
+    tree_bytes,
+    wait_for,
+    weights,
+    write_params,
+)
 
 KILL_POINTS = 5
 """SIGKILLs injected into one training run (issue 8 asks for at least 5)."""
 
 
 def train_args(params: Path, data: Path, out: Path) -> tuple:
-    return ("train", "--params", params, "--dataset", "smoke", "--variant", "hg2x1", "--seed", 0, "--data", data,
-            "--out", out)
+    return (
+        "train",
+        "--params",
+        params,
+        "--dataset",
+        "smoke",
+        "--variant",
+        "hg2x1",
+        "--seed",
+        0,
+        "--data",
+        data,
+        "--out",
+        out,
+    )
 
 
 def last_saved_before(step: int, every: int = TRAIN_OVERRIDES["checkpoint_every"], per_epoch: int = 3) -> int:
@@ -54,6 +80,7 @@ def last_saved_before(step: int, every: int = TRAIN_OVERRIDES["checkpoint_every"
 # ---------------------------------------------------------------------------------------------
 # train
 # ---------------------------------------------------------------------------------------------
+
 
 def test_train_sigkilled_at_random_steps_then_resumed_is_bit_identical(smoke_data, reference_run, tmp_path):
     steps = sorted(fault_rng("train-sigkill").sample(range(1, TOTAL_STEPS), KILL_POINTS))
@@ -136,6 +163,7 @@ def test_train_sigkilled_at_random_times_even_while_writing_last_pt(smoke_data, 
 # prepare
 # ---------------------------------------------------------------------------------------------
 
+
 def hold_at_image(raw: Path, name: str) -> bytes:
     """Replace ``raw/images/name`` by a FIFO: prepare blocks when it opens it (no writer ever
     comes), i.e. mid-way through the split, deterministically. Returns the image's bytes."""
@@ -172,6 +200,7 @@ def test_prepare_sigkilled_midway_then_rerun_gives_identical_files(smoke_raw, sm
 # ---------------------------------------------------------------------------------------------
 # fetch
 # ---------------------------------------------------------------------------------------------
+
 
 def test_fetch_synthetic_sigkilled_midway_then_rerun_gives_identical_tree(tmp_path):
     raw_params = smoke_raw_params()
@@ -292,13 +321,13 @@ def _write_target(call: ast.Call) -> ast.expr | None:
     args = call.args
     mode = args[1] if len(args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
     writes = isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax+")
-    if name == "File" and args and writes:            # h5py.File(path, "w")
+    if name == "File" and args and writes:  # h5py.File(path, "w")
         return args[0]
-    if name == "open" and args and writes:            # open(path, "w")
+    if name == "open" and args and writes:  # open(path, "w")
         return args[0]
     if name == "save" and len(args) > 1 and isinstance(f, ast.Attribute) and ast.unparse(f.value) == "torch":
-        return args[1]                                # torch.save(obj, path)
-    if name in ("to_csv", "savefig") and args:        # frame.to_csv(path), fig.savefig(path)
+        return args[1]  # torch.save(obj, path)
+    if name in ("to_csv", "savefig") and args:  # frame.to_csv(path), fig.savefig(path)
         return args[0]
     if name in ("write_text", "write_bytes") and isinstance(f, ast.Attribute):  # path.write_text(...)
         return f.value

@@ -41,10 +41,24 @@ def peak_rss_of_prepare(tmp_path, n_train: int) -> int:
     params = write_params(tmp_path / f"params-{n_train}.yaml", raw)
     data = tmp_path / f"raw-{n_train}"
     fetch_synthetic(data, load_params(params).datasets["smoke"].synthetic)
-    cmd = [sys.executable, "-c", MEASURE, "hgbench", "prepare", "--params", str(params), "--dataset", "smoke",
-           "--raw", str(data), "--out", str(tmp_path / f"processed-{n_train}")]
-    result = json.loads(subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True,
-                                       timeout=600, check=True).stdout)
+    cmd = [
+        sys.executable,
+        "-c",
+        MEASURE,
+        "hgbench",
+        "prepare",
+        "--params",
+        str(params),
+        "--dataset",
+        "smoke",
+        "--raw",
+        str(data),
+        "--out",
+        str(tmp_path / f"processed-{n_train}"),
+    ]
+    result = json.loads(
+        subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=600, check=True).stdout
+    )
     assert result["status"] == 0, result["stderr"]
     return result["peak_kib"] * 1024
 
@@ -54,8 +68,10 @@ def test_prepare_peak_memory_does_not_grow_with_the_dataset(tmp_path):
     large = peak_rss_of_prepare(tmp_path, N_LARGE)
     held_if_not_streamed = (N_LARGE - N_SMALL) * CROP_BYTES
     growth = large - small
-    print(f"prepare peak RSS: {small / 2**20:.1f} MiB at {N_SMALL + 8} people, {large / 2**20:.1f} MiB at "
-          f"{N_LARGE + 8} people (growth {growth / 2**20:+.1f} MiB; keeping the crops would add "
-          f"{held_if_not_streamed / 2**20:.0f} MiB)")
+    print(
+        f"prepare peak RSS: {small / 2**20:.1f} MiB at {N_SMALL + 8} people, {large / 2**20:.1f} MiB at "
+        f"{N_LARGE + 8} people (growth {growth / 2**20:+.1f} MiB; keeping the crops would add "
+        f"{held_if_not_streamed / 2**20:.0f} MiB)"
+    )
     # Labels and bookkeeping may grow a little; a tenth of the added crops' bytes is the bar.
     assert growth < 0.1 * held_if_not_streamed, (small, large)

@@ -45,13 +45,19 @@ LR_LINE = SMOKE_TEXT.splitlines().index(LR.rstrip("\n")) + 1
 ALIASED = {  # name: (profile text, line of the first anchor or alias, its name)
     "billion laughs at the end": (SMOKE_TEXT + laughs(), SMOKE_LINES + 1, "lol0"),
     # inside a key the schema walks item by item (lr_drop_epochs): the case that kept validation busy
-    "billion laughs inside train": (laughs(key="x") + SMOKE_TEXT.replace("  lr_drop_epochs: []\n",
-                                                                         "  lr_drop_epochs: *x8\n"), 1, "x0"),
+    "billion laughs inside train": (
+        laughs(key="x") + SMOKE_TEXT.replace("  lr_drop_epochs: []\n", "  lr_drop_epochs: *x8\n"),
+        1,
+        "x0",
+    ),
     "one alias of a scalar": (SMOKE_TEXT.replace(LR, "  lr: &rate 2.5e-4\n") + "x: *rate\n", LR_LINE, "rate"),
     "an anchor without alias": (SMOKE_TEXT.replace(LR, "  lr: &rate 2.5e-4\n"), LR_LINE, "rate"),
     "an alias without anchor": (SMOKE_TEXT.replace(LR, "  lr: *rate\n"), LR_LINE, "rate"),
-    "a merge key": (SMOKE_TEXT.replace("train:\n", "train: &recipe\n", 1) + "again:\n  <<: *recipe\n",
-                    SMOKE_TEXT.splitlines().index("train:") + 1, "recipe"),
+    "a merge key": (
+        SMOKE_TEXT.replace("train:\n", "train: &recipe\n", 1) + "again:\n  <<: *recipe\n",
+        SMOKE_TEXT.splitlines().index("train:") + 1,
+        "recipe",
+    ),
 }
 
 
@@ -93,9 +99,11 @@ def test_anchors_and_aliases_are_refused_at_once_in_one_line(tmp_path, case):
     text, line, name = ALIASED[case]
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    expected = (f"{path}: not valid params YAML at line {line}: anchors and aliases (&{name}, *{name}) are refused "
-                f"(a few nested aliases expand to billions of values); write the value out instead of *{name} "
-                f"and drop &{name}")
+    expected = (
+        f"{path}: not valid params YAML at line {line}: anchors and aliases (&{name}, *{name}) are refused "
+        f"(a few nested aliases expand to billions of values); write the value out instead of *{name} "
+        f"and drop &{name}"
+    )
     assert message_within(lambda: load_params(path)) == f"ParamsError: {expected}"
     # the workflow's copy, reading the same file (Snakemake's --configfile route)
     assert message_within(lambda: WORKFLOW["read_profile"](str(path), WORKFLOW_SCHEMA)) == f"ProfileError: {expected}"
@@ -114,8 +122,9 @@ def test_a_billion_laughs_profile_through_the_cli_is_one_line_and_fast(tmp_path)
 
 BROKEN = {  # name: text every loader refuses; the workflow's message must be hgbench's
     "duplicate key": SMOKE_TEXT.replace(LR, LR + "  lr: 1.0e-3\n"),
-    "duplicate nested in a list": SMOKE_TEXT.replace("- {dataset: smoke, variant: hg1x2, seed: 0}",
-                                                     "- {dataset: smoke, variant: hg1x2, seed: 0, seed: 1}"),
+    "duplicate nested in a list": SMOKE_TEXT.replace(
+        "- {dataset: smoke, variant: hg1x2, seed: 0}", "- {dataset: smoke, variant: hg1x2, seed: 0, seed: 1}"
+    ),
     "alias": ALIASED["one alias of a scalar"][0],
     "billion laughs": ALIASED["billion laughs at the end"][0],
     "unclosed flow list": "profile: [unclosed\n",
@@ -154,5 +163,6 @@ def test_the_duplicate_key_message_names_the_key_and_both_lines(tmp_path):
     path.write_text(BROKEN["duplicate key"])
     with pytest.raises(ParamsError) as err:
         load_params(path)
-    assert str(err.value) == (f"{path}: invalid params key 'train.lr': given twice (lines {LR_LINE} and "
-                              f"{LR_LINE + 1}); keep one")
+    assert str(err.value) == (
+        f"{path}: invalid params key 'train.lr': given twice (lines {LR_LINE} and {LR_LINE + 1}); keep one"
+    )

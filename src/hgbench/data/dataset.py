@@ -61,7 +61,11 @@ class CropDataset(torch.utils.data.Dataset):
             if self._split is None:  # opened lazily so that each loader worker has its own handle
                 self._split = open_split(self.path)
             image = self._split.image(i)
-        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(self.joints[i]), torch.from_numpy(self.missing[i])
+        return (
+            torch.from_numpy(np.ascontiguousarray(image)),
+            torch.from_numpy(self.joints[i]),
+            torch.from_numpy(self.missing[i]),
+        )
 
     def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rows ``rows`` stacked: crops uint8 [B, C, C, 3], joints float32 [B, J, 2], missing bool [B, J].
@@ -82,8 +86,10 @@ class CropDataset(torch.utils.data.Dataset):
                 for k, i in enumerate(rows):
                     images.read_direct(crops, np.s_[int(i)], np.s_[k])
             except (OSError, ValueError, IndexError) as exc:
-                raise RuntimeError(f"{self.path}: cannot read images rows {rows.tolist()[:4]}… ({exc}); "
-                                   "rerun `hgbench prepare` to rewrite the file") from None
+                raise RuntimeError(
+                    f"{self.path}: cannot read images rows {rows.tolist()[:4]}… ({exc}); "
+                    "rerun `hgbench prepare` to rewrite the file"
+                ) from None
         return torch.from_numpy(crops), torch.from_numpy(self.joints[rows]), torch.from_numpy(self.missing[rows])
 
 
@@ -125,8 +131,14 @@ def iterate_batches(data: CropDataset, batches: list[np.ndarray], workers: int):
         for rows in batches:
             yield data.batch(rows)
         return
-    loader = torch.utils.data.DataLoader(_Batches(data, batches), batch_size=None, shuffle=False,
-                                         num_workers=workers, prefetch_factor=4, pin_memory=torch.cuda.is_available())
+    loader = torch.utils.data.DataLoader(
+        _Batches(data, batches),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        prefetch_factor=4,
+        pin_memory=torch.cuda.is_available(),
+    )
     yield from loader
 
 
@@ -162,8 +174,14 @@ def jitter_colours(images: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
 
 
 def warp_batch(
-    crops: torch.Tensor, joints: torch.Tensor, missing: torch.Tensor, input_res: int,
-    angle: torch.Tensor, scale: torch.Tensor, flip: torch.Tensor, flip_permutation: torch.Tensor,
+    crops: torch.Tensor,
+    joints: torch.Tensor,
+    missing: torch.Tensor,
+    input_res: int,
+    angle: torch.Tensor,
+    scale: torch.Tensor,
+    flip: torch.Tensor,
+    flip_permutation: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Warp stored crops to network inputs and move the joints with them.
 
@@ -178,13 +196,21 @@ def warp_batch(
     cos, sin = torch.cos(angle), torch.sin(angle)
     mirror = torch.where(flip, -1.0, 1.0).to(torch.float64)
     # A = s · R · M, the input→crop linear map in pixels.
-    a = torch.stack([
-        torch.stack([cos * mirror, -sin], dim=1),
-        torch.stack([sin * mirror, cos], dim=1),
-    ], dim=1) * scale[:, None, None]
+    a = (
+        torch.stack(
+            [
+                torch.stack([cos * mirror, -sin], dim=1),
+                torch.stack([sin * mirror, cos], dim=1),
+            ],
+            dim=1,
+        )
+        * scale[:, None, None]
+    )
     theta = torch.zeros(b, 2, 3, dtype=torch.float64)
     theta[:, :, :2] = a * (input_res / c)
-    grid = F.affine_grid(theta.to(device=device, dtype=torch.float32), [b, 3, input_res, input_res], align_corners=False)
+    grid = F.affine_grid(
+        theta.to(device=device, dtype=torch.float32), [b, 3, input_res, input_res], align_corners=False
+    )
     images = crops.permute(0, 3, 1, 2).float().div_(255)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

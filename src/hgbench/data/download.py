@@ -92,8 +92,9 @@ def file_digest(path: str | Path, algorithm: str = "sha256", progress_name: str 
     return h.hexdigest()
 
 
-def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, ...],
-                fix: str = "", label: str | None = None) -> dict[str, str]:
+def verify_file(
+    path: str | Path, size: int | None, checksums: tuple[Checksum, ...], fix: str = "", label: str | None = None
+) -> dict[str, str]:
     """Check ``path`` against ``size`` (bytes, None = unknown) and every checksum.
 
     Returns ``{algorithm: hexdigest}`` for the checksums computed (sha256 is always computed, so
@@ -105,8 +106,9 @@ def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, .
     actual_size = path.stat().st_size
     fix = fix or f"delete {path} and run the fetch again to download it anew"
     if size is not None and actual_size != size:
-        raise ChecksumError(f"{label}: size {actual_size:,} bytes, expected {size:,} bytes "
-                            f"(a truncated or different file); {fix}")
+        raise ChecksumError(
+            f"{label}: size {actual_size:,} bytes, expected {size:,} bytes (a truncated or different file); {fix}"
+        )
     algorithms = sorted({"sha256", *(c.algorithm for c in checksums)})
     hashes = {a: hashlib.new(a) for a in algorithms}
     bar = _Progress(path.name, actual_size, verb="checking")
@@ -119,8 +121,10 @@ def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, .
     digests = {a: h.hexdigest() for a, h in hashes.items()}
     for c in checksums:
         if digests[c.algorithm] != c.hexdigest.lower():
-            raise ChecksumError(f"{label}: {c.algorithm} is {digests[c.algorithm]}, expected {c.hexdigest} "
-                                f"(a corrupt, truncated or different file); {fix}")
+            raise ChecksumError(
+                f"{label}: {c.algorithm} is {digests[c.algorithm]}, expected {c.hexdigest} "
+                f"(a corrupt, truncated or different file); {fix}"
+            )
     return digests
 
 
@@ -128,11 +132,11 @@ def verify_file(path: str | Path, size: int | None, checksums: tuple[Checksum, .
 # progress
 # ---------------------------------------------------------------------------------------------
 
+
 class _Progress:
     """tqdm on a terminal; otherwise one plain line per 10 % (or per 100 MB when the total is unknown)."""
 
-    def __init__(self, name: str | None, total: int | None, initial: int = 0, verb: str = "downloading",
-                 stream=None):
+    def __init__(self, name: str | None, total: int | None, initial: int = 0, verb: str = "downloading", stream=None):
         self.name, self.total, self.done, self.verb = name or "", total, initial, verb
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -140,8 +144,17 @@ class _Progress:
         self.next_mark = 0
         if self.tty:
             from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                            desc=f"{verb} {self.name}", file=self.stream, leave=False)
+
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"{verb} {self.name}",
+                file=self.stream,
+                leave=False,
+            )
         else:
             self._advance_mark()
 
@@ -158,8 +171,10 @@ class _Progress:
             self.bar.update(n)
         elif self.done >= self.next_mark and self.name:
             if self.total:
-                msg = f"{self.verb} {self.name}: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB " \
-                      f"({100 * self.done // self.total} %)"
+                msg = (
+                    f"{self.verb} {self.name}: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB "
+                    f"({100 * self.done // self.total} %)"
+                )
             else:
                 msg = f"{self.verb} {self.name}: {self.done / 1e6:,.1f} MB"
             print(msg, file=self.stream, flush=True)
@@ -173,6 +188,7 @@ class _Progress:
 # ---------------------------------------------------------------------------------------------
 # download
 # ---------------------------------------------------------------------------------------------
+
 
 def _total_from_headers(resp, start: int) -> int | None:
     """Total file size from ``Content-Range: bytes a-b/TOTAL`` or ``Content-Length``."""
@@ -196,8 +212,17 @@ def _range_start(resp) -> int | None:
         return None
 
 
-def download(url: str, dest: str | Path, *, size: int | None = None, checksums: tuple[Checksum, ...] = (),
-             retries: int = 5, backoff: float = 2.0, timeout: float = 60.0, progress: bool = True) -> dict[str, str]:
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    size: int | None = None,
+    checksums: tuple[Checksum, ...] = (),
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> dict[str, str]:
     """Download ``url`` to ``dest`` (resuming ``<dest>.part``), verify it, rename it into place.
 
     ``size`` is the expected size in bytes (None = unknown), ``checksums`` the expected digests.
@@ -233,8 +258,13 @@ def download(url: str, dest: str | Path, *, size: int | None = None, checksums: 
         transfer.close()
     part = transfer.part
     try:
-        digests = verify_file(part, size, checksums, label=f"{dest} (downloaded from {url})",
-                              fix=f"the server sent a different file; {_manual_hint(dest)}")
+        digests = verify_file(
+            part,
+            size,
+            checksums,
+            label=f"{dest} (downloaded from {url})",
+            fix=f"the server sent a different file; {_manual_hint(dest)}",
+        )
     except ChecksumError:
         part.unlink(missing_ok=True)
         raise
@@ -273,12 +303,16 @@ class _Transfer:
             if start and resp.status == 200:
                 start = 0  # the server ignored Range: it sends the whole file again
             elif start and resp.status == 206 and _range_start(resp) != start:
-                raise DownloadError(f"{self.url}: asked for bytes from {start}, the server answered "
-                                    f"{resp.headers.get('Content-Range')!r}")
+                raise DownloadError(
+                    f"{self.url}: asked for bytes from {start}, the server answered "
+                    f"{resp.headers.get('Content-Range')!r}"
+                )
             total = _total_from_headers(resp, start)
             if self.size is not None and total is not None and total != self.size:
-                raise ChecksumError(f"{self.url}: the server offers {total:,} bytes, expected {self.size:,} bytes "
-                                    f"(a different file at this address?); {_manual_hint(self.dest)}")
+                raise ChecksumError(
+                    f"{self.url}: the server offers {total:,} bytes, expected {self.size:,} bytes "
+                    f"(a different file at this address?); {_manual_hint(self.dest)}"
+                )
             self._progress(start, total)
             with open(self.part, "ab" if start else "wb") as f:
                 for block in iter(lambda: resp.read(CHUNK), b""):
@@ -323,15 +357,16 @@ def _manual_hint(dest: Path) -> str:
 # extraction
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExtractLimits:
     """What one archive may unpack to; each dataset's spec (``data/fetch.py``) sets its own, well
     above what the official file holds. Sizes are the members' own (declared) sizes, which
     ``tarfile`` and ``zipfile`` never write beyond."""
 
-    max_bytes: int      # the members' sizes added up
-    max_ratio: float    # that sum ÷ the archive's size (a compression bomb has thousands)
-    max_members: int    # files, folders and links
+    max_bytes: int  # the members' sizes added up
+    max_ratio: float  # that sum ÷ the archive's size (a compression bomb has thousands)
+    max_members: int  # files, folders and links
 
 
 DEFAULT_LIMITS = ExtractLimits(max_bytes=64 * 2**30, max_ratio=100.0, max_members=1_000_000)
@@ -346,8 +381,10 @@ def _refuse(archive: Path, why: str, fix: str = _FIX) -> UnsafeArchiveError:
 
 
 def _corrupt(archive: Path, why: str) -> CorruptArchiveError:
-    return CorruptArchiveError(f"refusing to extract {archive}: {why}; nothing was extracted. Delete it and run the "
-                               f"fetch again to download it anew")
+    return CorruptArchiveError(
+        f"refusing to extract {archive}: {why}; nothing was extracted. Delete it and run the "
+        f"fetch again to download it anew"
+    )
 
 
 class _Budget:
@@ -365,14 +402,18 @@ class _Budget:
         self.bytes += max(size, 0)
         lim = self.limits
         if self.members > lim.max_members:
-            raise _refuse(self.archive, f"it holds more than {lim.max_members:,} members, the limit for this "
-                                        f"archive")
+            raise _refuse(self.archive, f"it holds more than {lim.max_members:,} members, the limit for this archive")
         if self.bytes > lim.max_bytes:
-            raise _refuse(self.archive, f"its members add up to more than {lim.max_bytes:,} bytes (at {name!r}), "
-                                        f"the limit for this archive")
+            raise _refuse(
+                self.archive,
+                f"its members add up to more than {lim.max_bytes:,} bytes (at {name!r}), the limit for this archive",
+            )
         if self.bytes > lim.max_ratio * self.archive_bytes:
-            raise _refuse(self.archive, f"its members add up to more than {lim.max_ratio:g} times its own "
-                                        f"{self.archive_bytes:,} bytes (at {name!r}): a compression bomb")
+            raise _refuse(
+                self.archive,
+                f"its members add up to more than {lim.max_ratio:g} times its own "
+                f"{self.archive_bytes:,} bytes (at {name!r}): a compression bomb",
+            )
 
 
 def _member_path(name: str, archive: Path, is_dir: bool = False) -> PurePosixPath:
@@ -423,8 +464,9 @@ def _check_tar_member(m: tarfile.TarInfo, archive: Path, into: Path, root: str) 
         if link.is_absolute() or not _inside(target):
             raise _refuse(archive, f"{kind} {m.name!r} -> {m.linkname!r} points outside the archive")
         if not _within(root, into / target):
-            raise _refuse(archive, f"{kind} {m.name!r} -> {m.linkname!r} leads outside the archive through "
-                                   f"other links in it")
+            raise _refuse(
+                archive, f"{kind} {m.name!r} -> {m.linkname!r} leads outside the archive through other links in it"
+            )
 
 
 def _extract_tar(archive: Path, into: Path, progress: bool, limits: ExtractLimits) -> None:
@@ -459,8 +501,9 @@ def _extract_tar(archive: Path, into: Path, progress: bool, limits: ExtractLimit
     # then a/b -> ..): every symlink is checked again against the finished tree.
     for m in symlinks:
         if not _within(root, into / PurePosixPath(m.name)):
-            raise _refuse(archive, f"symlink {m.name!r} -> {m.linkname!r} leads outside the archive through "
-                                   f"other links in it")
+            raise _refuse(
+                archive, f"symlink {m.name!r} -> {m.linkname!r} leads outside the archive through other links in it"
+            )
 
 
 def _extract_zip(archive: Path, into: Path, progress: bool, limits: ExtractLimits) -> None:
@@ -471,8 +514,7 @@ def _extract_zip(archive: Path, into: Path, progress: bool, limits: ExtractLimit
             _member_path(info.filename, archive, is_dir=info.is_dir())
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise _refuse(archive, f"member {info.filename!r} is a symbolic link (the official archives hold "
-                                       f"none)")
+                raise _refuse(archive, f"member {info.filename!r} is a symbolic link (the official archives hold none)")
             budget.add(info.filename, info.file_size)
         bar = _Progress(archive.name, sum(i.compress_size for i in infos), verb="extracting") if progress else None
         for info in infos:
@@ -492,8 +534,13 @@ def _malformed(archive: Path, exc: Exception) -> UnsafeArchiveError:
     return _refuse(archive, f"malformed archive ({type(exc).__name__}: {exc})")
 
 
-def safe_extract(archive: str | Path, dest_dir: str | Path, progress: bool = True,
-                 protected: tuple[str, ...] = (), limits: ExtractLimits = DEFAULT_LIMITS) -> list[str]:
+def safe_extract(
+    archive: str | Path,
+    dest_dir: str | Path,
+    progress: bool = True,
+    protected: tuple[str, ...] = (),
+    limits: ExtractLimits = DEFAULT_LIMITS,
+) -> list[str]:
     """Unpack ``archive`` (tar, tar.gz/bz2/xz or zip) into ``dest_dir``; return the top-level names.
 
     Extraction goes to a temporary folder inside ``dest_dir``; each top-level entry then replaces

@@ -35,15 +35,27 @@ from pathlib import Path
 
 from hgbench.config import SyntheticConfig
 from hgbench.data import flic, synthetic
-from hgbench.data.download import (DEFAULT_LIMITS, Checksum, ChecksumError, DownloadError, ExtractLimits,
-                                   UnsafeArchiveError, download, file_digest, safe_extract, verify_file)
+from hgbench.data.download import (
+    DEFAULT_LIMITS,
+    Checksum,
+    ChecksumError,
+    DownloadError,
+    ExtractLimits,
+    UnsafeArchiveError,
+    download,
+    file_digest,
+    safe_extract,
+    verify_file,
+)
 from hgbench.iofiles import atomic_path, output_lock, public_mode, remove_stale_temps
 
 MPII_BASE_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
 MPII_IMAGES_URL = f"{MPII_BASE_URL}/mpii_human_pose_v1.tar.gz"
 MPII_ANNOTATIONS_URL = f"{MPII_BASE_URL}/mpii_human_pose_v1_u12_2.zip"
-MPII_LANDING_URL = ("https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/"
-                    "software-and-datasets/mpii-human-pose-dataset/download")
+MPII_LANDING_URL = (
+    "https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/"
+    "software-and-datasets/mpii-human-pose-dataset/download"
+)
 MPII_RELEASE_RELPATH = synthetic.RELEASE_RELPATH
 FLIC_BASE_URL = "http://vision.grasp.upenn.edu/video"
 FLIC_URL = f"{FLIC_BASE_URL}/FLIC.zip"
@@ -98,9 +110,11 @@ def _check_free_disk(out_dir: Path, cfg: SyntheticConfig) -> None:
     free = shutil.disk_usage(out_dir.parent).free
     if need > free:
         n = cfg.n_train + cfg.n_valid
-        raise FetchError(f"{out_dir}: the synthetic dataset needs about {_bytes(need)} ({n:,} images of "
-                         f"{cfg.image_size}x{cfg.image_size} px), but {out_dir.parent} has {_bytes(free)} free; free "
-                         f"space there, or lower synthetic.n_train, n_valid or image_size")
+        raise FetchError(
+            f"{out_dir}: the synthetic dataset needs about {_bytes(need)} ({n:,} images of "
+            f"{cfg.image_size}x{cfg.image_size} px), but {out_dir.parent} has {_bytes(free)} free; free "
+            f"space there, or lower synthetic.n_train, n_valid or image_size"
+        )
 
 
 def _bytes(n: int) -> str:
@@ -111,12 +125,12 @@ def _bytes(n: int) -> str:
 class RemoteFile:
     """One official file: where it comes from and what can be checked about it."""
 
-    filename: str                    # name under data/raw/<dataset>/downloads/
-    url: str                         # default address (the dataset's base URL + filename)
-    size: int | None                 # bytes; None where no exact size is published
+    filename: str  # name under data/raw/<dataset>/downloads/
+    url: str  # default address (the dataset's base URL + filename)
+    size: int | None  # bytes; None where no exact size is published
     checksums: tuple[Checksum, ...]  # expected digests; () where none is published
-    size_note: str                   # for people, e.g. "about 12.9 GB"
-    provenance: str                  # where the size/checksum come from, and how far they are verified
+    size_note: str  # for people, e.g. "about 12.9 GB"
+    provenance: str  # where the size/checksum come from, and how far they are verified
     limits: ExtractLimits = DEFAULT_LIMITS  # what it may unpack to (download.safe_extract refuses more)
 
 
@@ -126,9 +140,9 @@ class RealDataset:
 
     name: str
     files: tuple[RemoteFile, ...]
-    annotation: str       # relative path of the annotation file after extraction
-    images: str           # relative path of the image folder after extraction
-    url_env: str          # environment variable holding a replacement base URL
+    annotation: str  # relative path of the annotation file after extraction
+    images: str  # relative path of the image folder after extraction
+    url_env: str  # environment variable holding a replacement base URL
     landing: str
     licence: str
 
@@ -140,19 +154,32 @@ class RealDataset:
 MPII = RealDataset(
     name="mpii",
     files=(
-        RemoteFile("mpii_human_pose_v1_u12_2.zip", MPII_ANNOTATIONS_URL, None, (), "about 12.5 MB",
-                   "no checksum is published for the annotation zip: its sha256 is recorded in MANIFEST.json, "
-                   "not verified",
-                   # one .mat of about 12 MB
-                   ExtractLimits(max_bytes=1 * 10**9, max_ratio=50, max_members=100)),
-        RemoteFile("mpii_human_pose_v1.tar.gz", MPII_IMAGES_URL, None,
-                   (Checksum("md5", "b6bc9c6869d3f035a5570b2e68ec84c4"),), "about 12.9 GB",
-                   "md5 as published by torchdata's MPII file list (not re-hashed by hgbench's authors); "
-                   "verified on every fetch",
-                   # 24,984 JPEGs (~12.9 GB, gzip gains nothing on them)
-                   ExtractLimits(max_bytes=25 * 10**9, max_ratio=5, max_members=100_000)),
+        RemoteFile(
+            "mpii_human_pose_v1_u12_2.zip",
+            MPII_ANNOTATIONS_URL,
+            None,
+            (),
+            "about 12.5 MB",
+            "no checksum is published for the annotation zip: its sha256 is recorded in MANIFEST.json, not verified",
+            # one .mat of about 12 MB
+            ExtractLimits(max_bytes=1 * 10**9, max_ratio=50, max_members=100),
+        ),
+        RemoteFile(
+            "mpii_human_pose_v1.tar.gz",
+            MPII_IMAGES_URL,
+            None,
+            (Checksum("md5", "b6bc9c6869d3f035a5570b2e68ec84c4"),),
+            "about 12.9 GB",
+            "md5 as published by torchdata's MPII file list (not re-hashed by hgbench's authors); "
+            "verified on every fetch",
+            # 24,984 JPEGs (~12.9 GB, gzip gains nothing on them)
+            ExtractLimits(max_bytes=25 * 10**9, max_ratio=5, max_members=100_000),
+        ),
     ),
-    annotation=MPII_RELEASE_RELPATH, images="images", url_env="HGBENCH_MPII_URL", landing=MPII_LANDING_URL,
+    annotation=MPII_RELEASE_RELPATH,
+    images="images",
+    url_env="HGBENCH_MPII_URL",
+    landing=MPII_LANDING_URL,
     licence="Simplified BSD, research use only, no commercial use (see the MPII page)",
 )
 
@@ -166,18 +193,32 @@ def _flic() -> RealDataset:
     sha = os.environ.get(FLIC_SHA256_ENV, "").strip().lower()
     size = None if sha else 300_257_553
     sha = sha or "778a4847f068592af40e959381c153838e4f68bb1d798e3824a9d88e5b881955"
-    note = ("sha256 given by the user in HGBENCH_FLIC_SHA256" if os.environ.get(FLIC_SHA256_ENV, "").strip() else
-            "size and sha256 recorded by TFDS (tensorflow_datasets url_checksums/flic.txt) for a mirror of "
-            "FLIC.zip; identity with the upenn file is unverified. If the official file differs, check it and "
-            f"set {FLIC_SHA256_ENV}=<its sha256>")
+    note = (
+        "sha256 given by the user in HGBENCH_FLIC_SHA256"
+        if os.environ.get(FLIC_SHA256_ENV, "").strip()
+        else "size and sha256 recorded by TFDS (tensorflow_datasets url_checksums/flic.txt) for a mirror of "
+        "FLIC.zip; identity with the upenn file is unverified. If the official file differs, check it and "
+        f"set {FLIC_SHA256_ENV}=<its sha256>"
+    )
     return RealDataset(
         name="flic",
-        files=(RemoteFile("FLIC.zip", FLIC_URL, size, (Checksum("sha256", sha),), "300,257,553 bytes (286 MiB)",
-                          note,
-                          # 5,003 JPEGs and examples.mat (~0.3 GB)
-                          ExtractLimits(max_bytes=3 * 10**9, max_ratio=5, max_members=50_000)),),
-        annotation=FLIC_EXAMPLES_RELPATH, images=FLIC_IMAGES_RELPATH, url_env="HGBENCH_FLIC_URL",
-        landing="FLIC, Sapp & Taskar, MODEC (CVPR 2013)", licence="research use, see the FLIC release",
+        files=(
+            RemoteFile(
+                "FLIC.zip",
+                FLIC_URL,
+                size,
+                (Checksum("sha256", sha),),
+                "300,257,553 bytes (286 MiB)",
+                note,
+                # 5,003 JPEGs and examples.mat (~0.3 GB)
+                ExtractLimits(max_bytes=3 * 10**9, max_ratio=5, max_members=50_000),
+            ),
+        ),
+        annotation=FLIC_EXAMPLES_RELPATH,
+        images=FLIC_IMAGES_RELPATH,
+        url_env="HGBENCH_FLIC_URL",
+        landing="FLIC, Sapp & Taskar, MODEC (CVPR 2013)",
+        licence="research use, see the FLIC release",
     )
 
 
@@ -193,11 +234,12 @@ def real_dataset(source: str) -> RealDataset:
 def _manual_route(ds: RealDataset, raw_dir: Path, files: tuple[RemoteFile, ...]) -> str:
     lines = [f"To place the file(s) by hand (licence: {ds.licence}; landing page: {ds.landing}):"]
     for f in files:
-        lines.append(f"  {ds.url(f)}\n     -> save as {raw_dir / DOWNLOADS / f.filename}\n"
-                     f"        ({_size_and_sum(f)})")
-    lines.append(f"then rerun the same `hgbench fetch` command: it verifies and unpacks them. An already unpacked "
-                 f"tree ({raw_dir / ds.annotation} and {raw_dir / ds.images}/) is accepted too. A mirror can be "
-                 f"used with {ds.url_env}=<base URL> (file names appended).")
+        lines.append(f"  {ds.url(f)}\n     -> save as {raw_dir / DOWNLOADS / f.filename}\n        ({_size_and_sum(f)})")
+    lines.append(
+        f"then rerun the same `hgbench fetch` command: it verifies and unpacks them. An already unpacked "
+        f"tree ({raw_dir / ds.annotation} and {raw_dir / ds.images}/) is accepted too. A mirror can be "
+        f"used with {ds.url_env}=<base URL> (file names appended)."
+    )
     return "\n".join(lines)
 
 
@@ -223,17 +265,29 @@ def manifest_ok(ds: RealDataset, raw_dir: Path) -> bool:
     try:
         m = json.loads(path.read_text())
         ann, img = m["annotation"], m["images"]
-        return (m.get("manifest_version") == MANIFEST_VERSION and m.get("dataset") == ds.name
-                and ann["path"] == ds.annotation and img["path"] == ds.images
-                and (Path(raw_dir) / ds.annotation).is_file()
-                and file_digest(Path(raw_dir) / ds.annotation) == ann["sha256"]
-                and _count_images(Path(raw_dir) / ds.images) == img["count"])
+        return (
+            m.get("manifest_version") == MANIFEST_VERSION
+            and m.get("dataset") == ds.name
+            and ann["path"] == ds.annotation
+            and img["path"] == ds.images
+            and (Path(raw_dir) / ds.annotation).is_file()
+            and file_digest(Path(raw_dir) / ds.annotation) == ann["sha256"]
+            and _count_images(Path(raw_dir) / ds.images) == img["count"]
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def fetch_real(source: str, raw_dir: str | Path, *, retries: int = 5, backoff: float = 2.0, timeout: float = 60.0,
-               progress: bool = True, dataset: RealDataset | None = None) -> dict:
+def fetch_real(
+    source: str,
+    raw_dir: str | Path,
+    *,
+    retries: int = 5,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+    dataset: RealDataset | None = None,
+) -> dict:
     """Make ``raw_dir`` hold the official MPII or FLIC files; return the manifest written (or found).
 
     See the module docstring for the tree and the three routes. ``dataset`` replaces the built-in
@@ -249,8 +303,9 @@ def fetch_real(source: str, raw_dir: str | Path, *, retries: int = 5, backoff: f
         return _fetch_real_locked(ds, raw_dir, retries=retries, backoff=backoff, timeout=timeout, progress=progress)
 
 
-def _fetch_real_locked(ds: RealDataset, raw_dir: Path, *, retries: int, backoff: float, timeout: float,
-                       progress: bool) -> dict:
+def _fetch_real_locked(
+    ds: RealDataset, raw_dir: Path, *, retries: int, backoff: float, timeout: float, progress: bool
+) -> dict:
     if manifest_ok(ds, raw_dir):
         return json.loads((raw_dir / MANIFEST).read_text())
     downloads = raw_dir / DOWNLOADS
@@ -262,38 +317,58 @@ def _fetch_real_locked(ds: RealDataset, raw_dir: Path, *, retries: int, backoff:
         route = "archives downloaded or placed in downloads/, verified, then extracted"
         for f in ds.files:
             path = downloads / f.filename
-            fix = (f"{path} is not the expected file: delete it and rerun to download it again, or replace it with "
-                   f"the official file from {ds.url(f)}")
+            fix = (
+                f"{path} is not the expected file: delete it and rerun to download it again, or replace it with "
+                f"the official file from {ds.url(f)}"
+            )
             try:
                 if path.exists():
                     how = "placed in downloads/ (by hand or by an earlier run)"
                     digests = verify_file(path, f.size, f.checksums, fix=fix)
                 else:
                     how = f"downloaded from {ds.url(f)}"
-                    digests = download(ds.url(f), path, size=f.size, checksums=f.checksums, retries=retries,
-                                       backoff=backoff, timeout=timeout, progress=progress)
+                    digests = download(
+                        ds.url(f),
+                        path,
+                        size=f.size,
+                        checksums=f.checksums,
+                        retries=retries,
+                        backoff=backoff,
+                        timeout=timeout,
+                        progress=progress,
+                    )
             except DownloadError as exc:
-                raise FetchError(f"cannot download {f.filename} for {ds.name}: {exc}.\n"
-                                 + _manual_route(ds, raw_dir, ds.files)) from None
+                raise FetchError(
+                    f"cannot download {f.filename} for {ds.name}: {exc}.\n" + _manual_route(ds, raw_dir, ds.files)
+                ) from None
             except ChecksumError as exc:
                 raise FetchError(f"{ds.name}: {exc}") from None
             records[f.filename] = {
-                "url": ds.url(f), "bytes": path.stat().st_size, **{a: d for a, d in sorted(digests.items())},
-                "expected": [str(c) for c in f.checksums], "verified": bool(f.checksums), "how": how,
+                "url": ds.url(f),
+                "bytes": path.stat().st_size,
+                **{a: d for a, d in sorted(digests.items())},
+                "expected": [str(c) for c in f.checksums],
+                "verified": bool(f.checksums),
+                "how": how,
                 "provenance": f.provenance,
             }
         for f in ds.files:
             try:
-                safe_extract(downloads / f.filename, raw_dir, progress=progress, protected=(DOWNLOADS, MANIFEST),
-                             limits=f.limits)
+                safe_extract(
+                    downloads / f.filename, raw_dir, progress=progress, protected=(DOWNLOADS, MANIFEST), limits=f.limits
+                )
             except UnsafeArchiveError as exc:
                 raise FetchError(f"{ds.name}: {exc}") from None
     if not (raw_dir / ds.annotation).is_file() or _count_images(raw_dir / ds.images) == 0:
         raise FetchError(
             f"{ds.name}: after unpacking, {raw_dir / ds.annotation} or the images in {raw_dir / ds.images}/ are missing "
-            f"(the archives do not have the official layout).\n" + _manual_route(ds, raw_dir, ds.files))
+            f"(the archives do not have the official layout).\n" + _manual_route(ds, raw_dir, ds.files)
+        )
     manifest = {
-        "manifest_version": MANIFEST_VERSION, "dataset": ds.name, "route": route, "archives": records,
+        "manifest_version": MANIFEST_VERSION,
+        "dataset": ds.name,
+        "route": route,
+        "archives": records,
         "annotation": {"path": ds.annotation, "sha256": file_digest(raw_dir / ds.annotation)},
         "images": {"path": ds.images, "count": _count_images(raw_dir / ds.images)},
     }

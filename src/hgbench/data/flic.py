@@ -47,9 +47,37 @@ from hgbench.data.mpii import _field, _items, _scalar, _string
 from hgbench.data.schema import Layout
 from hgbench.joints import FLIC_FLIP, FLIC_JOINTS
 
-SLOTS = ("lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "lkne", "lank", "rhip", "rkne", "rank",
-         "leye", "reye", "lear", "rear", "nose", "msho", "mhip", "mear", "mtorso", "mluarm", "mruarm",
-         "mllarm", "mrlarm", "mluleg", "mruleg", "mllleg", "mrlleg")
+SLOTS = (
+    "lsho",
+    "lelb",
+    "lwri",
+    "rsho",
+    "relb",
+    "rwri",
+    "lhip",
+    "lkne",
+    "lank",
+    "rhip",
+    "rkne",
+    "rank",
+    "leye",
+    "reye",
+    "lear",
+    "rear",
+    "nose",
+    "msho",
+    "mhip",
+    "mear",
+    "mtorso",
+    "mluarm",
+    "mruarm",
+    "mllarm",
+    "mrlarm",
+    "mluleg",
+    "mruleg",
+    "mllleg",
+    "mrlleg",
+)
 """The 29 ``coords`` slots of ``examples.mat``, 0-based."""
 ANNOTATED_SLOTS = tuple(SLOTS.index(n) for n in FLIC_JOINTS)  # (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)
 J = len(FLIC_JOINTS)
@@ -63,8 +91,12 @@ IMAGES_RELPATH = "FLIC/images"
 NORMALIZER_DEFINITION = "torso diagonal ||rsho - lhip|| of the person-centric labels, native px (FLIC PCK)"
 LABELS = ("observer", "person")
 
-FLIC_LAYOUT = Layout(joint_names=FLIC_JOINTS, flip_permutation=FLIC_FLIP,
-                     normalizer_definition=NORMALIZER_DEFINITION, hourglass_adjust=False)
+FLIC_LAYOUT = Layout(
+    joint_names=FLIC_JOINTS,
+    flip_permutation=FLIC_FLIP,
+    normalizer_definition=NORMALIZER_DEFINITION,
+    hourglass_adjust=False,
+)
 
 
 class FLICFormatError(ValueError):
@@ -75,11 +107,11 @@ class FLICFormatError(ValueError):
 class Example:
     """One entry of ``examples``. Coordinates in the native 1-based frame."""
 
-    index: int              # 0-based position in ``examples``
-    image_name: str         # ``filepath``
-    coords: np.ndarray      # (29, 2) float64, NaN where unlabelled
-    torsobox: np.ndarray    # (4,) x1 y1 x2 y2
-    height: int             # frame rows (px), ``imgdims(1)``; 480 when imgdims is absent
+    index: int  # 0-based position in ``examples``
+    image_name: str  # ``filepath``
+    coords: np.ndarray  # (29, 2) float64, NaN where unlabelled
+    torsobox: np.ndarray  # (4,) x1 y1 x2 y2
+    height: int  # frame rows (px), ``imgdims(1)``; 480 when imgdims is absent
     istrain: bool
     istest: bool
 
@@ -89,14 +121,14 @@ class FlicRecord:
     """One FLIC person in the shape ``prepare`` expects (same attributes as ``mpii.PersonRecord``)."""
 
     image_name: str
-    image_index: int        # 0-based ``examples`` index
-    person_index: int       # always 0 (one person per example)
-    joints: np.ndarray      # (11, 2) native px, the chosen labelling; NaN where unlabelled
-    visible: np.ndarray     # (11,) bool: FLIC has no visibility flag, True where labelled
-    headbox: np.ndarray     # (2, 2) NaN (FLIC has no head box)
-    objpos: np.ndarray      # (2,) crop centre, native 1-based px
-    scale: float            # box side / 200 px: 2.2 × frame rows / 480 (2.2 for real FLIC)
-    normalizer: float       # torso diagonal, native px
+    image_index: int  # 0-based ``examples`` index
+    person_index: int  # always 0 (one person per example)
+    joints: np.ndarray  # (11, 2) native px, the chosen labelling; NaN where unlabelled
+    visible: np.ndarray  # (11,) bool: FLIC has no visibility flag, True where labelled
+    headbox: np.ndarray  # (2, 2) NaN (FLIC has no head box)
+    objpos: np.ndarray  # (2,) crop centre, native 1-based px
+    scale: float  # box side / 200 px: 2.2 × frame rows / 480 (2.2 for real FLIC)
+    normalizer: float  # torso diagonal, native px
     person_centric: np.ndarray  # (11, 2) the person-centric labels (as in examples.mat)
 
     @property
@@ -108,8 +140,10 @@ def examples_from_mat(mat: dict, source: str = "<mat>") -> list[Example]:
     """:class:`Example` s from the dict ``scipy.io.loadmat`` returned (any options)."""
     if "examples" not in mat:
         keys = ", ".join(k for k in mat if not k.startswith("__"))
-        raise FLICFormatError(f"{source}: no 'examples' variable (found: {keys or 'nothing'}); "
-                              f"expected FLIC's examples.mat — re-download FLIC.zip")
+        raise FLICFormatError(
+            f"{source}: no 'examples' variable (found: {keys or 'nothing'}); "
+            f"expected FLIC's examples.mat — re-download FLIC.zip"
+        )
     out = []
     for i, e in enumerate(_items(mat["examples"])):
         raw = _field(e, "coords")
@@ -123,10 +157,17 @@ def examples_from_mat(mat: dict, source: str = "<mat>") -> list[Example]:
         name = _string(_field(e, "filepath"))
         if not name:
             raise FLICFormatError(f"{source}: examples({i + 1}).filepath is empty")
-        out.append(Example(index=i, image_name=name, coords=coords.T.copy(), torsobox=box,
-                           height=int(dims[0]) if dims.size else 480,
-                           istrain=bool(_scalar(_field(e, "istrain")) or 0),
-                           istest=bool(_scalar(_field(e, "istest")) or 0)))
+        out.append(
+            Example(
+                index=i,
+                image_name=name,
+                coords=coords.T.copy(),
+                torsobox=box,
+                height=int(dims[0]) if dims.size else 480,
+                istrain=bool(_scalar(_field(e, "istrain")) or 0),
+                istest=bool(_scalar(_field(e, "istest")) or 0),
+            )
+        )
     if not out:
         raise FLICFormatError(f"{source}: 'examples' is empty")
     return out
@@ -166,9 +207,18 @@ def record(ex: Example, labels: str = "observer") -> FlicRecord:
     headbox = np.full((2, 2), np.nan)
     for a in (joints, visible, headbox, objpos, pc):
         a.setflags(write=False)
-    return FlicRecord(image_name=ex.image_name, image_index=ex.index, person_index=0, joints=joints,
-                      visible=visible, headbox=headbox, objpos=objpos, scale=scale, normalizer=norm,
-                      person_centric=pc)
+    return FlicRecord(
+        image_name=ex.image_name,
+        image_index=ex.index,
+        person_index=0,
+        joints=joints,
+        visible=visible,
+        headbox=headbox,
+        objpos=objpos,
+        scale=scale,
+        normalizer=norm,
+        person_centric=pc,
+    )
 
 
 def people(examples: list[Example], split: str, labels: str = "observer") -> list[FlicRecord]:

@@ -30,9 +30,10 @@ in that file's order, ``image_index = int(index)`` and ``person_index = int(pers
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import scipy.io
@@ -54,14 +55,14 @@ class PersonRecord:
     """One annotated person. Coordinates in the native (1-based MATLAB pixel) frame."""
 
     image_name: str
-    image_index: int          # 0-based annolist index
-    person_index: int         # 0-based annorect index
-    joints: np.ndarray        # (16, 2) float64, NaN where not annotated
-    visible: np.ndarray       # (16,) bool, is_visible = 1 (False where not annotated)
-    headbox: np.ndarray       # (2, 2) [[x1, y1], [x2, y2]], NaN if the rect has no head box
-    objpos: np.ndarray        # (2,) rough person position (x, y)
-    scale: float              # MPII person scale (box side 200·scale px)
-    is_train: bool            # img_train == 1
+    image_index: int  # 0-based annolist index
+    person_index: int  # 0-based annorect index
+    joints: np.ndarray  # (16, 2) float64, NaN where not annotated
+    visible: np.ndarray  # (16,) bool, is_visible = 1 (False where not annotated)
+    headbox: np.ndarray  # (2, 2) [[x1, y1], [x2, y2]], NaN if the rect has no head box
+    objpos: np.ndarray  # (2,) rough person position (x, y)
+    scale: float  # MPII person scale (box side 200·scale px)
+    is_train: bool  # img_train == 1
 
     @property
     def missing(self) -> np.ndarray:
@@ -96,7 +97,7 @@ class Release:
 
     source: str
     images: tuple[ImageAnno, ...]
-    img_train: np.ndarray                 # (N,) int: 1 train, 0 test, -1 unknown (bare annolist)
+    img_train: np.ndarray  # (N,) int: 1 train, 0 test, -1 unknown (bare annolist)
     single_person: tuple[tuple[int, ...], ...]  # 0-based annorect indices per image ((), if absent)
 
     def __len__(self) -> int:
@@ -107,9 +108,13 @@ class Release:
 # generic access to loadmat output (mat_struct, record arrays, dicts; squeezed or not)
 # ---------------------------------------------------------------------------------------------
 
+
 def _is_struct(x: Any) -> bool:
-    return (isinstance(x, scipy.io.matlab.mat_struct) or isinstance(x, dict)
-            or (isinstance(x, np.void) and x.dtype.names is not None))
+    return (
+        isinstance(x, scipy.io.matlab.mat_struct)
+        or isinstance(x, dict)
+        or (isinstance(x, np.void) and x.dtype.names is not None)
+    )
 
 
 def _items(x: Any) -> list:
@@ -185,6 +190,7 @@ def _string(x: Any) -> str:
 # parsing
 # ---------------------------------------------------------------------------------------------
 
+
 def _parse_rect(rect: Any, where: str) -> RectAnno:
     corners = [_scalar(_field(rect, k)) for k in ("x1", "y1", "x2", "y2")]
     headbox = None
@@ -235,8 +241,10 @@ def release_from_mat(mat: dict, source: str = "<mat>") -> Release:
     images = []
     for i, e in enumerate(entries):
         name = _string(_field(_field(e, "image"), "name"))
-        rects = tuple(_parse_rect(r, f"{source}: annolist({i + 1}).annorect({k + 1})")
-                      for k, r in enumerate(_items(_field(e, "annorect"))))
+        rects = tuple(
+            _parse_rect(r, f"{source}: annolist({i + 1}).annorect({k + 1})")
+            for k, r in enumerate(_items(_field(e, "annorect")))
+        )
         images.append(ImageAnno(name=name, rects=rects))
     n = len(images)
     if img_train_raw is None or np.asarray(img_train_raw).size == 0:
@@ -249,8 +257,10 @@ def release_from_mat(mat: dict, source: str = "<mat>") -> Release:
     if single_raw is not None:
         cells = _items(single_raw) if np.asarray(single_raw).dtype == object else None
         if cells is not None and len(cells) == n:
-            single = [tuple(int(v) - 1 for v in np.asarray(c, dtype=float).reshape(-1))
-                      if c is not None else () for c in cells]
+            single = [
+                tuple(int(v) - 1 for v in np.asarray(c, dtype=float).reshape(-1)) if c is not None else ()
+                for c in cells
+            ]
     img_train.setflags(write=False)
     return Release(source=source, images=tuple(images), img_train=img_train, single_person=tuple(single))
 
@@ -281,14 +291,25 @@ def _record(release: Release, i: int, r: int) -> PersonRecord | None:
     for a in (joints, visible, headbox, objpos):
         a.setflags(write=False)
     return PersonRecord(
-        image_name=release.images[i].name, image_index=i, person_index=r, joints=joints,
-        visible=visible, headbox=headbox, objpos=objpos, scale=float(rect.scale),
+        image_name=release.images[i].name,
+        image_index=i,
+        person_index=r,
+        joints=joints,
+        visible=visible,
+        headbox=headbox,
+        objpos=objpos,
+        scale=float(rect.scale),
         is_train=bool(release.img_train[i] == 1),
     )
 
 
-def people(release: Release, indices: Iterable[tuple[int, int]] | None = None, *,
-           train_only: bool = False, single_person_only: bool = False) -> list[PersonRecord]:
+def people(
+    release: Release,
+    indices: Iterable[tuple[int, int]] | None = None,
+    *,
+    train_only: bool = False,
+    single_person_only: bool = False,
+) -> list[PersonRecord]:
     """Annotated people of ``release``.
 
     Without ``indices``: every annorect with at least one joint and with ``objpos``/``scale``, in
@@ -301,12 +322,16 @@ def people(release: Release, indices: Iterable[tuple[int, int]] | None = None, *
         out = []
         for i, r in indices:
             if not (0 <= i < len(release.images)) or not (0 <= r < len(release.images[i].rects)):
-                raise MPIIFormatError(f"{release.source}: split names image {i} person {r}, which does not "
-                                      f"exist (0-based indices; {len(release.images)} images)")
+                raise MPIIFormatError(
+                    f"{release.source}: split names image {i} person {r}, which does not "
+                    f"exist (0-based indices; {len(release.images)} images)"
+                )
             rec = _record(release, i, r)
             if rec is None:
-                raise MPIIFormatError(f"{release.source}: split names image {i} person {r}, which has no "
-                                      f"joint annotations (or no objpos/scale)")
+                raise MPIIFormatError(
+                    f"{release.source}: split names image {i} person {r}, which has no "
+                    f"joint annotations (or no objpos/scale)"
+                )
             out.append(rec)
         return out
     out = []
@@ -344,9 +369,19 @@ def split_test_people(release: Release) -> list[PersonRecord]:
             objpos = rect.objpos.copy()
             for a in (joints, visible, headbox, objpos):
                 a.setflags(write=False)
-            out.append(PersonRecord(image_name=img.name, image_index=i, person_index=r, joints=joints,
-                                    visible=visible, headbox=headbox, objpos=objpos, scale=float(rect.scale),
-                                    is_train=False))
+            out.append(
+                PersonRecord(
+                    image_name=img.name,
+                    image_index=i,
+                    person_index=r,
+                    joints=joints,
+                    visible=visible,
+                    headbox=headbox,
+                    objpos=objpos,
+                    scale=float(rect.scale),
+                    is_train=False,
+                )
+            )
     return out
 
 
@@ -416,9 +451,19 @@ def people_from_hrnet_json(json_path: str | Path) -> list[PersonRecord]:
             visible = present.copy()
             for a in (joints, visible, headbox, objpos):
                 a.setflags(write=False)
-            out.append(PersonRecord(image_name=str(e["image"]), image_index=k, person_index=0, joints=joints,
-                                    visible=visible, headbox=headbox, objpos=objpos, scale=float(e["scale"]),
-                                    is_train=False))
+            out.append(
+                PersonRecord(
+                    image_name=str(e["image"]),
+                    image_index=k,
+                    person_index=0,
+                    joints=joints,
+                    visible=visible,
+                    headbox=headbox,
+                    objpos=objpos,
+                    scale=float(e["scale"]),
+                    is_train=False,
+                )
+            )
     except (ValueError, KeyError, TypeError) as exc:
         raise MPIIFormatError(f"{path}: not an HRNet valid.json-format list ({type(exc).__name__}: {exc})") from None
     return out

@@ -87,8 +87,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_annotation_people(path: str | Path, split_csv: str | Path = mpii.MPII_VALID_SPLIT
-                           ) -> tuple[list[mpii.PersonRecord], str]:
+def read_annotation_people(
+    path: str | Path, split_csv: str | Path = mpii.MPII_VALID_SPLIT
+) -> tuple[list[mpii.PersonRecord], str]:
     """The standard split's people from an annotation file, and which layout it was.
 
     ``path`` is either the official ``RELEASE`` file (``mpii_human_pose_v1_u12_1.mat``, or any file
@@ -110,7 +111,8 @@ def read_annotation_people(path: str | Path, split_csv: str | Path = mpii.MPII_V
     if not {"RELEASE_img_index", "RELEASE_person_index"} <= mat.keys():
         raise mpii.MPIIFormatError(
             f"{path}: a bare annolist without RELEASE_img_index/RELEASE_person_index cannot be placed in "
-            f"RELEASE; give the official mpii_human_pose_v1_u12_1.mat (RELEASE) instead")
+            f"RELEASE; give the official mpii_human_pose_v1_u12_1.mat (RELEASE) instead"
+        )
     people = mpii.people(release)
     img = np.asarray(mat["RELEASE_img_index"], dtype=np.int64).reshape(-1) - 1
     rect = np.asarray(mat["RELEASE_person_index"], dtype=np.int64).reshape(-1) - 1
@@ -118,10 +120,22 @@ def read_annotation_people(path: str | Path, split_csv: str | Path = mpii.MPII_V
         raise mpii.MPIIFormatError(
             f"{path}: expected one annotated rect per annolist entry and one RELEASE_img_index/"
             f"RELEASE_person_index per entry; found {len(people)} people, {len(release)} entries, "
-            f"{img.size}/{rect.size} indices")
-    placed = [mpii.PersonRecord(image_name=p.image_name, image_index=int(i), person_index=int(r), joints=p.joints,
-                                visible=p.visible, headbox=p.headbox, objpos=p.objpos, scale=p.scale,
-                                is_train=p.is_train) for p, i, r in zip(people, img, rect)]
+            f"{img.size}/{rect.size} indices"
+        )
+    placed = [
+        mpii.PersonRecord(
+            image_name=p.image_name,
+            image_index=int(i),
+            person_index=int(r),
+            joints=p.joints,
+            visible=p.visible,
+            headbox=p.headbox,
+            objpos=p.objpos,
+            scale=p.scale,
+            is_train=p.is_train,
+        )
+        for p, i, r in zip(people, img, rect)
+    ]
     return placed, "annolist"
 
 
@@ -133,13 +147,21 @@ def build_valid_gt(annotations: str | Path, split_csv: str | Path = mpii.MPII_VA
     got = [(p.image_index, p.person_index) for p in people]
     if got != split:
         first = next((k for k, (a, b) in enumerate(zip(got, split)) if a != b), min(len(got), len(split)))
-        raise mpii.MPIIFormatError(f"{annotations}: its people are not the split {split_csv} in order "
-                                   f"({len(got)} vs {len(split)} people, first difference at row {first})")
+        raise mpii.MPIIFormatError(
+            f"{annotations}: its people are not the split {split_csv} in order "
+            f"({len(got)} vs {len(split)} people, first difference at row {first})"
+        )
     return arrays_from_people(people)
 
 
-def write_valid_gt(arrays: dict[str, np.ndarray], out: str | Path, *, source: Path,
-                   split_csv: str | Path = mpii.MPII_VALID_SPLIT, built_by: str = "") -> Path:
+def write_valid_gt(
+    arrays: dict[str, np.ndarray],
+    out: str | Path,
+    *,
+    source: Path,
+    split_csv: str | Path = mpii.MPII_VALID_SPLIT,
+    built_by: str = "",
+) -> Path:
     """Write :data:`FIELDS` to ``out`` (the layout of the module docstring), atomically."""
     out = Path(out)
     attrs = {
@@ -153,8 +175,9 @@ def write_valid_gt(arrays: dict[str, np.ndarray], out: str | Path, *, source: Pa
         for key in FIELDS:
             data = np.ascontiguousarray(arrays[key])
             # shuffle groups the doubles' bytes, which halves the size under gzip
-            f.create_dataset(key, data=data, compression="gzip", compression_opts=9, shuffle=True,
-                             fletcher32=True, track_times=False)
+            f.create_dataset(
+                key, data=data, compression="gzip", compression_opts=9, shuffle=True, fletcher32=True, track_times=False
+            )
         for key, value in attrs.items():
             f.attrs[key] = np.bytes_(value)
         f.attrs["joint_names"] = np.array([n.encode() for n in MPII_JOINTS])
@@ -180,8 +203,11 @@ def load_valid_gt(path: str | Path = VALID_GT) -> dict[str, np.ndarray]:
     Raises ValueError naming the file and the fix when it is missing, damaged or incomplete.
     """
     path = Path(path)
-    fix = ("reinstall hgbench (the file ships with the package)" if path == VALID_GT else
-           "rebuild it with tests/data/mpii/make_valid_gt.py")
+    fix = (
+        "reinstall hgbench (the file ships with the package)"
+        if path == VALID_GT
+        else "rebuild it with tests/data/mpii/make_valid_gt.py"
+    )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: MPII validation ground truth not found; {fix}")
     try:
@@ -191,11 +217,21 @@ def load_valid_gt(path: str | Path = VALID_GT) -> dict[str, np.ndarray]:
                 raise ValueError(f"{path}: dataset(s) {', '.join(absent)} missing; {fix}")
             out = {k: f[k][()] for k in FIELDS}
     except (OSError, KeyError, RuntimeError) as exc:
-        raise ValueError(f"{path}: cannot read the ground truth, the file is truncated or corrupt "
-                         f"({type(exc).__name__}: {exc}); {fix}") from None
+        raise ValueError(
+            f"{path}: cannot read the ground truth, the file is truncated or corrupt "
+            f"({type(exc).__name__}: {exc}); {fix}"
+        ) from None
     n = out["joints"].shape[0]
-    shapes = {"joints": (n, 16, 2), "missing": (n, 16), "visible": (n, 16), "headbox": (n, 2, 2),
-              "objpos": (n, 2), "scale": (n,), "image_index": (n,), "person_index": (n,)}
+    shapes = {
+        "joints": (n, 16, 2),
+        "missing": (n, 16),
+        "visible": (n, 16),
+        "headbox": (n, 2, 2),
+        "objpos": (n, 2),
+        "scale": (n,),
+        "image_index": (n,),
+        "person_index": (n,),
+    }
     for key, shape in shapes.items():
         if out[key].shape != shape:
             raise ValueError(f"{path}: dataset '{key}' has shape {out[key].shape}, expected {shape}; {fix}")

@@ -51,8 +51,7 @@ from PIL import Image
 
 from hgbench.data import flic, mpii
 from hgbench.data.mpii import PersonRecord
-from hgbench.data.schema import (FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layout, fixed_utf8, open_split,
-                                 set_str_attr)
+from hgbench.data.schema import FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layout, fixed_utf8, open_split, set_str_attr
 from hgbench.iofiles import output_lock
 from hgbench.joints import MPII_JOINTS
 from hgbench.kinds import MPII, kind_of
@@ -77,13 +76,15 @@ def crop_size(input_res: int, crop_margin: float) -> int:
 def code_version() -> str:
     try:
         from hgbench import __version__
+
         return str(__version__)
     except Exception:
         return "0"
 
 
-def crop_transform(objpos: np.ndarray, scale: float, input_res: int, crop: int, adjust: bool = True
-                   ) -> tuple[np.ndarray, float, np.ndarray]:
+def crop_transform(
+    objpos: np.ndarray, scale: float, input_res: int, crop: int, adjust: bool = True
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Crop centre (native), scale and ``crop_to_image`` A (2×3).
 
     ``objpos`` is in the native 1-based frame; the returned centre too. With ``adjust`` (MPII
@@ -95,10 +96,9 @@ def crop_transform(objpos: np.ndarray, scale: float, input_res: int, crop: int, 
         s = 1.25 * float(scale)
     else:
         center, s = np.array(objpos, dtype=float), float(scale)
-    inv = 200.0 * s / input_res           # native px per crop px
+    inv = 200.0 * s / input_res  # native px per crop px
     half = (crop - 1) / 2.0
-    a = np.array([[inv, 0.0, center[0] - half * inv],
-                  [0.0, inv, center[1] - half * inv]])
+    a = np.array([[inv, 0.0, center[0] - half * inv], [0.0, inv, center[1] - half * inv]])
     return center, s, a
 
 
@@ -156,11 +156,14 @@ def _crop_image_task(task: tuple[str, list[tuple[tuple[float, ...], int]], int])
             im.load()
             rgb = im.convert("RGB")
     except FileNotFoundError:
-        raise PrepareError(f"image file {path} not found; the raw dataset is incomplete — "
-                           f"re-fetch it (hgbench fetch ...) or restore the file") from None
+        raise PrepareError(
+            f"image file {path} not found; the raw dataset is incomplete — "
+            f"re-fetch it (hgbench fetch ...) or restore the file"
+        ) from None
     except Exception as exc:  # PIL raises OSError/UnidentifiedImageError/SyntaxError/ValueError
-        raise PrepareError(f"image file {path} cannot be decoded ({type(exc).__name__}: {exc}); "
-                           f"the file is corrupt — re-download it") from None
+        raise PrepareError(
+            f"image file {path} cannot be decoded ({type(exc).__name__}: {exc}); the file is corrupt — re-download it"
+        ) from None
     return cut_crops(rgb, specs, size)
 
 
@@ -178,8 +181,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def split_geometry(people: list, *, input_res: int, crop_margin: float, layout: Layout = MPII_LAYOUT
-                   ) -> dict[str, np.ndarray]:
+def split_geometry(
+    people: list, *, input_res: int, crop_margin: float, layout: Layout = MPII_LAYOUT
+) -> dict[str, np.ndarray]:
     """Every per-person field of a split file except the crops (same names and units as the schema).
 
     ``joints`` (N, J, 2) crop px (0-based, pixel centres at integers), ``joints_image`` native px
@@ -197,8 +201,10 @@ def split_geometry(people: list, *, input_res: int, crop_margin: float, layout: 
     scale = np.zeros(n)
     for i, p in enumerate(people):
         if not (np.isfinite(p.scale) and p.scale > 0 and np.isfinite(p.objpos).all()):
-            raise PrepareError(f"person {p.image_name} (image {p.image_index}, person {p.person_index}) has no "
-                               f"usable objpos/scale ({p.objpos}, {p.scale})")
+            raise PrepareError(
+                f"person {p.image_name} (image {p.image_index}, person {p.person_index}) has no "
+                f"usable objpos/scale ({p.objpos}, {p.scale})"
+            )
         center[i], scale[i], a_all[i] = crop_transform(p.objpos, p.scale, input_res, c, layout.hourglass_adjust)
         if p.joints.shape != (J, 2):
             raise PrepareError(f"person {p.image_name}: joints of shape {p.joints.shape}, the layout has {J} joints")
@@ -210,13 +216,33 @@ def split_geometry(people: list, *, input_res: int, crop_margin: float, layout: 
     visible &= ~missing
     joints = np.stack([image_to_crop(joints_image[i], a_all[i]) for i in range(n)]) if n else np.zeros((0, J, 2))
     normalizer = np.array([p.normalizer for p in people], dtype=float)
-    return {"joints": joints, "joints_image": joints_image, "visible": visible, "missing": missing,
-            "crop_to_image": a_all, "normalizer": normalizer, "headbox": headbox, "center": center, "scale": scale}
+    return {
+        "joints": joints,
+        "joints_image": joints_image,
+        "visible": visible,
+        "missing": missing,
+        "crop_to_image": a_all,
+        "normalizer": normalizer,
+        "headbox": headbox,
+        "center": center,
+        "scale": scale,
+    }
 
 
-def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, *, dataset: str, split: str,
-                  input_res: int, crop_margin: float, source_checksums: dict, workers: int = 1,
-                  progress: bool = False, layout: Layout = MPII_LAYOUT) -> None:
+def prepare_split(
+    people: list[PersonRecord],
+    images_dir: Path,
+    out_path: Path,
+    *,
+    dataset: str,
+    split: str,
+    input_res: int,
+    crop_margin: float,
+    source_checksums: dict,
+    workers: int = 1,
+    progress: bool = False,
+    layout: Layout = MPII_LAYOUT,
+) -> None:
     """Write one processed split file for ``people`` (in that order). See the module docstring.
 
     ``people`` are :class:`~hgbench.data.mpii.PersonRecord` s or records with the same attributes
@@ -244,9 +270,23 @@ def prepare_split(people: list[PersonRecord], images_dir: Path, out_path: Path, 
     # fixed temporary name safe: no live process is writing it, so a leftover is a killed run's.
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    _write_split(tmp, out_path, people, tasks, g, n=n, c=c, dataset=dataset, split=split, input_res=input_res,
-                 crop_margin=crop_margin, source_checksums=source_checksums, workers=workers,
-                 progress=progress, layout=layout)
+    _write_split(
+        tmp,
+        out_path,
+        people,
+        tasks,
+        g,
+        n=n,
+        c=c,
+        dataset=dataset,
+        split=split,
+        input_res=input_res,
+        crop_margin=crop_margin,
+        source_checksums=source_checksums,
+        workers=workers,
+        progress=progress,
+        layout=layout,
+    )
 
 
 def _checked(h5: h5py.File, name: str, data: np.ndarray) -> None:
@@ -257,20 +297,47 @@ def _checked(h5: h5py.File, name: str, data: np.ndarray) -> None:
         h5.create_dataset(name, data=data)
 
 
-def _write_split(tmp: Path, out_path: Path, people: list, tasks: list, g: dict, *, n: int, c: int, dataset: str,
-                 split: str, input_res: int, crop_margin: float, source_checksums: dict, workers: int,
-                 progress: bool, layout: Layout) -> None:
+def _write_split(
+    tmp: Path,
+    out_path: Path,
+    people: list,
+    tasks: list,
+    g: dict,
+    *,
+    n: int,
+    c: int,
+    dataset: str,
+    split: str,
+    input_res: int,
+    crop_margin: float,
+    source_checksums: dict,
+    workers: int,
+    progress: bool,
+    layout: Layout,
+) -> None:
     """Write ``tmp``, check it, rename it to ``out_path``; on any failure (or signal) remove ``tmp``."""
     joints, joints_image, visible, missing = g["joints"], g["joints_image"], g["visible"], g["missing"]
-    a_all, normalizer, headbox, center, scale = g["crop_to_image"], g["normalizer"], g["headbox"], g["center"], g["scale"]
+    a_all, normalizer, headbox, center, scale = (
+        g["crop_to_image"],
+        g["normalizer"],
+        g["headbox"],
+        g["center"],
+        g["scale"],
+    )
     pool = None
     try:
         if workers > 1 and len(tasks) > 1:
             # the pool starts before the HDF5 file is opened, so no child inherits an open handle
             pool = _mp_context().Pool(min(workers, len(tasks)))
         with h5py.File(tmp, "w", libver=HDF5_LIBVER) as h5:
-            h5.create_dataset("images", shape=(n, c, c, 3), dtype=np.uint8, chunks=(1, c, c, 3),
-                              maxshape=(None, c, c, 3), fletcher32=True)
+            h5.create_dataset(
+                "images",
+                shape=(n, c, c, 3),
+                dtype=np.uint8,
+                chunks=(1, c, c, 3),
+                maxshape=(None, c, c, 3),
+                fletcher32=True,
+            )
             _checked(h5, "joints", joints.astype(np.float32))
             _checked(h5, "joints_image", joints_image)
             _checked(h5, "visible", visible)
@@ -289,11 +356,16 @@ def _write_split(tmp: Path, out_path: Path, people: list, tasks: list, g: dict, 
             _checked(h5, "image_index", np.array([p.image_index for p in people], dtype=np.int64).reshape(n))
             _checked(h5, "person_index", np.array([p.person_index for p in people], dtype=np.int64).reshape(n))
             attrs = {
-                "schema_version": SCHEMA_VERSION, "dataset": dataset, "split": split,
+                "schema_version": SCHEMA_VERSION,
+                "dataset": dataset,
+                "split": split,
                 "joint_names": list(layout.joint_names),
                 "flip_permutation": np.array(layout.flip_permutation, dtype=np.int64),
-                "input_res": int(input_res), "crop_size": int(c), "crop_margin": float(crop_margin),
-                "frame_offset": FRAME_OFFSET, "normalizer_definition": layout.normalizer_definition,
+                "input_res": int(input_res),
+                "crop_size": int(c),
+                "crop_margin": float(crop_margin),
+                "frame_offset": FRAME_OFFSET,
+                "normalizer_definition": layout.normalizer_definition,
                 "source_checksums": json.dumps(dict(sorted(source_checksums.items()))),
                 "code_version": code_version(),
             }
@@ -310,6 +382,7 @@ def _write_split(tmp: Path, out_path: Path, people: list, tasks: list, g: dict, 
             bar = None
             if progress:
                 from tqdm import tqdm
+
                 bar = tqdm(total=n, desc=f"{dataset}/{split}", unit="person")
             row = 0
             images = h5["images"]
@@ -337,8 +410,17 @@ def _write_split(tmp: Path, out_path: Path, people: list, tasks: list, g: dict, 
         raise
 
 
-def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
-                    workers: int = 1, progress: bool = False, split_csv: Path | None = None) -> dict:
+def prepare_dataset(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    dataset: str,
+    input_res: int,
+    crop_margin: float,
+    workers: int = 1,
+    progress: bool = False,
+    split_csv: Path | None = None,
+) -> dict:
     """Raw MPII-layout dataset → ``out_dir/train.h5`` and ``out_dir/valid.h5``.
 
     valid = the people listed in ``raw_dir/valid_split.csv`` (else ``split_csv``; for real MPII
@@ -349,21 +431,42 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: in
     # One prepare per output folder: a second one fails here, before any work.
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_dir, "hgbench prepare"):
-        return _prepare_dataset(raw_dir, out_dir, dataset=dataset, input_res=input_res, crop_margin=crop_margin,
-                                workers=workers, progress=progress, split_csv=split_csv)
+        return _prepare_dataset(
+            raw_dir,
+            out_dir,
+            dataset=dataset,
+            input_res=input_res,
+            crop_margin=crop_margin,
+            workers=workers,
+            progress=progress,
+            split_csv=split_csv,
+        )
 
 
-def _prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
-                     workers: int, progress: bool, split_csv: Path | None) -> dict:
+def _prepare_dataset(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    dataset: str,
+    input_res: int,
+    crop_margin: float,
+    workers: int,
+    progress: bool,
+    split_csv: Path | None,
+) -> dict:
     mat = raw_dir / RELEASE_RELPATH
     if not mat.is_file():
-        raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
-                           f"first (real MPII: see README 'Real datasets' for the manual route)")
+        raise PrepareError(
+            f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
+            f"first (real MPII: see README 'Real datasets' for the manual route)"
+        )
     split_path = raw_dir / SPLIT_FILENAME
     if not split_path.is_file():
         if split_csv is None:
-            raise PrepareError(f"no split list: {split_path} does not exist and no split_csv was given "
-                               f"(real MPII: use {mpii.MPII_VALID_SPLIT})")
+            raise PrepareError(
+                f"no split list: {split_path} does not exist and no split_csv was given "
+                f"(real MPII: use {mpii.MPII_VALID_SPLIT})"
+            )
         split_path = Path(split_csv)
     images_dir = raw_dir / "images"
     if not images_dir.is_dir():
@@ -384,13 +487,21 @@ def _prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: i
     manifest = raw_dir / MANIFEST_FILENAME
     if manifest.is_file():  # the synthetic manifest lists the sha256 of every image
         checksums[key(manifest)] = _sha256(manifest)
-    common = dict(dataset=dataset, input_res=input_res, crop_margin=crop_margin, source_checksums=checksums,
-                  workers=workers, progress=progress)
+    common = dict(
+        dataset=dataset,
+        input_res=input_res,
+        crop_margin=crop_margin,
+        source_checksums=checksums,
+        workers=workers,
+        progress=progress,
+    )
     prepare_split(train, images_dir, out_dir / "train.h5", split="train", **common)
     prepare_split(valid, images_dir, out_dir / "valid.h5", split="valid", **common)
     return {
-        "train": len(train), "valid": len(valid),
-        "train_images": len({p.image_index for p in train}), "valid_images": len(valid_images),
+        "train": len(train),
+        "valid": len(valid),
+        "train_images": len({p.image_index for p in train}),
+        "valid_images": len(valid_images),
         "crop_size": crop_size(input_res, crop_margin),
     }
 
@@ -398,8 +509,16 @@ def _prepare_dataset(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: i
 TEST_FILENAME = "test.h5"
 
 
-def prepare_test(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
-                 workers: int = 1, progress: bool = False) -> dict:
+def prepare_test(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    dataset: str,
+    input_res: int,
+    crop_margin: float,
+    workers: int = 1,
+    progress: bool = False,
+) -> dict:
     """Raw MPII-layout dataset → ``out_dir/test.h5``: the MPII test split, for the test server.
 
     Every single-person person of the ``img_train == 0`` images (:func:`hgbench.data.mpii.split_test_people`),
@@ -417,27 +536,53 @@ def prepare_test(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, 
     with output_lock(out_path, "hgbench prepare --split test"):
         mat = raw_dir / RELEASE_RELPATH
         if not mat.is_file():
-            raise PrepareError(f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
-                               f"first (real MPII: see README 'Real datasets' for the manual route)")
+            raise PrepareError(
+                f"annotation file {mat} not found; run `hgbench fetch ...` for dataset {dataset!r} "
+                f"first (real MPII: see README 'Real datasets' for the manual route)"
+            )
         images_dir = raw_dir / "images"
         if not images_dir.is_dir():
             raise PrepareError(f"image folder {images_dir} not found; run `hgbench fetch ...` for dataset {dataset!r}")
         release = mpii.load_release(mat)
         people = mpii.split_test_people(release)
         if not people:
-            raise PrepareError(f"{mat}: no test people (single-person rects with objpos and scale in images with "
-                               f"img_train == 0); the MPII test split needs the official annotation file")
+            raise PrepareError(
+                f"{mat}: no test people (single-person rects with objpos and scale in images with "
+                f"img_train == 0); the MPII test split needs the official annotation file"
+            )
         checksums = {RELEASE_RELPATH: _sha256(mat)}
         if (raw_dir / MANIFEST_FILENAME).is_file():
             checksums[MANIFEST_FILENAME] = _sha256(raw_dir / MANIFEST_FILENAME)
-        prepare_split(people, images_dir, out_path, dataset=dataset, split="test", input_res=input_res,
-                      crop_margin=crop_margin, source_checksums=checksums, workers=workers, progress=progress)
-    return {"test": len(people), "test_images": len({p.image_index for p in people}),
-            "crop_size": crop_size(input_res, crop_margin)}
+        prepare_split(
+            people,
+            images_dir,
+            out_path,
+            dataset=dataset,
+            split="test",
+            input_res=input_res,
+            crop_margin=crop_margin,
+            source_checksums=checksums,
+            workers=workers,
+            progress=progress,
+        )
+    return {
+        "test": len(people),
+        "test_images": len({p.image_index for p in people}),
+        "crop_size": crop_size(input_res, crop_margin),
+    }
 
 
-def prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float,
-                 labels: str = "observer", workers: int = 1, progress: bool = False) -> dict:
+def prepare_flic(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    dataset: str,
+    input_res: int,
+    crop_margin: float,
+    labels: str = "observer",
+    workers: int = 1,
+    progress: bool = False,
+) -> dict:
     """Raw FLIC (``raw_dir/FLIC/examples.mat`` + ``raw_dir/FLIC/images/``) → ``train.h5`` (3987) and
     ``valid.h5`` (the 1016-person test set, the paper's evaluation set).
 
@@ -446,12 +591,29 @@ def prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, 
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_dir, "hgbench prepare"):
-        return _prepare_flic(raw_dir, out_dir, dataset=dataset, input_res=input_res, crop_margin=crop_margin,
-                             labels=labels, workers=workers, progress=progress)
+        return _prepare_flic(
+            raw_dir,
+            out_dir,
+            dataset=dataset,
+            input_res=input_res,
+            crop_margin=crop_margin,
+            labels=labels,
+            workers=workers,
+            progress=progress,
+        )
 
 
-def _prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int, crop_margin: float, labels: str,
-                  workers: int, progress: bool) -> dict:
+def _prepare_flic(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    dataset: str,
+    input_res: int,
+    crop_margin: float,
+    labels: str,
+    workers: int,
+    progress: bool,
+) -> dict:
     mat = raw_dir / flic.EXAMPLES_RELPATH
     images_dir = raw_dir / flic.IMAGES_RELPATH
     if not mat.is_file():
@@ -464,16 +626,31 @@ def _prepare_flic(raw_dir: Path, out_dir: Path, *, dataset: str, input_res: int,
     checksums = {flic.EXAMPLES_RELPATH: _sha256(mat)}
     if (raw_dir / MANIFEST_FILENAME).is_file():
         checksums[MANIFEST_FILENAME] = _sha256(raw_dir / MANIFEST_FILENAME)
-    common = dict(dataset=dataset, input_res=input_res, crop_margin=crop_margin, source_checksums=checksums,
-                  workers=workers, progress=progress, layout=flic.FLIC_LAYOUT)
+    common = dict(
+        dataset=dataset,
+        input_res=input_res,
+        crop_margin=crop_margin,
+        source_checksums=checksums,
+        workers=workers,
+        progress=progress,
+        layout=flic.FLIC_LAYOUT,
+    )
     prepare_split(train, images_dir, out_dir / "train.h5", split="train", **common)
     prepare_split(valid, images_dir, out_dir / "valid.h5", split="valid", **common)
-    return {"train": len(train), "valid": len(valid), "labels": labels,
-            "crop_size": crop_size(input_res, crop_margin)}
+    return {"train": len(train), "valid": len(valid), "labels": labels, "crop_size": crop_size(input_res, crop_margin)}
 
 
-def prepare_sample(annotations: Path, images_dir: Path, out_path: Path, *, input_res: int, crop_margin: float,
-                   dataset: str = "mpii", split: str = "valid", workers: int = 1) -> int:
+def prepare_sample(
+    annotations: Path,
+    images_dir: Path,
+    out_path: Path,
+    *,
+    input_res: int,
+    crop_margin: float,
+    dataset: str = "mpii",
+    split: str = "valid",
+    workers: int = 1,
+) -> int:
     """A small MPII split file from a handful of real images (e.g. the 5 in ``tests/data/mpii``).
 
     ``annotations`` is a ``RELEASE``-layout ``.mat`` (every annotated person, with head boxes)
@@ -487,9 +664,17 @@ def prepare_sample(annotations: Path, images_dir: Path, out_path: Path, *, input
         people = mpii.people(mpii.load_release(annotations))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_path, "prepare_sample"):
-        prepare_split(people, Path(images_dir), Path(out_path), dataset=dataset, split=split, input_res=input_res,
-                      crop_margin=crop_margin, source_checksums={annotations.name: _sha256(annotations)},
-                      workers=workers)
+        prepare_split(
+            people,
+            Path(images_dir),
+            Path(out_path),
+            dataset=dataset,
+            split=split,
+            input_res=input_res,
+            crop_margin=crop_margin,
+            source_checksums={annotations.name: _sha256(annotations)},
+            workers=workers,
+        )
     return len(people)
 
 
@@ -507,23 +692,41 @@ class UnlabelledRecord:
     image_name: str
     image_index: int
     person_index: int
-    joints: np.ndarray      # (J, 2) all NaN
-    visible: np.ndarray     # (J,) all False
-    headbox: np.ndarray     # (2, 2) NaN
-    objpos: np.ndarray      # (2,) the MPII rect's rough position, native 1-based px
-    scale: float            # the MPII rect's scale
-    normalizer: float       # NaN
+    joints: np.ndarray  # (J, 2) all NaN
+    visible: np.ndarray  # (J,) all False
+    headbox: np.ndarray  # (2, 2) NaN
+    objpos: np.ndarray  # (2,) the MPII rect's rough position, native 1-based px
+    scale: float  # the MPII rect's scale
+    normalizer: float  # NaN
 
 
 def _unlabelled(people: list[PersonRecord], joints: int) -> list[UnlabelledRecord]:
-    return [UnlabelledRecord(image_name=p.image_name, image_index=p.image_index, person_index=p.person_index,
-                             joints=np.full((joints, 2), np.nan), visible=np.zeros(joints, bool),
-                             headbox=np.full((2, 2), np.nan), objpos=p.objpos, scale=p.scale, normalizer=math.nan)
-            for p in people]
+    return [
+        UnlabelledRecord(
+            image_name=p.image_name,
+            image_index=p.image_index,
+            person_index=p.person_index,
+            joints=np.full((joints, 2), np.nan),
+            visible=np.zeros(joints, bool),
+            headbox=np.full((2, 2), np.nan),
+            objpos=p.objpos,
+            scale=p.scale,
+            normalizer=math.nan,
+        )
+        for p in people
+    ]
 
 
-def prepare_samples(out_dir: Path, *, dataset: str, input_res: int, crop_margin: float, layout: str = "mpii",
-                    samples: Path = SAMPLES, workers: int = 1) -> dict:
+def prepare_samples(
+    out_dir: Path,
+    *,
+    dataset: str,
+    input_res: int,
+    crop_margin: float,
+    layout: str = "mpii",
+    samples: Path = SAMPLES,
+    workers: int = 1,
+) -> dict:
     """The real sample photographs → ``out_dir/samples.h5`` (attribute ``split = samples``), a split
     like any other: ``predict`` reads it, the gallery shows its people beside the validation ones.
 
@@ -541,19 +744,34 @@ def prepare_samples(out_dir: Path, *, dataset: str, input_res: int, crop_margin:
     samples, out_path = Path(samples), Path(out_dir) / SAMPLES_FILENAME
     mat, images_dir = samples / "release_subset.mat", samples / "images"
     if not mat.is_file() or not images_dir.is_dir():
-        raise PrepareError(f"sample photographs not found in {samples} (release_subset.mat and images/); "
-                           f"the hgbench installation is incomplete: reinstall it")
+        raise PrepareError(
+            f"sample photographs not found in {samples} (release_subset.mat and images/); "
+            f"the hgbench installation is incomplete: reinstall it"
+        )
     kind = kind_of(layout)
     people = mpii.people(mpii.load_release(mat))
     # The kind's joints; the crop is placed from the MPII rect with MPII's box rule, whatever the kind.
-    split_layout = Layout(joint_names=kind.joints, flip_permutation=kind.flip,
-                          normalizer_definition=kind.normalizer_definition, hourglass_adjust=MPII.hourglass_adjust)
+    split_layout = Layout(
+        joint_names=kind.joints,
+        flip_permutation=kind.flip,
+        normalizer_definition=kind.normalizer_definition,
+        hourglass_adjust=MPII.hourglass_adjust,
+    )
     labelled = kind is MPII  # the photographs carry MPII's labels
     if not labelled:
         people = _unlabelled(people, len(kind.joints))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_path, "hgbench prepare --split samples"):
-        prepare_split(people, images_dir, out_path, dataset=dataset, split=SAMPLES_SPLIT, input_res=input_res,
-                      crop_margin=crop_margin, source_checksums={mat.name: _sha256(mat)}, workers=workers,
-                      layout=split_layout)
+        prepare_split(
+            people,
+            images_dir,
+            out_path,
+            dataset=dataset,
+            split=SAMPLES_SPLIT,
+            input_res=input_res,
+            crop_margin=crop_margin,
+            source_checksums={mat.name: _sha256(mat)},
+            workers=workers,
+            layout=split_layout,
+        )
     return {"samples": len(people), "labelled": labelled, "crop_size": crop_size(input_res, crop_margin)}

@@ -14,9 +14,9 @@ incomplete or outdated file. :func:`read_split_arrays` reads the small per-perso
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import h5py
 import numpy as np
@@ -38,8 +38,12 @@ class Layout:
     hourglass_adjust: bool  # MPII layout: c.y += 15·s, s *= 1.25 (once, in prepare); FLIC: box as given
 
 
-MPII_LAYOUT = Layout(joint_names=MPII_JOINTS, flip_permutation=MPII_FLIP,
-                     normalizer_definition=NORMALIZER_DEFINITION, hourglass_adjust=True)
+MPII_LAYOUT = Layout(
+    joint_names=MPII_JOINTS,
+    flip_permutation=MPII_FLIP,
+    normalizer_definition=NORMALIZER_DEFINITION,
+    hourglass_adjust=True,
+)
 """MPII and the synthetic set (which copies MPII's layout)."""
 
 # name -> (shape with symbols N persons, J joints, C crop side; numpy dtype kind check)
@@ -64,8 +68,17 @@ SMALL_FIELDS = tuple(k for k in DATASETS if k != "images")
 """Fields cheap enough to read whole (everything except the crops)."""
 
 ATTRIBUTES = (
-    "schema_version", "dataset", "split", "joint_names", "flip_permutation", "input_res",
-    "crop_size", "crop_margin", "frame_offset", "normalizer_definition", "source_checksums",
+    "schema_version",
+    "dataset",
+    "split",
+    "joint_names",
+    "flip_permutation",
+    "input_res",
+    "crop_size",
+    "crop_margin",
+    "frame_offset",
+    "normalizer_definition",
+    "source_checksums",
     "code_version",
 )
 
@@ -95,8 +108,10 @@ class DataFileError(ValueError):
 
 
 def _fix(path: Path) -> str:
-    return (f"delete {path} and rerun `hgbench prepare ...` for this dataset "
-            f"(or the prepare stage of the workflow) to rebuild it")
+    return (
+        f"delete {path} and rerun `hgbench prepare ...` for this dataset "
+        f"(or the prepare stage of the workflow) to rebuild it"
+    )
 
 
 def _err(path: Path, problem: str) -> DataFileError:
@@ -115,8 +130,9 @@ class SplitFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise DataFileError(f"{self.path}: processed split file not found; run `hgbench prepare ...` "
-                                f"for this dataset to create it")
+            raise DataFileError(
+                f"{self.path}: processed split file not found; run `hgbench prepare ...` for this dataset to create it"
+            )
         try:
             self._h5 = h5py.File(self.path, "r")
         except OSError as exc:
@@ -128,8 +144,10 @@ class SplitFile:
             if isinstance(exc, DataFileError):
                 raise
             # Damaged metadata surfaces from h5py as any of these (e.g. "incorrect metadata checksum").
-            raise _err(self.path, f"cannot read the file's structure, it is corrupt ({type(exc).__name__}: "
-                                  f"{str(exc).strip(chr(39))})") from None
+            raise _err(
+                self.path,
+                f"cannot read the file's structure, it is corrupt ({type(exc).__name__}: {str(exc).strip(chr(39))})",
+            ) from None
         except BaseException:
             self._h5.close()
             raise
@@ -202,8 +220,9 @@ class SplitFile:
         except (OSError, KeyError, RuntimeError) as exc:
             # OSError: a failed Fletcher-32 chunk checksum or a cut file; KeyError/RuntimeError:
             # damaged metadata met on the way (h5py reports "incorrect metadata checksum" so).
-            raise _err(self.path, f"reading {what} failed, the file is truncated or corrupt "
-                                  f"({type(exc).__name__}: {exc})") from None
+            raise _err(
+                self.path, f"reading {what} failed, the file is truncated or corrupt ({type(exc).__name__}: {exc})"
+            ) from None
 
     def image(self, i: int) -> np.ndarray:
         """Crop ``i`` as a (C, C, 3) uint8 array (reads one chunk)."""
@@ -215,7 +234,7 @@ class SplitFile:
         """Crops of ``indices`` (any order, repeats allowed) as (k, C, C, 3) uint8."""
         idx = [int(i) for i in indices]
         if idx and idx == list(range(idx[0], idx[0] + len(idx))) and 0 <= idx[0] and idx[-1] < self.n:
-            return self._guard(f"images[{idx[0]}:{idx[-1] + 1}]", lambda: self._h5["images"][idx[0]: idx[-1] + 1])
+            return self._guard(f"images[{idx[0]}:{idx[-1] + 1}]", lambda: self._h5["images"][idx[0] : idx[-1] + 1])
         out = np.empty((len(idx), self.crop_size, self.crop_size, 3), np.uint8)
         for k, i in enumerate(idx):
             out[k] = self.image(i)
@@ -229,17 +248,17 @@ class SplitFile:
             raise KeyError(f"unknown field(s) {unknown}; the schema has {', '.join(DATASETS)}")
         out = {}
         for f in fields:
-            ds = self._guard(f, lambda: self._h5[f])
+            ds = self._guard(f, lambda f=f: self._h5[f])
             if f == "image_name":
-                out[f] = self._guard(f, lambda: ds.asstr()[...]).astype(str)
+                out[f] = self._guard(f, lambda ds=ds: ds.asstr()[...]).astype(str)
             else:
-                out[f] = self._guard(f, lambda: ds[...])
+                out[f] = self._guard(f, lambda ds=ds: ds[...])
         return out
 
     def close(self) -> None:
         self._h5.close()
 
-    def __enter__(self) -> "SplitFile":
+    def __enter__(self) -> SplitFile:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -95,8 +95,19 @@ IMAGES_DIRNAME = "images"
 LAYOUTS = ("mpii", "flic")
 FLIC_MOVIE = "synthetic"
 """``moviename`` of every FLIC-layout example (FLIC names frames ``<movie>-<frame>.jpg``)."""
-FLIC_FIELDS = ("poselet_hit_idx", "moviename", "coords", "filepath", "imgdims", "currframe", "torsobox",
-               "istrain", "istest", "isbad", "isunchecked")
+FLIC_FIELDS = (
+    "poselet_hit_idx",
+    "moviename",
+    "coords",
+    "filepath",
+    "imgdims",
+    "currframe",
+    "torsobox",
+    "istrain",
+    "istest",
+    "isbad",
+    "isunchecked",
+)
 """The fields of the real ``examples`` struct, in its order."""
 _FLIC_FACE = {"leye": 0, "reye": 1, "nose": 2}  # FLIC joint → row of ``_Figure.face``
 
@@ -117,16 +128,41 @@ J = len(MPII_JOINTS)
 _CORE = (PELV, THRX, NECK, HEAD)  # always annotated (never dropped, placed inside the image)
 
 # part ids of the annotated person in the visibility buffer (0 = background, 255 = foreign object)
-(P_TORSO, P_NECK, P_HEAD, P_UARM_L, P_UARM_R, P_FARM_L, P_FARM_R, P_HAND_L, P_HAND_R,
- P_THIGH_L, P_THIGH_R, P_SHIN_L, P_SHIN_R, P_FOOT_L, P_FOOT_R) = range(1, 16)
+(
+    P_TORSO,
+    P_NECK,
+    P_HEAD,
+    P_UARM_L,
+    P_UARM_R,
+    P_FARM_L,
+    P_FARM_R,
+    P_HAND_L,
+    P_HAND_R,
+    P_THIGH_L,
+    P_THIGH_R,
+    P_SHIN_L,
+    P_SHIN_R,
+    P_FOOT_L,
+    P_FOOT_R,
+) = range(1, 16)
 P_FOREIGN = 255
 
 _OWNERS = {
-    RANK: (P_SHIN_R, P_FOOT_R), RKNE: (P_THIGH_R, P_SHIN_R), RHIP: (P_THIGH_R, P_TORSO),
-    LHIP: (P_THIGH_L, P_TORSO), LKNE: (P_THIGH_L, P_SHIN_L), LANK: (P_SHIN_L, P_FOOT_L),
-    PELV: (P_TORSO, P_THIGH_L, P_THIGH_R), THRX: (P_TORSO, P_NECK), NECK: (P_NECK, P_HEAD),
-    HEAD: (P_HEAD,), RWRI: (P_FARM_R, P_HAND_R), RELB: (P_UARM_R, P_FARM_R),
-    RSHO: (P_UARM_R, P_TORSO), LSHO: (P_UARM_L, P_TORSO), LELB: (P_UARM_L, P_FARM_L),
+    RANK: (P_SHIN_R, P_FOOT_R),
+    RKNE: (P_THIGH_R, P_SHIN_R),
+    RHIP: (P_THIGH_R, P_TORSO),
+    LHIP: (P_THIGH_L, P_TORSO),
+    LKNE: (P_THIGH_L, P_SHIN_L),
+    LANK: (P_SHIN_L, P_FOOT_L),
+    PELV: (P_TORSO, P_THIGH_L, P_THIGH_R),
+    THRX: (P_TORSO, P_NECK),
+    NECK: (P_NECK, P_HEAD),
+    HEAD: (P_HEAD,),
+    RWRI: (P_FARM_R, P_HAND_R),
+    RELB: (P_UARM_R, P_FARM_R),
+    RSHO: (P_UARM_R, P_TORSO),
+    LSHO: (P_UARM_L, P_TORSO),
+    LELB: (P_UARM_L, P_FARM_L),
     LWRI: (P_FARM_L, P_HAND_L),
 }
 """Surfaces a joint belongs to: it is visible when one of them is on top at its position."""
@@ -141,15 +177,25 @@ height units, relative to the head centre). The first three are the FLIC layout'
 _GAUSS_LUT = scipy.special.ndtri((np.arange(256) + 0.5) / 256).astype(np.float32)
 """Sensor noise: standard-normal quantiles indexed by random bytes (fast, truncated at ±2.9σ)."""
 
-_SKIN = np.array([
-    [255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 98], [161, 102, 70],
-    [120, 74, 50], [90, 56, 38], [234, 190, 150],
-], dtype=float)
+_SKIN = np.array(
+    [
+        [255, 224, 196],
+        [241, 194, 160],
+        [224, 172, 130],
+        [198, 134, 98],
+        [161, 102, 70],
+        [120, 74, 50],
+        [90, 56, 38],
+        [234, 190, 150],
+    ],
+    dtype=float,
+)
 
 
 # --------------------------------------------------------------------------------------------
 # body model
 # --------------------------------------------------------------------------------------------
+
 
 def _rx(a: float) -> np.ndarray:
     c, s = math.cos(a), math.sin(a)
@@ -176,8 +222,7 @@ def _sample_angles(rng: np.random.Generator, family: int) -> dict:
     """Joint angles in degrees. Arms/legs are given per side as (flex, abd, twist, bend)."""
     u = rng.uniform
     name = POSE_FAMILIES[family]
-    a: dict = {"lean": u(-5, 10), "lat": u(-6, 6), "twist": u(-12, 12),
-               "neck_fwd": u(-12, 20), "neck_side": u(-12, 12)}
+    a: dict = {"lean": u(-5, 10), "lat": u(-6, 6), "twist": u(-12, 12), "neck_fwd": u(-12, 20), "neck_side": u(-12, 12)}
 
     def std_arm():
         return [u(-15, 25), u(3, 25), u(-20, 60), u(0, 35)]
@@ -192,7 +237,7 @@ def _sample_angles(rng: np.random.Generator, family: int) -> dict:
         front = int(rng.integers(2))
         legs[front] = [s, u(0, 8), u(-5, 20), u(0, 25)]
         legs[1 - front] = [-u(5, 25), u(0, 8), u(-5, 20), u(15, 60)]
-        arms[front] = [-u(5, 30), u(3, 15), u(0, 50), u(5, 60)]       # arm opposite the leg
+        arms[front] = [-u(5, 30), u(3, 15), u(0, 50), u(5, 60)]  # arm opposite the leg
         arms[1 - front] = [u(5, 40), u(3, 15), u(0, 50), u(5, 60)]
         a["lean"] = u(0, 12)
     elif name == "arms_raised":
@@ -250,9 +295,18 @@ def _skeleton(rng: np.random.Generator, family: int) -> tuple[dict, dict, np.nda
 
     pw = rng.normal(1.0, 0.06)  # body width factor
     geo = {
-        "thigh": seg(0.245), "shin": seg(0.24), "uarm": seg(0.17), "farm": seg(0.15),
-        "hand": seg(0.06), "foot": seg(0.075), "spine": seg(0.27), "neck": seg(0.07),
-        "head": seg(0.125), "hip_w": 0.085 * pw, "sho_w": 0.105 * pw, "pw": pw,
+        "thigh": seg(0.245),
+        "shin": seg(0.24),
+        "uarm": seg(0.17),
+        "farm": seg(0.15),
+        "hand": seg(0.06),
+        "foot": seg(0.075),
+        "spine": seg(0.27),
+        "neck": seg(0.07),
+        "head": seg(0.125),
+        "hip_w": 0.085 * pw,
+        "sho_w": 0.105 * pw,
+        "pw": pw,
         "thick": rng.uniform(0.85, 1.2),
     }
     r_t = _ry(d(ang["twist"])) @ _rz(d(ang["lat"])) @ _rx(d(ang["lean"]))
@@ -319,8 +373,9 @@ def _hull(pts: np.ndarray) -> np.ndarray:
     return np.array(lower[:-1] + upper[:-1])
 
 
-def _ellipse_poly(c: np.ndarray, u: np.ndarray, a: float, b: float, n: int = 20,
-                  t0: float = 0.0, t1: float = 2 * math.pi) -> np.ndarray:
+def _ellipse_poly(
+    c: np.ndarray, u: np.ndarray, a: float, b: float, n: int = 20, t0: float = 0.0, t1: float = 2 * math.pi
+) -> np.ndarray:
     t = np.linspace(t0, t1, n, endpoint=(t1 - t0) < 2 * math.pi - 1e-9)
     v = np.array([-u[1], u[0]])
     return c + np.outer(a * np.cos(t), u) + np.outer(b * np.sin(t), v)
@@ -329,6 +384,7 @@ def _ellipse_poly(c: np.ndarray, u: np.ndarray, a: float, b: float, n: int = 20,
 # --------------------------------------------------------------------------------------------
 # colours
 # --------------------------------------------------------------------------------------------
+
 
 def _hsv(rng: np.random.Generator, s: tuple[float, float], v: tuple[float, float]) -> np.ndarray:
     r, g, b = colorsys.hsv_to_rgb(rng.random(), rng.uniform(*s), rng.uniform(*v))
@@ -355,8 +411,14 @@ def _person_palette(rng: np.random.Generator, lr_cue: float) -> dict:
     pal = {"skin": skin, "shirt": shirt, "hair": hair}
     mix = _CUE_MAX_MIX * lr_cue
     for side, cue in (("l", _LEFT_CUE), ("r", _RIGHT_CUE)):
-        for part, col in (("uarm", uarm), ("farm", farm), ("hand", skin), ("thigh", pants),
-                          ("shin", shin), ("foot", shoes)):
+        for part, col in (
+            ("uarm", uarm),
+            ("farm", farm),
+            ("hand", skin),
+            ("thigh", pants),
+            ("shin", shin),
+            ("foot", shoes),
+        ):
             pal[f"{part}_{side}"] = (1.0 - mix) * col + mix * cue
     return pal
 
@@ -370,14 +432,15 @@ def _rgb(col: np.ndarray, shade: float = 1.0) -> tuple[int, int, int]:
 # figures (2-D, relative to the pelvis, image px, before translation)
 # --------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class _Figure:
-    joints: np.ndarray        # (16, 2) image px relative to the pelvis
-    depth: np.ndarray         # (16,) depth (height units), larger = farther
-    parts: list               # [(depth, part_id, [ops])], drawn far → near
+    joints: np.ndarray  # (16, 2) image px relative to the pelvis
+    depth: np.ndarray  # (16,) depth (height units), larger = farther
+    parts: list  # [(depth, part_id, [ops])], drawn far → near
     family: int
     front: bool
-    face: np.ndarray          # (3, 2) person's left eye, right eye, nose; same frame as ``joints``
+    face: np.ndarray  # (3, 2) person's left eye, right eye, nose; same frame as ``joints``
 
 
 def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr_cue: float) -> _Figure:
@@ -428,8 +491,10 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
     b = 0.05 * geo["pw"] * height * rng.uniform(0.9, 1.1)
     a = max(float(np.hypot(*(ht - hc))), 0.8 * b)
     dep_h = float(hd[0])
-    ops = [("poly", _ellipse_poly(hc, u, a, b, 22), _rgb(pal["skin"], shade(dep_h))),
-           ("poly", _ellipse_poly(hc, u, a * 1.04, b * 1.06, 12, -1.25, 1.25), _rgb(pal["hair"], shade(dep_h)))]
+    ops = [
+        ("poly", _ellipse_poly(hc, u, a, b, 22), _rgb(pal["skin"], shade(dep_h))),
+        ("poly", _ellipse_poly(hc, u, a * 1.04, b * 1.06, 12, -1.25, 1.25), _rgb(pal["hair"], shade(dep_h))),
+    ]
     face_n = cam @ (r_h @ _FWD)
     # Projected on every view (no random draw, so the MPII layout's bytes are unchanged): the FLIC
     # layout labels eyes and nose in every example, also on a head turned away, where they are.
@@ -437,16 +502,22 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
     if face_n[2] > 0.35:  # facing the camera: eyes, nose, mouth
         er = max(0.7, 0.008 * height)
         perp = np.array([-u[1], u[0]]) * er * 1.4
-        ops += [("circle", feats[0], er, (25, 20, 18)), ("circle", feats[1], er, (25, 20, 18)),
-                ("circle", feats[2], er * 0.8, _rgb(pal["skin"], 0.7)),
-                ("seg", feats[3] - perp, feats[3] + perp, er * 0.8, er * 0.8, (120, 40, 40))]
+        ops += [
+            ("circle", feats[0], er, (25, 20, 18)),
+            ("circle", feats[1], er, (25, 20, 18)),
+            ("circle", feats[2], er * 0.8, _rgb(pal["skin"], 0.7)),
+            ("seg", feats[3] - perp, feats[3] + perp, er * 0.8, er * 0.8, (120, 40, 40)),
+        ]
     parts.append((dep_h - 0.02, P_HEAD, ops))
     for s in ("l", "r"):
         left = s == "l"
         sho, elb, wri = (LSHO, LELB, LWRI) if left else (RSHO, RELB, RWRI)
         hip, kne, ank = (LHIP, LKNE, LANK) if left else (RHIP, RKNE, RANK)
-        ids = (P_UARM_L, P_FARM_L, P_HAND_L, P_THIGH_L, P_SHIN_L, P_FOOT_L) if left else \
-              (P_UARM_R, P_FARM_R, P_HAND_R, P_THIGH_R, P_SHIN_R, P_FOOT_R)
+        ids = (
+            (P_UARM_L, P_FARM_L, P_HAND_L, P_THIGH_L, P_SHIN_L, P_FOOT_L)
+            if left
+            else (P_UARM_R, P_FARM_R, P_HAND_R, P_THIGH_R, P_SHIN_R, P_FOOT_R)
+        )
         limb(ids[0], sho, elb, 0.056, 0.046, pal["uarm_" + s])
         limb(ids[1], elb, wri, 0.046, 0.036, pal["farm_" + s])
         limb(ids[2], wri, "hand_" + s, 0.042, 0.034, pal["hand_" + s])
@@ -454,13 +525,20 @@ def _make_figure(rng: np.random.Generator, height: float, rotation_sd: float, lr
         limb(ids[4], kne, ank, 0.06, 0.045, pal["shin_" + s])
         limb(ids[5], "heel_" + s, "toe_" + s, 0.045, 0.035, pal["foot_" + s])
     parts.sort(key=lambda t: -t[0])
-    return _Figure(joints=joints - joints[PELV], depth=depth, parts=parts, family=family, front=front,
-                   face=feats[:3] - joints[PELV])
+    return _Figure(
+        joints=joints - joints[PELV],
+        depth=depth,
+        parts=parts,
+        family=family,
+        front=front,
+        face=feats[:3] - joints[PELV],
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # canvas
 # --------------------------------------------------------------------------------------------
+
 
 class _Canvas:
     """RGB drawing at ``_SS``× resolution plus an optional part-id buffer (same geometry)."""
@@ -575,6 +653,7 @@ def _blob(rng: np.random.Generator, c: np.ndarray, r: float) -> np.ndarray:
 # one image
 # --------------------------------------------------------------------------------------------
 
+
 def _place(rng: np.random.Generator, joints: np.ndarray, size: int) -> np.ndarray:
     """Translation putting the core joints (and usually the whole body) inside the image."""
     m = 2.0
@@ -623,8 +702,11 @@ def _render(cfg: SyntheticConfig, index: int) -> tuple[bytes, dict]:
         target = joints[int(rng.integers(J))]
         c = target + rng.normal(0, 0.08 * height, 2)
         col = _rgb(_hsv(rng, (0.0, 1.0), (0.1, 1.0)))
-        shape = _rect(rng, c, 0.08 * height, 0.3 * height) if rng.random() < 0.5 else \
-            _blob(rng, c, rng.uniform(0.06, 0.16) * height)
+        shape = (
+            _rect(rng, c, 0.08 * height, 0.3 * height)
+            if rng.random() < 0.5
+            else _blob(rng, c, rng.uniform(0.06, 0.16) * height)
+        )
         canvas.op(("poly", shape, col), np.zeros(2), P_FOREIGN)
         if rng.random() < 0.4:  # a second tone makes the occluder textured
             canvas.op(("poly", (shape - c) * 0.5 + c, _rgb(_hsv(rng, (0, 1), (0.1, 1)))), np.zeros(2), P_FOREIGN)
@@ -665,9 +747,15 @@ def _render(cfg: SyntheticConfig, index: int) -> tuple[bytes, dict]:
     hc = (joints[HEAD] + joints[NECK]) / 2
     headbox = np.array([[hc[0] - 0.375 * hlen, hc[1] - 0.5 * hlen], [hc[0] + 0.375 * hlen, hc[1] + 0.5 * hlen]])
     anno = {
-        "joints": joints, "visible": visible, "present": present, "headbox": headbox,
-        "objpos": (joints[PELV] + joints[THRX]) / 2, "scale": height / 200.0,
-        "family": fig.family, "front": fig.front, "face": fig.face + offset,
+        "joints": joints,
+        "visible": visible,
+        "present": present,
+        "headbox": headbox,
+        "objpos": (joints[PELV] + joints[THRX]) / 2,
+        "scale": height / 200.0,
+        "family": fig.family,
+        "front": fig.front,
+        "face": fig.face + offset,
     }
     return buf.getvalue(), anno
 
@@ -675,6 +763,7 @@ def _render(cfg: SyntheticConfig, index: int) -> tuple[bytes, dict]:
 # --------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------
+
 
 def image_name(index: int) -> str:
     """File name of synthetic image ``index`` (0-based annolist index)."""
@@ -699,8 +788,12 @@ def _test_rects(a: dict, second: bool) -> np.ndarray:
     not score (not in ``single_person``), half a person height to the right."""
     rects = [{"scale": float(a["scale"]), "objpos": {"x": float(a["objpos"][0] + 1), "y": float(a["objpos"][1] + 1)}}]
     if second:
-        rects.append({"scale": float(a["scale"]) * 0.8,
-                      "objpos": {"x": float(a["objpos"][0] + 1 + 100 * a["scale"]), "y": float(a["objpos"][1] + 1)}})
+        rects.append(
+            {
+                "scale": float(a["scale"]) * 0.8,
+                "objpos": {"x": float(a["objpos"][0] + 1 + 100 * a["scale"]), "y": float(a["objpos"][1] + 1)},
+            }
+        )
     return _struct_array(["scale", "objpos"], rects)
 
 
@@ -712,29 +805,46 @@ def _release(annos: list[dict], n_test: int = 0) -> dict:
     first_test = len(annos) - n_test
     for i, a in enumerate(annos):
         if i >= first_test:
-            annolist.append({"image": {"name": image_name(i)},
-                             "annorect": _test_rects(a, second=n_test > 1 and i == len(annos) - 1),
-                             "frame_sec": _empty(), "vidx": _empty()})
-            acts.append({"act_name": POSE_FAMILIES[a["family"]], "cat_name": "synthetic",
-                         "act_id": float(a["family"] + 1)})
+            annolist.append(
+                {
+                    "image": {"name": image_name(i)},
+                    "annorect": _test_rects(a, second=n_test > 1 and i == len(annos) - 1),
+                    "frame_sec": _empty(),
+                    "vidx": _empty(),
+                }
+            )
+            acts.append(
+                {"act_name": POSE_FAMILIES[a["family"]], "cat_name": "synthetic", "act_id": float(a["family"] + 1)}
+            )
             continue
         pts = []
         for j in range(J):
             if a["present"][j]:
-                pts.append({"x": float(a["joints"][j, 0] + 1), "y": float(a["joints"][j, 1] + 1),
-                            "id": float(j), "is_visible": float(a["visible"][j])})
+                pts.append(
+                    {
+                        "x": float(a["joints"][j, 0] + 1),
+                        "y": float(a["joints"][j, 1] + 1),
+                        "id": float(j),
+                        "is_visible": float(a["visible"][j]),
+                    }
+                )
         hb = a["headbox"] + 1
         rect = _struct_array(
             ["x1", "y1", "x2", "y2", "annopoints", "scale", "objpos"],
-            [{"x1": float(hb[0, 0]), "y1": float(hb[0, 1]), "x2": float(hb[1, 0]), "y2": float(hb[1, 1]),
-              "annopoints": {"point": _struct_array(["x", "y", "id", "is_visible"], pts)},
-              "scale": float(a["scale"]),
-              "objpos": {"x": float(a["objpos"][0] + 1), "y": float(a["objpos"][1] + 1)}}],
+            [
+                {
+                    "x1": float(hb[0, 0]),
+                    "y1": float(hb[0, 1]),
+                    "x2": float(hb[1, 0]),
+                    "y2": float(hb[1, 1]),
+                    "annopoints": {"point": _struct_array(["x", "y", "id", "is_visible"], pts)},
+                    "scale": float(a["scale"]),
+                    "objpos": {"x": float(a["objpos"][0] + 1), "y": float(a["objpos"][1] + 1)},
+                }
+            ],
         )
-        annolist.append({"image": {"name": image_name(i)}, "annorect": rect,
-                         "frame_sec": _empty(), "vidx": _empty()})
-        acts.append({"act_name": POSE_FAMILIES[a["family"]], "cat_name": "synthetic",
-                     "act_id": float(a["family"] + 1)})
+        annolist.append({"image": {"name": image_name(i)}, "annorect": rect, "frame_sec": _empty(), "vidx": _empty()})
+        acts.append({"act_name": POSE_FAMILIES[a["family"]], "cat_name": "synthetic", "act_id": float(a["family"] + 1)})
     n = len(annos)
     single = np.empty((n, 1), dtype=object)
     for i in range(n):
@@ -794,12 +904,21 @@ def _flic_examples(annos: list[dict], cfg: SyntheticConfig) -> np.ndarray:
         coords = np.full((2, len(flic.SLOTS)), np.nan)
         coords[:, list(flic.ANNOTATED_SLOTS)] = pc.T
         train = i < cfg.n_train
-        rows.append({
-            "poselet_hit_idx": np.zeros((1, 0)), "moviename": FLIC_MOVIE, "coords": coords,
-            "filepath": flic_image_name(i), "imgdims": np.array([[size, size, 3.0]]), "currframe": float(i),
-            "torsobox": torso_box(pc)[None, :], "istrain": np.uint8(train), "istest": np.uint8(not train),
-            "isbad": np.uint8(0), "isunchecked": np.uint8(0),
-        })
+        rows.append(
+            {
+                "poselet_hit_idx": np.zeros((1, 0)),
+                "moviename": FLIC_MOVIE,
+                "coords": coords,
+                "filepath": flic_image_name(i),
+                "imgdims": np.array([[size, size, 3.0]]),
+                "currframe": float(i),
+                "torsobox": torso_box(pc)[None, :],
+                "istrain": np.uint8(train),
+                "istest": np.uint8(not train),
+                "isbad": np.uint8(0),
+                "isunchecked": np.uint8(0),
+            }
+        )
     return _struct_array(list(FLIC_FIELDS), rows)
 
 
@@ -845,8 +964,10 @@ def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False, n_test
     if cfg.layout not in LAYOUTS:
         raise ValueError(f"synthetic layout must be one of {LAYOUTS}, got {cfg.layout!r}")
     if cfg.layout == "flic" and cfg.missing_rate:
-        raise ValueError(f"synthetic missing_rate {cfg.missing_rate} with layout flic: FLIC labels all 11 of its "
-                         f"joints in every example; set missing_rate: 0")
+        raise ValueError(
+            f"synthetic missing_rate {cfg.missing_rate} with layout flic: FLIC labels all 11 of its "
+            f"joints in every example; set missing_rate: 0"
+        )
     if n_test and cfg.layout != "mpii":
         raise ValueError(f"synthetic n_test {n_test}: test images exist in the MPII layout only, not {cfg.layout!r}")
     out_dir = Path(out_dir)
@@ -860,6 +981,7 @@ def generate(out_dir: Path, cfg: SyntheticConfig, progress: bool = False, n_test
     indices = range(n)
     if progress:
         from tqdm import tqdm
+
         indices = tqdm(indices, desc="synthetic images", unit="img")
     for i in indices:
         data, anno = _render(cfg, i)
@@ -903,8 +1025,12 @@ def manifest_matches(out_dir: Path, cfg: SyntheticConfig, verify_files: bool = T
         manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    if (manifest.get("generator") != GENERATOR_NAME or manifest.get("version") != GENERATOR_VERSION
-            or manifest.get("config") != _config_dict(cfg) or manifest.get("n_test", 0) != n_test):
+    if (
+        manifest.get("generator") != GENERATOR_NAME
+        or manifest.get("version") != GENERATOR_VERSION
+        or manifest.get("config") != _config_dict(cfg)
+        or manifest.get("n_test", 0) != n_test
+    ):
         return False
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:

@@ -31,8 +31,7 @@ REQUIRED = {  # columns each summary table must have to be used (hgbench.summari
     "curves": ("variant", "seed", "group", "threshold", "pckh"),
     "ablations": ("variant", "seed", "stacks", "stack", "ablation@0.5", "is_final"),
     "training": ("variant", "seed", "iteration", "train_loss"),
-    "variants": ("variant", "label", "stacks", "modules", "features", "depth", "supervision",
-                 "params", "macs"),
+    "variants": ("variant", "label", "stacks", "modules", "features", "depth", "supervision", "params", "macs"),
     "seeds": ("variant", "metric", "quantity", "mean", "std", "n_seeds"),
     "claims": tuple(claims_module.COLUMNS),
     "costs": ("variant", "seed", "train_s", "train_max_rss_mb", "predict_ms_per_person"),
@@ -49,25 +48,36 @@ def describe_protocol(name: str) -> str:
     if p is None:
         return f"'{name}': no description available (unknown protocol name)."
     if p.kind is FLIC:  # one fixed convention, not the PCKh variants below
-        return (f"'{name}': PCK@0.2 of FLIC ({p.source}); a joint is correct when its distance to the "
-                f"ground truth is at most 0.2 × the torso diagonal; Elbow and Wrist are the means of "
-                f"left and right; observer-centric labels unless the dataset says otherwise.")
+        return (
+            f"'{name}': PCK@0.2 of FLIC ({p.source}); a joint is correct when its distance to the "
+            f"ground truth is at most 0.2 × the torso diagonal; Elbow and Wrist are the means of "
+            f"left and right; observer-centric labels unless the dataset says otherwise."
+        )
     norm = p.kind.normalizer
-    threshold = (f"inclusive: distance ≤ threshold × {norm}" if p.inclusive
-                 else f"strict: distance < threshold × {norm}")
+    threshold = f"inclusive: distance ≤ threshold × {norm}" if p.inclusive else f"strict: distance < threshold × {norm}"
     head = "Head = mean of neck and head top" if p.head == "neck+head" else "Head = head top only"
     scored = len(p.kind.joints) - len(p.unscored)
-    mean = (f"Mean pooled over all scored instances of the {scored} joints" if p.mean == "pooled"
-            else f"Mean = unweighted mean of the {scored} per-joint scores")
+    mean = (
+        f"Mean pooled over all scored instances of the {scored} joints"
+        if p.mean == "pooled"
+        else f"Mean = unweighted mean of the {scored} per-joint scores"
+    )
     semantics = "the semantics of"
-    unscored = (" and ".join({"pelv": "pelvis", "thrx": "thorax"}.get(j, j) for j in p.unscored) + " are never scored" if p.unscored
-                else "every joint, pelvis and thorax included, is scored")
-    counted = {"annotated": "missing joints are skipped",
-               "x_nonzero": "a joint counts when its ground-truth x is not 0",
-               "coords_gt_1": "a joint counts only when both ground-truth coordinates are > 1"}[p.gt_rule]
-    return (f"'{name}': {semantics} {p.source}; a joint is correct when its distance to the ground "
-            f"truth is within the threshold, {threshold} ({norm} from {p.ground_truth}); "
-            f"{head}; {mean}; {unscored}; {counted}; occluded joints are scored. Details: docs/evaluation.md.")
+    unscored = (
+        " and ".join({"pelv": "pelvis", "thrx": "thorax"}.get(j, j) for j in p.unscored) + " are never scored"
+        if p.unscored
+        else "every joint, pelvis and thorax included, is scored"
+    )
+    counted = {
+        "annotated": "missing joints are skipped",
+        "x_nonzero": "a joint counts when its ground-truth x is not 0",
+        "coords_gt_1": "a joint counts only when both ground-truth coordinates are > 1",
+    }[p.gt_rule]
+    return (
+        f"'{name}': {semantics} {p.source}; a joint is correct when its distance to the ground "
+        f"truth is within the threshold, {threshold} ({norm} from {p.ground_truth}); "
+        f"{head}; {mean}; {unscored}; {counted}; occluded joints are scored. Details: docs/evaluation.md."
+    )
 
 
 def _read_tables(folder: Path) -> dict[str, pd.DataFrame | None]:
@@ -120,8 +130,14 @@ def _seed_stat(seeds: pd.DataFrame | None, variant: str, metric: str, quantity: 
     return _value(pd.to_numeric(row["std"], errors="coerce").iloc[0]) if len(row) else None
 
 
-def _score_rows(per_joint: pd.DataFrame, seeds: pd.DataFrame | None, variants: list[str],
-                names: dict[str, str], expected: dict[str, int], headline: str) -> list[dict]:
+def _score_rows(
+    per_joint: pd.DataFrame,
+    seeds: pd.DataFrame | None,
+    variants: list[str],
+    names: dict[str, str],
+    expected: dict[str, int],
+    headline: str,
+) -> list[dict]:
     """One row per variant: headline group scores (mean over its scored seeds) with the std across
     seeds of Mean and of the ablation metric, PCKh@0.1 Mean, AUC."""
     ok = per_joint[per_joint["status"].astype(str) != "missing"]
@@ -129,12 +145,20 @@ def _score_rows(per_joint: pd.DataFrame, seeds: pd.DataFrame | None, variants: l
     for v in variants:
         head = ok[(ok["variant"] == v) & (ok["metric"] == headline)]
         at01 = ok[(ok["variant"] == v) & (ok["metric"] == "pckh@0.1")]
-        rows.append({
-            "label": names[v], "variant": v, "n": len(head), "n_expected": expected[v],
-            "groups": [_mean(head[g]) for g in GROUPS], "mean_sd": _seed_stat(seeds, v, headline, "Mean"),
-            "mean01": _mean(at01["Mean"]), "auc": _mean(head["auc"]), "ablation": _mean(head["ablation"]),
-            "ablation_sd": _seed_stat(seeds, v, headline, "ablation"),
-        })
+        rows.append(
+            {
+                "label": names[v],
+                "variant": v,
+                "n": len(head),
+                "n_expected": expected[v],
+                "groups": [_mean(head[g]) for g in GROUPS],
+                "mean_sd": _seed_stat(seeds, v, headline, "Mean"),
+                "mean01": _mean(at01["Mean"]),
+                "auc": _mean(head["auc"]),
+                "ablation": _mean(head["ablation"]),
+                "ablation_sd": _seed_stat(seeds, v, headline, "ablation"),
+            }
+        )
     return rows
 
 
@@ -147,9 +171,20 @@ def _run_rows(per_joint: pd.DataFrame, experiments, names: dict[str, str], headl
     """One row per run of the profile: headline Mean and ablation metric with their 95 % bootstrap
     CIs over people, visible/occluded PCK, people scored, status (missing runs included)."""
     head = per_joint[per_joint["metric"] == headline]
-    cols = {c: _column(head, c) for c in ("Mean", "Mean_ci_low", "Mean_ci_high", "ablation",
-                                          "ablation_ci_low", "ablation_ci_high", "n_people",
-                                          "visible", "occluded")}
+    cols = {
+        c: _column(head, c)
+        for c in (
+            "Mean",
+            "Mean_ci_low",
+            "Mean_ci_high",
+            "ablation",
+            "ablation_ci_low",
+            "ablation_ci_high",
+            "n_people",
+            "visible",
+            "occluded",
+        )
+    }
     index = {(str(v), int(s)): i for i, v, s in zip(head.index, head["variant"], head["seed"])}
     status = {(str(r.variant), int(r.seed)): str(r.status) for r in per_joint.itertuples()}
     rows = []
@@ -181,20 +216,32 @@ def _claim_rows(claims: pd.DataFrame | None, names: dict[str, str]) -> list[dict
         n_seeds = int(r["n_seeds"])
         agree = _value(r["seeds_agree"])
         words = str(r["verdict"])
-        words = {claims_module.FIRST_HIGHER: f"{names[first]} higher",
-                 claims_module.SECOND_HIGHER: f"{names[second]} higher"}.get(words, words)
+        words = {
+            claims_module.FIRST_HIGHER: f"{names[first]} higher",
+            claims_module.SECOND_HIGHER: f"{names[second]} higher",
+        }.get(words, words)
         quantity, metric = str(r["quantity"]), str(r["metric"])
-        rows.append({
-            "claim": str(r["claim"]), "is_claim": _is_true(r["is_claim"]), "higher": names[first],
-            "other": names[second], "seeds": str(r["seeds"]), "n_seeds": n_seeds,
-            "per_seed": ", ".join(f"{d:+.1f}" for d in _per_seed(r["per_seed"])),
-            "seed_std": _value(r["seed_std"]),
-            "agree": f"{int(agree)} of {n_seeds}" if agree is not None else None,
-            "quantity": ("ablation metric" if quantity == "ablation" else quantity)
-                        + f" ({METRIC_LABELS.get(metric, metric)})",
-            "diff": _value(r["diff"]), "low": _value(r["ci_low"]), "high": _value(r["ci_high"]),
-            "p": _value(r["p"]), "verdict": words, "paper": _value(r["paper_diff"]),
-        })
+        rows.append(
+            {
+                "claim": str(r["claim"]),
+                "is_claim": _is_true(r["is_claim"]),
+                "higher": names[first],
+                "other": names[second],
+                "seeds": str(r["seeds"]),
+                "n_seeds": n_seeds,
+                "per_seed": ", ".join(f"{d:+.1f}" for d in _per_seed(r["per_seed"])),
+                "seed_std": _value(r["seed_std"]),
+                "agree": f"{int(agree)} of {n_seeds}" if agree is not None else None,
+                "quantity": ("ablation metric" if quantity == "ablation" else quantity)
+                + f" ({METRIC_LABELS.get(metric, metric)})",
+                "diff": _value(r["diff"]),
+                "low": _value(r["ci_low"]),
+                "high": _value(r["ci_high"]),
+                "p": _value(r["p"]),
+                "verdict": words,
+                "paper": _value(r["paper_diff"]),
+            }
+        )
     rows.sort(key=lambda x: (not x["is_claim"], x["claim"], x["higher"], x["other"], x["quantity"]))
     return rows
 
@@ -209,8 +256,7 @@ def _per_seed(text) -> list[float]:
         return []
 
 
-def _ablation_rows(ablations: pd.DataFrame, variants: list[str], names: dict[str, str],
-                   params: Params) -> list[dict]:
+def _ablation_rows(ablations: pd.DataFrame, variants: list[str], names: dict[str, str], params: Params) -> list[dict]:
     """One row per variant: final-stack ablation metric (mean, sd, n seeds), halfway and every stack."""
     scored = ablations[pd.to_numeric(ablations["ablation@0.5"], errors="coerce").notna()]
     rows = []
@@ -220,17 +266,29 @@ def _ablation_rows(ablations: pd.DataFrame, variants: list[str], names: dict[str
         per_stack = run.groupby("stack")["ablation@0.5"].mean()
         final = run[run["is_final"].astype(str).str.lower() == "true"]["ablation@0.5"]
         half = cfg.stacks // 2 if cfg.stacks > 1 else None
-        rows.append({
-            "label": names[v], "stacks": cfg.stacks, "modules": cfg.modules, "supervision": cfg.supervision,
-            "n": len(final), "final": _mean(final), "sd": float(final.std()) if len(final) > 1 else None,
-            "halfway": _value(per_stack.get(half)) if half else None,
-            "per_stack": [(int(s), _value(a)) for s, a in per_stack.items()],
-        })
+        rows.append(
+            {
+                "label": names[v],
+                "stacks": cfg.stacks,
+                "modules": cfg.modules,
+                "supervision": cfg.supervision,
+                "n": len(final),
+                "final": _mean(final),
+                "sd": float(final.std()) if len(final) > 1 else None,
+                "halfway": _value(per_stack.get(half)) if half else None,
+                "per_stack": [(int(s), _value(a)) for s, a in per_stack.items()],
+            }
+        )
     return rows
 
 
-def _card_rows(variants_table: pd.DataFrame | None, costs: pd.DataFrame | None, variants: list[str],
-               names: dict[str, str], params: Params) -> list[dict]:
+def _card_rows(
+    variants_table: pd.DataFrame | None,
+    costs: pd.DataFrame | None,
+    variants: list[str],
+    names: dict[str, str],
+    params: Params,
+) -> list[dict]:
     """One model card per variant: architecture and counts (variants.csv), and what its runs cost
     (costs.csv, mean over seeds): Snakemake's benchmark when there is one, else the training log."""
     arch = {} if variants_table is None else {str(r["variant"]): r for r in variants_table.to_dict("records")}
@@ -239,7 +297,7 @@ def _card_rows(variants_table: pd.DataFrame | None, costs: pd.DataFrame | None, 
         cfg = params.variants[v]
         run = costs[costs["variant"] == v] if costs is not None else pd.DataFrame()
 
-        def mean(col):
+        def mean(col, run=run):
             return _mean(run[col]) if col in run else None
 
         train_s, train_src = mean("train_s"), "Snakemake benchmark (whole job)"
@@ -249,16 +307,24 @@ def _card_rows(variants_table: pd.DataFrame | None, costs: pd.DataFrame | None, 
         if peak is None and mean("log_peak_mem_mb") is not None:
             peak, peak_src = mean("log_peak_mem_mb"), "training log"
         devices = sorted({str(d) for d in run["device"].dropna() if str(d)}) if "device" in run else []
-        rows.append({
-            "label": names[v], "variant": v,
-            "arch": f"{cfg.stacks}×{cfg.modules}, {cfg.features} features, depth {cfg.depth}",
-            "supervision": cfg.supervision, "params": _value(arch.get(v, {}).get("params")),
-            "macs": _value(arch.get(v, {}).get("macs")), "train_s": train_s,
-            "train_source": train_src if train_s is not None else "", "peak_mb": peak,
-            "peak_source": peak_src if peak is not None else "", "latency_ms": mean("predict_ms_per_person"),
-            "images_per_s": mean("log_images_per_s"), "data_wait": mean("log_data_wait_share"),
-            "device": ", ".join(devices) if devices else f"{params.device} (profile setting; not logged)",
-        })
+        rows.append(
+            {
+                "label": names[v],
+                "variant": v,
+                "arch": f"{cfg.stacks}×{cfg.modules}, {cfg.features} features, depth {cfg.depth}",
+                "supervision": cfg.supervision,
+                "params": _value(arch.get(v, {}).get("params")),
+                "macs": _value(arch.get(v, {}).get("macs")),
+                "train_s": train_s,
+                "train_source": train_src if train_s is not None else "",
+                "peak_mb": peak,
+                "peak_source": peak_src if peak is not None else "",
+                "latency_ms": mean("predict_ms_per_person"),
+                "images_per_s": mean("log_images_per_s"),
+                "data_wait": mean("log_data_wait_share"),
+                "device": ", ".join(devices) if devices else f"{params.device} (profile setting; not logged)",
+            }
+        )
     return rows
 
 
@@ -284,8 +350,12 @@ def _gallery_rows(found: dict | None, names: dict[str, str]) -> tuple[list[dict]
     n = len(cols["variant"])
 
     def panel(i, prefix):
-        return {"image": cols["images"][i], "gt": cols["gt"][i].astype(float), "pred": cols["pred"][i].astype(float),
-                "caption": f"{prefix}error {cols['score'][i]:.2f} (#{cols['person'][i]}, s{cols['seed'][i]})"}
+        return {
+            "image": cols["images"][i],
+            "gt": cols["gt"][i].astype(float),
+            "pred": cols["pred"][i].astype(float),
+            "caption": f"{prefix}error {cols['score'][i]:.2f} (#{cols['person'][i]}, s{cols['seed'][i]})",
+        }
 
     rows, missing = [], []
     for v, label in names.items():
@@ -299,8 +369,14 @@ def _gallery_rows(found: dict | None, names: dict[str, str]) -> tuple[list[dict]
     for source in dict.fromkeys(s for s in cols["source"] if s != "validation"):
         for v in dict.fromkeys(cols["variant"][i] for i in range(n) if cols["source"][i] == source):
             picked = [i for i in range(n) if cols["source"][i] == source and cols["variant"][i] == v][:6]
-            rows.append({"title": f"{source}\n{names.get(v, v)}", "panels": [
-                {**panel(i, ""), "caption": f"{cols['case'][i]}: error {cols['score'][i]:.2f}"} for i in picked]})
+            rows.append(
+                {
+                    "title": f"{source}\n{names.get(v, v)}",
+                    "panels": [
+                        {**panel(i, ""), "caption": f"{cols['case'][i]}: error {cols['score'][i]:.2f}"} for i in picked
+                    ],
+                }
+            )
     return rows, missing
 
 
@@ -315,12 +391,19 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     tables = _read_tables(folder)
     kind = kind_of(cfg.layout)
     headline = kind.headline  # the metric key of the dataset's headline rows (summarize writes it)
-    section = {"name": dataset, "source": cfg.source, "synthetic": cfg.source == "synthetic",
-               "flic": kind is FLIC, "layout": kind.name, "input_res": cfg.input_res,
-               "folder": f"summary/{dataset}/",
-               "found": any(t is not None for t in tables.values()),
-               "missing_tables": [f"{s}.csv" for s, t in tables.items() if t is None],
-               "n_runs": len(experiments), "metric": METRIC_LABELS[headline]}
+    section = {
+        "name": dataset,
+        "source": cfg.source,
+        "synthetic": cfg.source == "synthetic",
+        "flic": kind is FLIC,
+        "layout": kind.name,
+        "input_res": cfg.input_res,
+        "folder": f"summary/{dataset}/",
+        "found": any(t is not None for t in tables.values()),
+        "missing_tables": [f"{s}.csv" for s, t in tables.items() if t is None],
+        "n_runs": len(experiments),
+        "metric": METRIC_LABELS[headline],
+    }
     per_joint = _expected_runs(tables, "per_joint", runs)
     ablations = _expected_runs(tables, "ablations", runs)
     curves = _expected_runs(tables, "curves", runs)
@@ -344,16 +427,38 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     section["gallery_definition"] = found["attrs"]["score_definition"] if found else ""
     joint_names = found["attrs"]["joint_names"] if found else []
     limbs = skeleton_limbs(joint_names)
-    section["gallery_figure"] = _draw(fig_dir / f"{dataset}_gallery.png",
-                                      lambda p: figures.gallery_figure(rows, limbs, p))
+    section["gallery_figure"] = _draw(
+        fig_dir / f"{dataset}_gallery.png", lambda p: figures.gallery_figure(rows, limbs, p)
+    )
 
     head = per_joint[(per_joint["metric"] == headline) & (per_joint["status"].astype(str) != "missing")]
-    cis = pd.DataFrame({"variant": head["variant"], "seed": head["seed"].astype(int),
-                        "low": _column(head, "ablation_ci_low"), "high": _column(head, "ablation_ci_high")})
-    visibility = pd.DataFrame({"variant": head["variant"], "seed": head["seed"],
-                               "visible": _column(head, "visible"), "occluded": _column(head, "occluded")})
-    section["figures"] = _draw_figures(dataset, section, names, fig_dir, curves=curves, training=training,
-                                       ablations=ablations, cis=cis, visibility=visibility)
+    cis = pd.DataFrame(
+        {
+            "variant": head["variant"],
+            "seed": head["seed"].astype(int),
+            "low": _column(head, "ablation_ci_low"),
+            "high": _column(head, "ablation_ci_high"),
+        }
+    )
+    visibility = pd.DataFrame(
+        {
+            "variant": head["variant"],
+            "seed": head["seed"],
+            "visible": _column(head, "visible"),
+            "occluded": _column(head, "occluded"),
+        }
+    )
+    section["figures"] = _draw_figures(
+        dataset,
+        section,
+        names,
+        fig_dir,
+        curves=curves,
+        training=training,
+        ablations=ablations,
+        cis=cis,
+        visibility=visibility,
+    )
     return section
 
 
@@ -365,41 +470,68 @@ def _draw(path: Path, draw) -> dict | None:
     return {"src": f"figures/{path.name}"}
 
 
-def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: Path, curves: pd.DataFrame,
-                  training: pd.DataFrame, ablations: pd.DataFrame, cis: pd.DataFrame,
-                  visibility: pd.DataFrame) -> list[dict]:
+def _draw_figures(
+    dataset: str,
+    section: dict,
+    names: dict[str, str],
+    fig_dir: Path,
+    curves: pd.DataFrame,
+    training: pd.DataFrame,
+    ablations: pd.DataFrame,
+    cis: pd.DataFrame,
+    visibility: pd.DataFrame,
+) -> list[dict]:
     """Draw a dataset's figures; return ``{src, alt, caption}`` for each one that has data."""
-    heat = pd.DataFrame({r["label"]: r["groups"] for r in section["scores"] if r["n"]},
-                        index=list(GROUPS), dtype=float).T
+    heat = pd.DataFrame(
+        {r["label"]: r["groups"] for r in section["scores"] if r["n"]}, index=list(GROUPS), dtype=float
+    ).T
     metric = section["metric"]
     kind = kind_of(section["layout"])
     norm = kind.normalizer
     plan = [  # (file stem, drawing function, alt text, caption)
-        ("pckh_curve", lambda p: figures.pckh_curve(curves, names, p, section["protocol"], norm=norm),
-         "PCK curve: Mean PCK against the normalised distance threshold, per variant",
-         f"PCK curve (Mean) against the distance threshold as a fraction of the {norm}; line: mean over "
-         "seeds, band: range of seeds."),
-        ("training", lambda p: figures.training_curves(training, names, p),
-         "Training loss and validation accuracy against training iteration, per variant",
-         "Training loss and final-stack validation accuracy during training (cf. the paper's Fig. 8). "
-         f"Training-time accuracy is {kind.training_metric.label}, without flip test."),
-        ("stack_training", lambda p: figures.stack_training_curves(training, names, p),
-         "Loss and validation accuracy of every supervised output against training iteration",
-         "Loss and validation accuracy of every intermediate output during training (cf. the paper's "
-         "Fig. 8 and Fig. 9, right); drawn for variants that log more than one output."),
-        ("ablation", lambda p: figures.ablation_chart(ablations, names, p, cis=cis),
-         "Ablation chart: final-stack accuracy on wrists, elbows, knees and ankles per variant with 95% "
-         "confidence intervals, and accuracy at each stack",
-         "The paper's ablation metric (PCKh@0.5 over wrists, elbows, knees and ankles): final stack per "
-         "variant, seeds as points with their 95 % bootstrap CI over people; right: accuracy at every "
-         "intermediate stack."),
-        ("visibility", lambda p: figures.visibility_chart(visibility, names, p, metric),
-         "Accuracy on visible versus occluded joints, per variant",
-         f"{metric} of joints annotated as visible vs occluded (occluded joints have coordinates and are "
-         "scored; missing joints are not)."),
-        ("per_joint", lambda p: figures.per_joint_heat(heat, p, section["protocol"], metric=metric),
-         f"Heat table of {metric} per joint group and variant",
-         f"{metric} per joint group, mean over seeds."),
+        (
+            "pckh_curve",
+            lambda p: figures.pckh_curve(curves, names, p, section["protocol"], norm=norm),
+            "PCK curve: Mean PCK against the normalised distance threshold, per variant",
+            f"PCK curve (Mean) against the distance threshold as a fraction of the {norm}; line: mean over "
+            "seeds, band: range of seeds.",
+        ),
+        (
+            "training",
+            lambda p: figures.training_curves(training, names, p),
+            "Training loss and validation accuracy against training iteration, per variant",
+            "Training loss and final-stack validation accuracy during training (cf. the paper's Fig. 8). "
+            f"Training-time accuracy is {kind.training_metric.label}, without flip test.",
+        ),
+        (
+            "stack_training",
+            lambda p: figures.stack_training_curves(training, names, p),
+            "Loss and validation accuracy of every supervised output against training iteration",
+            "Loss and validation accuracy of every intermediate output during training (cf. the paper's "
+            "Fig. 8 and Fig. 9, right); drawn for variants that log more than one output.",
+        ),
+        (
+            "ablation",
+            lambda p: figures.ablation_chart(ablations, names, p, cis=cis),
+            "Ablation chart: final-stack accuracy on wrists, elbows, knees and ankles per variant with 95% "
+            "confidence intervals, and accuracy at each stack",
+            "The paper's ablation metric (PCKh@0.5 over wrists, elbows, knees and ankles): final stack per "
+            "variant, seeds as points with their 95 % bootstrap CI over people; right: accuracy at every "
+            "intermediate stack.",
+        ),
+        (
+            "visibility",
+            lambda p: figures.visibility_chart(visibility, names, p, metric),
+            "Accuracy on visible versus occluded joints, per variant",
+            f"{metric} of joints annotated as visible vs occluded (occluded joints have coordinates and are "
+            "scored; missing joints are not).",
+        ),
+        (
+            "per_joint",
+            lambda p: figures.per_joint_heat(heat, p, section["protocol"], metric=metric),
+            f"Heat table of {metric} per joint group and variant",
+            f"{metric} per joint group, mean over seeds.",
+        ),
     ]
     drawn = []
     for stem, draw, alt, caption in plan:
@@ -412,9 +544,20 @@ def _draw_figures(dataset: str, section: dict, names: dict[str, str], fig_dir: P
 TABLES_DIR = "tables"
 """Folder beside the report page (``reports/<profile>/tables/``) with each dataset's score table as
 CSV and LaTeX, for papers."""
-_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
-                ">": r"\textgreater{}"}
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
 
 
 def _tex(text: str) -> str:
@@ -427,8 +570,20 @@ def score_table(section: dict) -> tuple[list[str], list[list]]:
     scored seeds, as on the page) and the paper's row; numbers in %, None where missing."""
     groups = list(GROUPS)
     header = ["variant", "label", "seeds", *groups, "Mean_sd", "Mean@0.1", "AUC", "ablation", "ablation_sd"]
-    rows = [[r["variant"], r["label"], r["n"], *r["groups"], r["mean_sd"], r["mean01"], r["auc"], r["ablation"],
-             r["ablation_sd"]] for r in section["scores"]]
+    rows = [
+        [
+            r["variant"],
+            r["label"],
+            r["n"],
+            *r["groups"],
+            r["mean_sd"],
+            r["mean01"],
+            r["auc"],
+            r["ablation"],
+            r["ablation_sd"],
+        ]
+        for r in section["scores"]
+    ]
     paper = section["paper_row"]
     rows.append(["paper", paper["label"], None, *paper["groups"], None, None, None, None, None])
     return header, rows
@@ -446,14 +601,24 @@ def write_score_tables(section: dict, folder: Path) -> dict[str, str]:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["dataset", "metric", "protocol", *header])
     for row in rows:
-        writer.writerow([section["name"], section["metric"], section["protocol"],
-                         *("" if v is None else f"{v:.2f}" if isinstance(v, float) else v for v in row)])
+        writer.writerow(
+            [
+                section["name"],
+                section["metric"],
+                section["protocol"],
+                *("" if v is None else f"{v:.2f}" if isinstance(v, float) else v for v in row),
+            ]
+        )
     groups = list(GROUPS)
     cols = groups + ["AUC"]
-    lines = [f"% {section['metric']} (%) on the validation split of {section['name']}, protocol {section['protocol']}; "
-             f"mean over each variant's scored seeds; written by hgbench report",
-             r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\hline",
-             "Setting & " + " & ".join(cols) + r" \\", r"\hline"]
+    lines = [
+        f"% {section['metric']} (%) on the validation split of {section['name']}, protocol {section['protocol']}; "
+        f"mean over each variant's scored seeds; written by hgbench report",
+        r"\begin{tabular}{l" + "r" * len(cols) + "}",
+        r"\hline",
+        "Setting & " + " & ".join(cols) + r" \\",
+        r"\hline",
+    ]
     for row in rows:
         values = dict(zip(header, row))
         cells = [_fmt(values[c]) if values[c] is not None else "--" for c in cols]
@@ -502,8 +667,9 @@ def _duration(seconds) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def build_report(params: Params, results_dir: Path, out_html: Path, params_file: str | None = None,
-                 root: Path | None = None) -> Path:
+def build_report(
+    params: Params, results_dir: Path, out_html: Path, params_file: str | None = None, root: Path | None = None
+) -> Path:
     """Write the report page ``out_html`` and its figures in ``out_html.parent/figures/``.
 
     ``params_file`` (the profile path the commands were given) and ``root`` (the project checkout,
@@ -514,18 +680,24 @@ def build_report(params: Params, results_dir: Path, out_html: Path, params_file:
     if not any((summary / d).is_dir() for d in params.datasets):
         # A missing dataset is shown as missing; no dataset at all is a wrong --results (or a
         # report asked for before the pipeline ran), not an empty result.
-        raise FileNotFoundError(f"{summary}: no summary of any dataset of profile {params.profile!r} "
-                                f"({', '.join(params.datasets)}); run `hgbench summarize` (or the pipeline) "
-                                f"first, or give the profile's results folder as --results")
+        raise FileNotFoundError(
+            f"{summary}: no summary of any dataset of profile {params.profile!r} "
+            f"({', '.join(params.datasets)}); run `hgbench summarize` (or the pipeline) "
+            f"first, or give the profile's results folder as --results"
+        )
     out_html.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = out_html.parent / "figures"
     sections = [_dataset_section(params, d, summary / d, fig_dir) for d in params.datasets]
     for section in sections:  # the score tables also as files, for papers (linked from the page)
         section["table_files"] = write_score_tables(section, out_html.parent / TABLES_DIR)
     prov = provenance.collect(Path(root) if root else Path.cwd(), params_file or "params.yaml", as_dict(params))
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = _fmt
     env.filters["sig"] = _sig
     env.filters["duration"] = _duration
@@ -533,9 +705,15 @@ def build_report(params: Params, results_dir: Path, out_html: Path, params_file:
     env.globals["ci"] = _ci
     html = env.get_template("index.html.j2").render(
         title=params.report_title or f"Stacked Hourglass benchmark: profile {params.profile}",
-        profile=params.profile, description=params.description, sections=sections, groups=GROUPS,
-        paper_mpii=[MPII.paper_test[g] for g in GROUPS], paper_stacks=MPII.paper_stacks, paper_flic=FLIC.paper_test,
-        flip_test=params.predict.flip_test, prov=prov,
+        profile=params.profile,
+        description=params.description,
+        sections=sections,
+        groups=GROUPS,
+        paper_mpii=[MPII.paper_test[g] for g in GROUPS],
+        paper_stacks=MPII.paper_stacks,
+        paper_flic=FLIC.paper_test,
+        flip_test=params.predict.flip_test,
+        prov=prov,
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html, encoding="utf-8")

@@ -34,9 +34,14 @@ SEED_BAND = ("pi", 100)
 @contextlib.contextmanager
 def theme():
     """The report's one look: seaborn whitegrid, notebook sizes, colour-blind palette."""
-    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.95),
-          "axes.prop_cycle": mpl.cycler(color=sns.color_palette(PALETTE)),
-          "axes.titleweight": "bold", "legend.frameon": False, "savefig.bbox": "tight"}
+    rc = {
+        **sns.axes_style("whitegrid"),
+        **sns.plotting_context("notebook", font_scale=0.95),
+        "axes.prop_cycle": mpl.cycler(color=sns.color_palette(PALETTE)),
+        "axes.titleweight": "bold",
+        "legend.frameon": False,
+        "savefig.bbox": "tight",
+    }
     with mpl.rc_context(rc):
         yield
 
@@ -82,12 +87,19 @@ def _legend_below(fig: Figure, ax, ncol: int) -> None:
     if ax.get_legend() is not None:
         ax.get_legend().remove()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(ncol, 4), bbox_to_anchor=(0.5, -0.02),
-                   title="variant (line: mean over seeds; band: range of seeds)")
+        fig.legend(
+            handles,
+            labels,
+            loc="lower center",
+            ncol=min(ncol, 4),
+            bbox_to_anchor=(0.5, -0.02),
+            title="variant (line: mean over seeds; band: range of seeds)",
+        )
 
 
-def pckh_curve(curves: pd.DataFrame, names: dict[str, str], path: Path, protocol: str,
-               norm: str = "head size") -> Path | None:
+def pckh_curve(
+    curves: pd.DataFrame, names: dict[str, str], path: Path, protocol: str, norm: str = "head size"
+) -> Path | None:
     """Mean PCK(h) vs normalised distance threshold (fraction of ``norm``), one line per variant."""
     data = _named(curves, names, ("group", "threshold", "pckh"))
     data = data[data["group"] == "Mean"]
@@ -97,13 +109,18 @@ def pckh_curve(curves: pd.DataFrame, names: dict[str, str], path: Path, protocol
     with theme():
         fig = Figure(figsize=(7.5, 5.2))
         ax = fig.add_subplot()
-        sns.lineplot(data=data, x="threshold", y="pckh", hue="name", hue_order=order, palette=palette,
-                     errorbar=SEED_BAND, ax=ax)
+        sns.lineplot(
+            data=data, x="threshold", y="pckh", hue="name", hue_order=order, palette=palette, errorbar=SEED_BAND, ax=ax
+        )
         metric = "PCKh" if norm == "head size" else "PCK"
-        ax.set(xlabel=f"normalised distance threshold (fraction of {norm})",
-               ylabel=f"{metric}, Mean (%)", ylim=(0, 100), xlim=(0, data["threshold"].max()),
-               title=f"{metric} curve (protocol: {plain_text(protocol)})")
-        for x in ((0.1, 0.5) if norm == "head size" else (0.2,)):
+        ax.set(
+            xlabel=f"normalised distance threshold (fraction of {norm})",
+            ylabel=f"{metric}, Mean (%)",
+            ylim=(0, 100),
+            xlim=(0, data["threshold"].max()),
+            title=f"{metric} curve (protocol: {plain_text(protocol)})",
+        )
+        for x in (0.1, 0.5) if norm == "head size" else (0.2,):
             ax.axvline(x, color="0.6", lw=0.8, ls=":")
         _legend_below(fig, ax, len(order))
         fig.tight_layout(rect=(0, 0.12, 1, 1))
@@ -128,18 +145,37 @@ def training_curves(training: pd.DataFrame, names: dict[str, str], path: Path) -
         fig = Figure(figsize=(11, 4.6))
         ax_loss, ax_acc = fig.subplots(1, 2)
         loss = data.dropna(subset=["train_loss"])
-        sns.lineplot(data=loss, x="iteration", y="train_loss", hue="name", hue_order=order,
-                     palette=palette, errorbar=SEED_BAND, ax=ax_loss)
+        sns.lineplot(
+            data=loss,
+            x="iteration",
+            y="train_loss",
+            hue="name",
+            hue_order=order,
+            palette=palette,
+            errorbar=SEED_BAND,
+            ax=ax_loss,
+        )
         _log_scale_if_positive(ax_loss, loss["train_loss"])
-        ax_loss.set(xlabel="training iteration", ylabel="train loss (heatmap MSE)",
-                    title="Training loss")
+        ax_loss.set(xlabel="training iteration", ylabel="train loss (heatmap MSE)", title="Training loss")
         if "valid_acc" in data and data["valid_acc"].notna().any():
-            sns.lineplot(data=data.dropna(subset=["valid_acc"]), x="iteration", y="valid_acc", hue="name",
-                         hue_order=order, palette=palette, errorbar=SEED_BAND, marker="o",
-                         markersize=4, legend=False, ax=ax_acc)
-        ax_acc.set(xlabel="training iteration",
-                   ylabel="validation PCKh@0.5 (%)\nwrists, elbows, knees, ankles",
-                   title="Validation accuracy, final stack (no flip test)")
+            sns.lineplot(
+                data=data.dropna(subset=["valid_acc"]),
+                x="iteration",
+                y="valid_acc",
+                hue="name",
+                hue_order=order,
+                palette=palette,
+                errorbar=SEED_BAND,
+                marker="o",
+                markersize=4,
+                legend=False,
+                ax=ax_acc,
+            )
+        ax_acc.set(
+            xlabel="training iteration",
+            ylabel="validation PCKh@0.5 (%)\nwrists, elbows, knees, ankles",
+            title="Validation accuracy, final stack (no flip test)",
+        )
         _legend_below(fig, ax_loss, len(order))
         fig.tight_layout(rect=(0, 0.12, 1, 1))
         return _save(fig, path)
@@ -154,7 +190,7 @@ def output_columns(training: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def _output_label(column: str, prefix: str, last: bool) -> str:
-    name = column[len(prefix) + 1:]
+    name = column[len(prefix) + 1 :]
     text = f"stack {name[1:]}" if name[:1] == "s" and name[1:].isdigit() else name
     return f"{text} (final)" if last else text
 
@@ -166,8 +202,10 @@ def stack_training_curves(training: pd.DataFrame, names: dict[str, str], path: P
     panels = []
     for v in names:
         run = data[data["variant"] == v]
-        cols = {kind: [c for c in output_columns(data, kind) if c in run and run[c].notna().any()]
-                for kind in ("train_loss", "valid_acc")}
+        cols = {
+            kind: [c for c in output_columns(data, kind) if c in run and run[c].notna().any()]
+            for kind in ("train_loss", "valid_acc")
+        }
         if len(cols["valid_acc"]) > 1 or len(cols["train_loss"]) > 1:
             panels.append((v, run, cols))
     if not panels:
@@ -182,8 +220,13 @@ def stack_training_curves(training: pd.DataFrame, names: dict[str, str], path: P
                 for k, col in enumerate(cols[kind]):
                     mean = run.groupby("iteration")[col].mean()
                     last = k == len(cols[kind]) - 1
-                    ax.plot(mean.index, mean.values, color=colours[k], lw=2 if last else 1.3,
-                            label=_output_label(col, kind, last))
+                    ax.plot(
+                        mean.index,
+                        mean.values,
+                        color=colours[k],
+                        lw=2 if last else 1.3,
+                        label=_output_label(col, kind, last),
+                    )
                 if kind == "train_loss":
                     _log_scale_if_positive(ax, run[cols[kind]].stack() if cols[kind] else pd.Series([], dtype=float))
                     ax.set(title=plain_text(names[v]), xlabel="")
@@ -198,8 +241,9 @@ def stack_training_curves(training: pd.DataFrame, names: dict[str, str], path: P
         return _save(fig, path)
 
 
-def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path,
-                   cis: pd.DataFrame | None = None) -> Path | None:
+def ablation_chart(
+    ablations: pd.DataFrame, names: dict[str, str], path: Path, cis: pd.DataFrame | None = None
+) -> Path | None:
     """Final-stack ablation metric per variant (seeds as points, each with its 95 % bootstrap CI
     over people from ``cis``: columns variant, seed, low, high) and accuracy at every stack."""
     data = _named(ablations, names, ("stack", "stacks", "seed", "ablation@0.5", "is_final"))
@@ -225,26 +269,55 @@ def ablation_chart(ablations: pd.DataFrame, names: dict[str, str], path: Path,
                 low = np.array([ci["low"].get(k, np.nan) for k in keys], float)
                 high = np.array([ci["high"].get(k, np.nan) for k in keys], float)
                 ok = np.isfinite(low) & np.isfinite(high)
-                ax_final.errorbar(seeds[ok], ys[ok], xerr=[seeds[ok] - low[ok], high[ok] - seeds[ok]],
-                                  fmt="none", ecolor="black", elinewidth=1.1, capsize=3, zorder=2)
-            ax_final.scatter(seeds, ys, color=palette[name], edgecolor="black",
-                             linewidth=0.6, s=36, zorder=3)
+                ax_final.errorbar(
+                    seeds[ok],
+                    ys[ok],
+                    xerr=[seeds[ok] - low[ok], high[ok] - seeds[ok]],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=1.1,
+                    capsize=3,
+                    zorder=2,
+                )
+            ax_final.scatter(seeds, ys, color=palette[name], edgecolor="black", linewidth=0.6, s=36, zorder=3)
         ax_final.set_yticks(y, order)
         ax_final.invert_yaxis()
-        ax_final.set(xlabel="PCKh@0.5 (%), wrists, elbows, knees, ankles", xlim=(0, 100),
-                     title="Final stack (bar: mean; points: seeds ± 95% CI)")
+        ax_final.set(
+            xlabel="PCKh@0.5 (%), wrists, elbows, knees, ankles",
+            xlim=(0, 100),
+            title="Final stack (bar: mean; points: seeds ± 95% CI)",
+        )
         multi = data[data["stacks"] > 1]
         if multi.empty:
-            ax_stack.text(0.5, 0.5, "only single-stack variants", ha="center", va="center",
-                          transform=ax_stack.transAxes, color="0.4")
+            ax_stack.text(
+                0.5,
+                0.5,
+                "only single-stack variants",
+                ha="center",
+                va="center",
+                transform=ax_stack.transAxes,
+                color="0.4",
+            )
             ax_stack.set_axis_off()
         else:
             m_order = [n for n in order if n in set(multi["name"])]
-            sns.lineplot(data=multi, x="stack", y="ablation@0.5", hue="name", hue_order=m_order,
-                         palette=palette, errorbar=SEED_BAND, marker="o", ax=ax_stack)
+            sns.lineplot(
+                data=multi,
+                x="stack",
+                y="ablation@0.5",
+                hue="name",
+                hue_order=m_order,
+                palette=palette,
+                errorbar=SEED_BAND,
+                marker="o",
+                ax=ax_stack,
+            )
             ax_stack.set_xticks(range(1, int(multi["stack"].max()) + 1))
-            ax_stack.set(xlabel="stack (1 = first hourglass)", ylabel="PCKh@0.5 (%)\nwrists, elbows, knees, ankles",
-                         title="Accuracy at every stack")
+            ax_stack.set(
+                xlabel="stack (1 = first hourglass)",
+                ylabel="PCKh@0.5 (%)\nwrists, elbows, knees, ankles",
+                title="Accuracy at every stack",
+            )
             ax_stack.legend(title=None, fontsize="small", loc="lower right")
         fig.tight_layout()
         return _save(fig, path)
@@ -259,10 +332,20 @@ def per_joint_heat(table: pd.DataFrame, path: Path, protocol: str, metric: str =
     with theme():
         fig = Figure(figsize=(9, 0.5 * len(table) + 1.8))
         ax = fig.add_subplot()
-        sns.heatmap(table, annot=True, fmt=".1f", cmap=SEQUENTIAL, vmin=0, vmax=100, linewidths=0.5,
-                    cbar_kws={"label": f"{metric} (%)"}, ax=ax)
-        ax.set(xlabel="", ylabel="", title=f"{metric} per joint group, mean over seeds "
-                                          f"(protocol: {plain_text(protocol)})")
+        sns.heatmap(
+            table,
+            annot=True,
+            fmt=".1f",
+            cmap=SEQUENTIAL,
+            vmin=0,
+            vmax=100,
+            linewidths=0.5,
+            cbar_kws={"label": f"{metric} (%)"},
+            ax=ax,
+        )
+        ax.set(
+            xlabel="", ylabel="", title=f"{metric} per joint group, mean over seeds (protocol: {plain_text(protocol)})"
+        )
         ax.tick_params(axis="y", rotation=0)
         fig.tight_layout()
         return _save(fig, path)
@@ -273,8 +356,9 @@ def visibility_chart(table: pd.DataFrame, names: dict[str, str], path: Path, met
 
     ``table``: headline per-run rows with columns variant, seed, visible, occluded."""
     data = _named(table, names, ("seed", "visible", "occluded"))
-    data = data.melt(id_vars=["variant", "name", "seed"], value_vars=["visible", "occluded"],
-                     var_name="joints", value_name="pck").dropna(subset=["pck"])
+    data = data.melt(
+        id_vars=["variant", "name", "seed"], value_vars=["visible", "occluded"], var_name="joints", value_name="pck"
+    ).dropna(subset=["pck"])
     if data.empty:
         return None
     order, _ = _hue(names, data["variant"])
@@ -283,12 +367,29 @@ def visibility_chart(table: pd.DataFrame, names: dict[str, str], path: Path, met
         ax = fig.add_subplot()
         pair = sns.color_palette(SEQUENTIAL, 5)
         palette = {"visible": pair[1], "occluded": pair[3]}
-        sns.barplot(data=data, y="name", x="pck", hue="joints", order=order, palette=palette,
-                    errorbar=None, alpha=0.8, ax=ax)
-        sns.stripplot(data=data, y="name", x="pck", hue="joints", order=order, palette=palette,
-                      dodge=True, edgecolor="black", linewidth=0.6, size=5, legend=False, ax=ax)
-        ax.set(xlim=(0, 100), ylabel="", xlabel=f"{metric} (%)",
-               title="Visible vs occluded joints (bar: mean over seeds; points: seeds)")
+        sns.barplot(
+            data=data, y="name", x="pck", hue="joints", order=order, palette=palette, errorbar=None, alpha=0.8, ax=ax
+        )
+        sns.stripplot(
+            data=data,
+            y="name",
+            x="pck",
+            hue="joints",
+            order=order,
+            palette=palette,
+            dodge=True,
+            edgecolor="black",
+            linewidth=0.6,
+            size=5,
+            legend=False,
+            ax=ax,
+        )
+        ax.set(
+            xlim=(0, 100),
+            ylabel="",
+            xlabel=f"{metric} (%)",
+            title="Visible vs occluded joints (bar: mean over seeds; points: seeds)",
+        )
         ax.legend(title=None, loc="lower right")
         fig.tight_layout()
         return _save(fig, path)
@@ -326,8 +427,10 @@ def gallery_figure(rows: list[dict], limbs: list[tuple[int, int]], path: Path) -
                 ax.set_ylim(size - 0.5, -0.5)
                 ax.set_title(plain_text(panel["caption"]), fontsize="small")
             axes[r, 0].set_ylabel(plain_text(row["title"]), fontsize="small")
-        handles = [mpl.lines.Line2D([], [], color=GT_COLOUR, ls="--", lw=2, label="ground truth"),
-                   mpl.lines.Line2D([], [], color=PRED_COLOUR, lw=2, label="prediction")]
+        handles = [
+            mpl.lines.Line2D([], [], color=GT_COLOUR, ls="--", lw=2, label="ground truth"),
+            mpl.lines.Line2D([], [], color=PRED_COLOUR, lw=2, label="prediction"),
+        ]
         fig.legend(handles=handles, loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.0))
         fig.tight_layout(rect=(0, 0.04, 1, 1))
         return _save(fig, path)

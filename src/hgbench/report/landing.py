@@ -50,8 +50,10 @@ def write_landing(index: Path, latest: Path | None = None) -> Path:
         rel = page.relative_to(index.parent).as_posix()
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(page.stat().st_mtime))
         mark = " <strong>(written last)</strong>" if i == 0 and latest is not None else ""
-        rows.append(f'<li><a href="{html.escape(rel, quote=True)}">{_title(page)}</a> — profile '
-                    f"<code>{html.escape(page.parent.name)}</code>, written {written}{mark}</li>")
+        rows.append(
+            f'<li><a href="{html.escape(rel, quote=True)}">{_title(page)}</a> — profile '
+            f"<code>{html.escape(page.parent.name)}</code>, written {written}{mark}</li>"
+        )
     body = "\n".join(rows) if rows else "<li>No report yet: run <code>make demo</code>.</li>"
     first = ""
     if pages:

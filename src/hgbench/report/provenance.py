@@ -16,8 +16,19 @@ from pathlib import Path
 
 import yaml
 
-PACKAGES = ("hgbench", "torch", "numpy", "scipy", "h5py", "pandas", "matplotlib", "seaborn", "jinja2",
-            "snakemake", "dvc")
+PACKAGES = (
+    "hgbench",
+    "torch",
+    "numpy",
+    "scipy",
+    "h5py",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "jinja2",
+    "snakemake",
+    "dvc",
+)
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -51,8 +62,15 @@ def dvc_lock_outputs(root: Path) -> list[dict]:
     rows = []
     for stage, body in sorted((data.get("stages") or {}).items()):
         for out in body.get("outs") or []:
-            rows.append({"stage": stage, "path": out.get("path"), "md5": out.get("md5"),
-                         "size": out.get("size"), "nfiles": out.get("nfiles")})
+            rows.append(
+                {
+                    "stage": stage,
+                    "path": out.get("path"),
+                    "md5": out.get("md5"),
+                    "size": out.get("size"),
+                    "nfiles": out.get("nfiles"),
+                }
+            )
     return rows
 
 
@@ -96,8 +114,14 @@ def hardware() -> dict:
             gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # a broken CUDA install must not stop the report
         gpus = []
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
-            "gpus": gpus, "os": platform.platform(), "python": platform.python_version()}
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "gpus": gpus,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def reproduce_commands(params_file: str, commit: str | None) -> list[str]:
@@ -118,7 +142,7 @@ def collect(root: Path, params_file: str, resolved_params: dict) -> dict:
     """All provenance of one report, as plain data for the template."""
     git = git_state(root)
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git,
         "dvc_outputs": dvc_lock_outputs(root),
         "params_file": params_file,

@@ -28,8 +28,7 @@ def main(src: Path, dst: Path) -> None:
         pick += list(np.flatnonzero(split & differs)[:4]) + list(np.flatnonzero(split & ~differs)[:8])
     pick = np.sort(pick)
     sub = {k: v[pick] for k, v in rows.items()}
-    scipy.io.savemat(dst / "examples_subset.mat", {"examples": flic_examples(sub)}, do_compression=True,
-                     oned_as="row")
+    scipy.io.savemat(dst / "examples_subset.mat", {"examples": flic_examples(sub)}, do_compression=True, oned_as="row")
     np.savez_compressed(dst / "reference.npz", **sub)
 
 

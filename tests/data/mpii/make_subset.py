@@ -25,7 +25,8 @@ def main(src: Path, dst: Path) -> None:
     scipy.io.savemat(
         dst / "detections_annolist.mat",
         {k: det[k] for k in ("annolist", "RELEASE_img_index", "RELEASE_person_index")},
-        do_compression=True, oned_as="row",
+        do_compression=True,
+        oned_as="row",
     )
     with h5py.File(src / "valid.h5", "r") as f:
         arrays = {k: f[k][...] for k in ("part", "visible", "index", "person", "normalize", "center", "scale")}
@@ -46,8 +47,14 @@ def main(src: Path, dst: Path) -> None:
     act = np.empty((N_RELEASE, 1), dtype=[(f, object) for f in ("act_name", "cat_name", "act_id")])
     for i in range(N_RELEASE):
         act[i, 0]["act_name"], act[i, 0]["cat_name"], act[i, 0]["act_id"] = "", "", -1.0
-    release = {"annolist": annolist, "img_train": np.ones((1, N_RELEASE)), "version": "12",
-               "single_person": single, "act": act, "video_list": np.empty((1, 0), dtype=object)}
+    release = {
+        "annolist": annolist,
+        "img_train": np.ones((1, N_RELEASE)),
+        "version": "12",
+        "single_person": single,
+        "act": act,
+        "video_list": np.empty((1, 0), dtype=object),
+    }
     scipy.io.savemat(dst / "release_subset.mat", {"RELEASE": release}, do_compression=True, oned_as="row")
 
     (dst / "images").mkdir(exist_ok=True)
