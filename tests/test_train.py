@@ -88,3 +88,43 @@ def test_the_multi_tensor_optimizer_step_gives_the_weights_of_the_per_parameter_
             train_step(net, opt, images.contiguous(memory_format=torch.channels_last), targets, [0, 1], "fp32")
         results.append(net.state_dict())
     assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
+
+
+def test_a_deferred_nonfinite_check_reports_at_the_next_check_point():
+    """GPU runs collect non-finite losses on the device (no host sync per step) and report them at
+    the run's check points; the same logic, forced on here on the CPU."""
+    import dataclasses
+
+    from hgbench.recipe import NonFiniteLoss, build_recipe, compile_mode
+
+    ds, v = SMOKE.datasets["smoke"], SMOKE.variants["hg2x1"]
+    recipe = build_recipe(ds, v, SMOKE.train, 16, 0, torch.device("cpu"))
+    assert recipe.defer_checks is False  # on a CPU every step is checked before it is applied
+    recipe.defer_checks = True
+    r = ds.input_res
+    images, targets = torch.rand(2, 3, r, r), torch.zeros(2, 16, r // 4, r // 4)
+    recipe.step(images, targets)
+    recipe.raise_if_nonfinite()  # a finite step: nothing to report
+    recipe.step(images * float("nan"), targets)  # not raised here ...
+    with pytest.raises(NonFiniteLoss, match="nan or inf"):
+        recipe.raise_if_nonfinite()  # ... but at the check point
+    recipe.raise_if_nonfinite()  # and reported once
+    assert compile_mode(True) is None and compile_mode("reduce-overhead") == "reduce-overhead"
+    assert dataclasses.replace(SMOKE.train, compile="reduce-overhead").compile == "reduce-overhead"
+
+
+def test_compile_accepts_the_torch_modes_and_nothing_else(tmp_path):
+    import yaml
+
+    from hgbench.config import ParamsError, load_params
+
+    raw = yaml.safe_load((ROOT / "params/smoke.yaml").read_text())
+    for value, ok in ((True, True), ("reduce-overhead", True), ("max-autotune", True), ("fast", False), (1, False)):
+        raw["train"]["compile"] = value
+        path = tmp_path / "p.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        if ok:
+            assert load_params(path).train.compile == value
+        else:
+            with pytest.raises(ParamsError, match="train.compile"):
+                load_params(path)

@@ -200,7 +200,8 @@ class Recipe:
     input_res: int
     output_res: int
     device: torch.device
-    _nonfinite: torch.Tensor | None = None  # GPU runs: any non-finite loss since the last check
+    defer_checks: bool = False  # GPU runs: losses checked at the run's check points, not every step
+    _nonfinite: torch.Tensor | None = None  # any non-finite loss since the last check
 
     def lr_for_epoch(self, epoch: int) -> float:
         """Set (step schedule) or read (plateau schedule) the lr of 0-based ``epoch``."""
@@ -232,7 +233,6 @@ class Recipe:
         stop the host at every step until the device catches up, so non-finite losses are
         collected on the device and :meth:`raise_if_nonfinite` reports them at the run's check
         points (its progress cadence and before every checkpoint)."""
-        deferred = self.device.type != "cpu"
         report = train_step(
             self.model,
             self.optimizer,
@@ -241,9 +241,9 @@ class Recipe:
             self.supervised,
             self.cfg.precision,
             world,
-            check_finite=not deferred,
+            check_finite=not self.defer_checks,
         )
-        if deferred:
+        if self.defer_checks:
             bad = ~torch.isfinite(report).all()
             self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
         return report
@@ -304,4 +304,5 @@ def build_recipe(
         input_res=dataset.input_res,
         output_res=dataset.output_res,
         device=device,
+        defer_checks=device.type != "cpu",  # a CPU check costs nothing; a GPU one stalls the host
     )
