@@ -284,7 +284,6 @@ def test_a_host_workflow_imports_it_as_a_module_and_reports_in_its_own_directory
         "hg_prepare_samples",
         "hg_train",
         "hg_predict",
-        "hg_predict_samples",
         "hg_evaluate",
         "hg_summarize",
         "hg_report",

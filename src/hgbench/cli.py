@@ -285,25 +285,29 @@ def cmd_train(args) -> int:
 
 def cmd_predict(args) -> int:
     from .checkpoint import read_model_file
-    from .predict import predict
+    from .predict import predict_splits
 
     params = _params(args.params)
+    if len(args.data) != len(args.out):
+        raise ValueError(
+            f"--data names {len(args.data)} split(s) and --out {len(args.out)} file(s); give one --out "
+            f"per split, in the same order"
+        )
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {args.checkpoint} not found; run `hgbench train` first")
     meta = read_model_file(Path(args.checkpoint))  # weights_only, digest checked; errors name the fix
     run = {"dataset": meta["dataset"], "variant": meta["variant"], "seed": int(meta["seed"])}
     with _gpu_claim(args.device or params.device, 1):
-        predict(
+        predict_splits(
             checkpoint=Path(args.checkpoint),
-            data_file=Path(args.data),
-            out=Path(args.out),
+            splits=[(Path(d), Path(o)) for d, o in zip(args.data, args.out)],
             flip_test=params.predict.flip_test,
             batch_size=params.predict.batch_size,
             device=args.device or params.device,
             threads=params.train.threads,
             run=run,
         )
-    print(f"predictions written to {args.out}")
+    print(f"predictions written to {', '.join(args.out)}")
     return 0
 
 
@@ -561,9 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     params_arg(p)
     p.add_argument("--checkpoint", required=True, metavar="PT", help="model.pt written by train")
     p.add_argument(
-        "--data", required=True, metavar="H5", help="processed split, e.g. data/processed/synthetic/valid.h5"
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="H5",
+        help="processed split(s), e.g. data/processed/demo/synthetic/valid.h5 (several: one model load)",
     )
-    p.add_argument("--out", required=True, metavar="H5")
+    p.add_argument("--out", required=True, nargs="+", metavar="H5", help="one predictions file per --data split")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
 
     p = add("evaluate", cmd_evaluate, "Score predictions with PCKh; write metrics.json.")

@@ -108,7 +108,10 @@ def collect_costs(
         nan = {"s": math.nan, "max_rss_mb": math.nan}
         train = read_benchmark(Path(benchmarks_dir) / "train" / f"{rel}.tsv") if benchmarks_dir else nan
         pred = read_benchmark(Path(benchmarks_dir) / "predict" / f"{rel}.tsv") if benchmarks_dir else nan
+        # the predict job also predicts the samples split (five people): they count too
         n = count_predictions(Path(results_dir) / rel / "predictions.h5")
+        samples = Path(results_dir) / rel / "samples_predictions.h5"
+        n += count_predictions(samples) if samples.is_file() else 0
         per_person = pred["s"] / n * 1000 if n > 0 else math.nan
         rows.append(
             {

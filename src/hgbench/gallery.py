@@ -18,7 +18,7 @@ few people it shows into ``results/summary/<dataset>/gallery.h5`` (a few hundred
 Attributes: ``dataset``, ``joint_names``, ``image_size``, ``score_definition``. Pixel coordinates
 are 0-based continuous (docs/architecture.md); NaN marks a missing joint. The real MPII sample
 photographs are a second source (``source`` = "real MPII image", ``case`` = the image name):
-``prepare`` writes them as the split ``samples.h5`` and the ``predict_samples`` rule predicts it
+``prepare`` writes them as the split ``samples.h5`` and the ``predict`` job predicts it
 for every run (``samples_predictions.h5``), so this module only reads processed splits and
 predictions files; it never loads a model (no torch). :func:`append_people` adds people of any
 other source; the report groups by ``source``.
@@ -244,7 +244,7 @@ def sample_people(
     """Every variant's predictions of the real sample photographs (the ``samples`` split).
 
     Reads the processed split ``samples_file`` (``hgbench prepare --split samples``) and, for each
-    variant, its lowest seed's ``samples_predictions.h5`` (the ``predict_samples`` rule: ``hgbench
+    variant, its lowest seed's ``samples_predictions.h5`` (the ``predict`` job: ``hgbench
     predict`` on that split, flip test as in the profile). Returns gallery columns with ``source``
     = "real MPII image" and ``case`` = the image name, one row per person and variant, or None when
     the split is missing (a damaged one raises :class:`~hgbench.data.schema.DataFileError`) or has

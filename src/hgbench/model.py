@@ -187,7 +187,7 @@ def count_macs(model: nn.Module, input_res: int) -> int:
     """Multiply-accumulates of convolutions for one ``input_res``² RGB image.
 
     Counts conv layers only (BN, ReLU, pooling, additions and upsampling are < 1 % and omitted),
-    the convention of REFERENCE.md §2.3. Runs on the meta device, so it costs no compute.
+    the usual convention of MAC counts for this network (e.g. the paper's and pose-hg-train's). Runs on the meta device, so it costs no compute.
     """
     macs = 0
 

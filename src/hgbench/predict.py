@@ -57,14 +57,59 @@ def predict(
     run: dict | None = None,
 ) -> np.ndarray:
     """Predict every row of a processed split; writes ``out`` and returns ``preds`` [N, J, 2]."""
-    if Path(out).resolve() in {Path(data_file).resolve(), Path(checkpoint).resolve()}:
-        raise ValueError(f"output {out} is an input of this prediction; give another --out")
+    return predict_splits(
+        checkpoint=checkpoint,
+        splits=[(data_file, out)],
+        flip_test=flip_test,
+        batch_size=batch_size,
+        device=device,
+        threads=threads,
+        run=run,
+    )[0]
+
+
+def predict_splits(
+    *,
+    checkpoint: Path,
+    splits: list[tuple[Path, Path]],
+    flip_test: bool,
+    batch_size: int,
+    device: str = "auto",
+    threads: int | None = None,
+    run: dict | None = None,
+) -> list[np.ndarray]:
+    """Predict several processed splits with one model load: ``splits`` = [(split file, output
+    file), ...]. Every split is checked against the model and no output may be an input (or
+    another output) before anything is predicted. Returns each split's ``preds`` [N, J, 2]."""
+    inputs = {Path(checkpoint).resolve(), *(Path(d).resolve() for d, _ in splits)}
+    outs = [Path(o).resolve() for _, o in splits]
+    for (_, out), resolved in zip(splits, outs):
+        if resolved in inputs or outs.count(resolved) > 1:
+            raise ValueError(f"output {out} is an input of this prediction or given twice; give another --out")
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
-    data = CropDataset(data_file)
-    check_fit(data_file, data, model.info, checkpoint)
+    data = [CropDataset(d) for d, _ in splits]
+    for (data_file, _), split in zip(splits, data):
+        check_fit(data_file, split, model.info, checkpoint)
+    return [
+        _predict_split(model, split, data_file, out, checkpoint, flip_test, batch_size, run)
+        for (data_file, out), split in zip(splits, data)
+    ]
+
+
+def _predict_split(
+    model,
+    data: CropDataset,
+    data_file: Path,
+    out: Path,
+    checkpoint: Path,
+    flip_test: bool,
+    batch_size: int,
+    run: dict | None,
+) -> np.ndarray:
+    dev = next(model.parameters()).device
     input_res, output_res = model.info.input_res, model.info.output_res
     perm = torch.as_tensor(data.flip_permutation, device=dev) if flip_test else None
     uv, _ = decode_rows(

@@ -226,9 +226,11 @@ def train(
     same ``out_dir`` fails at once (:class:`hgbench.iofiles.OutputLockedError`) instead of writing
     the same ``last.pt``.
     """
+    device = resolve_device(device)
+    check_training_precision(cfg.precision, device)  # no silent scalar-bf16 fallback on CPUs without it
     for split in (train_file, valid_file):  # a wrong --data is refused before --out is created
         open_split(split).close()
-    ctx, dev = distributed.setup(resolve_device(device))
+    ctx, dev = distributed.setup(device)
     try:
         out_dir = Path(out_dir)
         with output_lock(out_dir, "hgbench train") if ctx.is_main else nullcontext():
@@ -340,7 +342,6 @@ def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.batch_size < ctx.world:
         raise ValueError(f"train.batch_size {cfg.batch_size} is smaller than train.devices {ctx.world}")
-    check_training_precision(cfg.precision, dev)  # no silent scalar-bf16 fallback on CPUs without it
     torch.set_num_threads(cfg.threads)
     recipe = build_recipe(
         dataset,

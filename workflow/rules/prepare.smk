@@ -23,7 +23,7 @@ rule prepare:
 
 
 # The five real MPII photographs shipped with hgbench as their own split, for the report's gallery
-# (`predict_samples` predicts it for every run). Labelled for an MPII-layout dataset; a FLIC-layout
+# (the `predict` job predicts it for every run). Labelled for an MPII-layout dataset; a FLIC-layout
 # one gets the same people unlabelled in its own joints (DVC, which runs the same stages, cannot
 # leave a dataset out of a foreach). Needs no raw data: the photographs come with the package.
 rule prepare_samples:

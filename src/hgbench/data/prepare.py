@@ -7,7 +7,8 @@ One code path for every dataset: the MPII layout (the synthetic set and real MPI
 names the joints, flip permutation, normaliser and box rule. For each person (see
 docs/architecture.md, "Coordinate frames"; docs/data.md):
 
-* MPII layout: the hourglass adjustment is applied here, exactly once (REFERENCE.md pitfall 5):
+* MPII layout: the hourglass adjustment is applied here, exactly once (as pose-hg-train's
+  ``crop`` does; applying it twice is a known pitfall of ports):
   ``c = objpos; c.y += 15·scale; scale *= 1.25``; FLIC: the box is taken as given;
 * the square box of side ``200·scale`` native px centred on ``c`` maps to ``input_res`` crop px;
   the stored crop has side ``C = 2·round(input_res·crop_margin/2)`` (room for augmentation) and
@@ -737,7 +738,7 @@ def prepare_samples(
     synthetic set) gets them labelled. Another kind (FLIC) gets the same people in its own
     layout (its joints and flip permutation) without labels, like ``test.h5``: ``joints``
     NaN, ``missing`` all True, ``normalizer`` NaN. That file exists only because DVC cannot leave
-    a dataset out of a ``foreach`` stage (dvc.yaml, ``prepare_samples``/``predict_samples``); the
+    a dataset out of a ``foreach`` stage (dvc.yaml, ``prepare_samples`` and ``predict``); the
     gallery shows no unlabelled people. The lock is on ``samples.h5`` alone, so it may run beside
     the train/valid ``prepare`` of the same folder. Returns counts.
     """

@@ -53,7 +53,8 @@ Annotation conventions (all coordinates 1-based MATLAB pixels, as in MPII):
 
 * ``scale`` = standing height / 200 (the brief's "person scale w.r.t. 200 px height").
   Note that the real MPII ``scale`` is head-derived: over the 2958 validation people
-  200·scale = 6·‖head top − upper neck‖ exactly (REFERENCE.md pitfall 16). Here
+  200·scale = 6·‖head top − upper neck‖ exactly (pose-hg-train's ``valid.h5`` has
+  normalize = 20·scale for every person). Here
   200·scale ≈ 7.7·‖head top − upper neck‖ for an upright head.
 * ``objpos`` = the torso centre (midpoint of pelvis and thorax).
 * head box ``x1 y1 x2 y2``: axis-aligned, centred on the midpoint of upper neck and head top, height
