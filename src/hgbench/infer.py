@@ -8,7 +8,7 @@ Every person goes through the code path of the benchmark itself, not a copy of i
 ``cut_crops``, the model's ``input_res`` and its dataset's ``crop_margin``), predicted with the
 flip test of ``predict`` (the one inference loop, :func:`hgbench.inference.decode_rows`), decoded with the ¼-cell
 shift (:func:`hgbench.heatmaps.decode_heatmaps`) and mapped back through the crop's affine
-(:func:`hgbench.predict.cells_to_native`). So a person given by the same centre/scale as in a
+(:func:`hgbench.inference.cells_to_native`). So a person given by the same centre/scale as in a
 prepared split gets the joints ``predict`` writes for it (within float rounding).
 
 Frames. Everything here — boxes in, joints out — is in **0-based image pixels**: the centre of
