@@ -253,3 +253,36 @@ def test_the_disk_check_through_the_cli_is_one_line_and_writes_nothing(tmp_path,
 def test_the_disk_estimate_of_the_largest_synthetic_set_the_schema_allows():
     cfg = dataclasses.replace(DATASET.synthetic, n_train=1_000_000, n_valid=1_000_000, image_size=2048)
     assert synthetic.disk_bytes(cfg) == 2_000_000 * (1.5 * 2048**2 + 8192)  # 12.6 TB: refused on most machines
+
+
+# ---------------------------------------------------------------------------------------------
+# disk: a processed split is checked against the free disk before it is written
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_split_disk_estimate_bounds_what_prepare_writes(smoke_data):
+    from hgbench.data.prepare import split_disk_bytes
+    from hgbench.data.schema import open_split
+
+    for name in ("train.h5", "valid.h5"):
+        with open_split(smoke_data / name) as split:
+            n, c = len(split), split.crop_size
+        written = (smoke_data / name).stat().st_size
+        estimate = split_disk_bytes(n, c)
+        assert written <= estimate <= 2 * written + 2**20, (name, written, estimate)
+
+
+def test_a_split_larger_than_the_free_disk_is_refused_before_anything_is_written(smoke_raw, tmp_path, monkeypatch):
+    from hgbench.data.prepare import PrepareError, prepare_dataset, split_disk_bytes
+
+    monkeypatch.setattr(shutil, "disk_usage", _free(100_000))
+    out = tmp_path / "processed"
+    with pytest.raises(PrepareError) as err:
+        prepare_dataset(smoke_raw, out, dataset="smoke", input_res=DATASET.input_res, crop_margin=DATASET.crop_margin)
+    msg = str(err.value)
+    need = split_disk_bytes(24, 80)
+    assert msg == (
+        f"{out / 'train.h5'}: the train split needs about {need / 1e9:,.2f} GB (24 crops of 80x80 px), but "
+        f"{tmp_path} has 0.00 GB free; free space there, or lower input_res or crop_margin"
+    )
+    assert not out.exists() or not any(p.name.endswith(".h5") or ".tmp" in p.name for p in out.iterdir())

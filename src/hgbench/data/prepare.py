@@ -230,6 +230,33 @@ def split_geometry(
     }
 
 
+SPLIT_BYTES_PER_PERSON = 1024
+"""Labels, geometry and names of one person in a split file, with HDF5's chunk overhead (an upper
+estimate: the smoke splits hold ~600 B per person besides the crops)."""
+
+
+def split_disk_bytes(n: int, crop: int) -> int:
+    """Bytes a split of ``n`` people with ``crop``² px crops needs on disk: the crops are stored
+    uncompressed (one chunk each), so this is their size plus :data:`SPLIT_BYTES_PER_PERSON` and
+    1 MiB of file structure."""
+    return n * (3 * crop * crop + SPLIT_BYTES_PER_PERSON) + 2**20
+
+
+def check_free_disk(out_path: Path, *, split: str, n: int, crop: int) -> None:
+    """Refuse, before anything is written, a split larger than the free disk (with the estimate):
+    the MPII training split at the paper's 1.5 margin is 22,246 crops of 384² px, 9.8 GB."""
+    import shutil
+
+    need = split_disk_bytes(n, crop)
+    folder = next(p for p in (Path(out_path).parent, *Path(out_path).parent.parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise PrepareError(
+            f"{out_path}: the {split} split needs about {need / 1e9:,.2f} GB ({n:,} crops of {crop}x{crop} px), "
+            f"but {folder} has {free / 1e9:,.2f} GB free; free space there, or lower input_res or crop_margin"
+        )
+
+
 def prepare_split(
     people: list[PersonRecord],
     images_dir: Path,
@@ -255,6 +282,7 @@ def prepare_split(
     images_dir, out_path = Path(images_dir), Path(out_path)
     n = len(people)
     c = crop_size(input_res, crop_margin)
+    check_free_disk(out_path, split=split, n=n, crop=c)
     g = split_geometry(people, input_res=input_res, crop_margin=crop_margin, layout=layout)
     a_all = g["crop_to_image"]
 
