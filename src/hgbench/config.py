@@ -174,11 +174,17 @@ def _error_message(error: jsonschema.ValidationError, source: str) -> str:
     elif error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         detail = f"{error.message}; allowed keys here: {allowed}"
-    elif error.validator == "required":
-        detail = error.message
+    elif error.validator in _SIZE_UNITS:  # the message would quote the whole too-long value
+        detail = (
+            f"{len(error.instance)} {_SIZE_UNITS[error.validator]}, more than the maximum of {error.validator_value}"
+        )
     else:
         detail = error.message
     return f"{source}: invalid params key '{key}': {detail}"
+
+
+_SIZE_UNITS = {"maxItems": "items", "maxLength": "characters", "maxProperties": "entries"}
+"""Length bounds whose jsonschema message repeats the value (a 2000-run list in one line)."""
 
 
 def _non_finite(raw: Any, path: tuple = ()):

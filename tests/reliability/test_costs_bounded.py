@@ -286,3 +286,29 @@ def test_a_split_larger_than_the_free_disk_is_refused_before_anything_is_written
         f"{tmp_path} has 0.00 GB free; free space there, or lower input_res or crop_margin"
     )
     assert not out.exists() or not any(p.name.endswith(".h5") or ".tmp" in p.name for p in out.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# lists of runs and free text have a length bound too
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda r: r.__setitem__("experiments", r["experiments"] * 501), "experiments"),
+        (lambda r: r.__setitem__("submissions", [r["experiments"][0]] * 101), "submissions"),
+        (lambda r: r.__setitem__("description", "x" * 10_001), "description"),
+        (lambda r: r["variants"]["hg2x1"].__setitem__("label", "x" * 201), "variants.hg2x1.label"),
+        (lambda r: r["variants"].__setitem__("v" * 65, dict(r["variants"]["hg2x1"])), "variants"),
+    ],
+    ids=["experiments", "submissions", "description", "label", "variant name"],
+)
+def test_lists_of_runs_and_free_text_past_their_bound_are_refused(edit, key):
+    raw = smoke_raw_params()
+    edit(raw)
+    with pytest.raises(
+        ParamsError, match=rf"'{key}': \d+ (items|characters|entries), more than the maximum of \d+$"
+    ) as err:
+        params_from_dict(raw, "long.yaml")
+    assert len(str(err.value)) < 200  # the value itself is not repeated (an 82 KB line before)

@@ -196,9 +196,20 @@ def _schema_message(raw, source, schema):
     elif error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         detail = f"{error.message}; allowed keys here: {allowed}"
+    elif (
+        error.validator in SIZE_UNITS
+    ):  # the message would quote the whole too-long value
+        detail = f"{len(error.instance)} {SIZE_UNITS[error.validator]}, more than the maximum of {error.validator_value}"
     else:
         detail = error.message
     return f"{source}: invalid params key '{key}': {detail}"
+
+
+SIZE_UNITS = {
+    "maxItems": "items",
+    "maxLength": "characters",
+    "maxProperties": "entries",
+}
 
 
 def _non_finite(raw, path=()):
