@@ -36,17 +36,17 @@ def smoke_data(tmp_path_factory):
     return root / "processed"
 
 
-def run_train(data, out, cfg=CFG):
+def run_train(data, out, cfg=CFG, *, seed=0, variant=VARIANT, dataset=DATASET, log=None):
     return train(
-        dataset=DATASET,
-        variant=VARIANT,
+        dataset=dataset,
+        variant=variant,
         cfg=cfg,
-        seed=0,
+        seed=seed,
         train_file=data / "train.h5",
         valid_file=data / "valid.h5",
         out_dir=out,
         device="cpu",
-        log=lambda *_: None,
+        log=log or (lambda *_: None),
     )
 
 
@@ -97,45 +97,15 @@ def test_a_folder_of_another_run_is_refused_not_replaced(smoke_data, tmp_path, m
     monkeypatch.delenv(TEST_SIGNAL_ENV)
     before = (tmp_path / "last.pt").read_bytes()
     with pytest.raises(RuntimeError, match=r"belongs to run smoke/hg2x1/s0, not smoke/hg2x1/s1; give this run its own"):
-        train(
-            dataset=DATASET,
-            variant=VARIANT,
-            cfg=CFG,
-            seed=1,
-            train_file=smoke_data / "train.h5",
-            valid_file=smoke_data / "valid.h5",
-            out_dir=tmp_path,
-            device="cpu",
-            log=lambda *_: None,
-        )
+        run_train(smoke_data, tmp_path, seed=1)
     other = dataclasses.replace(VARIANT, name="hg2x1-last", supervision="last")  # same network, another run
     with pytest.raises(RuntimeError, match=r"belongs to run smoke/hg2x1/s0, not smoke/hg2x1-last/s0"):
-        train(
-            dataset=DATASET,
-            variant=other,
-            cfg=CFG,
-            seed=0,
-            train_file=smoke_data / "train.h5",
-            valid_file=smoke_data / "valid.h5",
-            out_dir=tmp_path,
-            device="cpu",
-            log=lambda *_: None,
-        )
+        run_train(smoke_data, tmp_path, variant=other)
     assert (tmp_path / "last.pt").read_bytes() == before and not (tmp_path / "model.pt").exists()
     run_train(smoke_data, tmp_path)  # the run itself resumes its own folder
     with pytest.raises(RuntimeError, match=r"model.pt belongs to run smoke/hg2x1/s0, not smoke/hg2x1/s1"):
         (tmp_path / "last.pt").unlink()  # only model.pt left: still refused
-        train(
-            dataset=DATASET,
-            variant=VARIANT,
-            cfg=CFG,
-            seed=1,
-            train_file=smoke_data / "train.h5",
-            valid_file=smoke_data / "valid.h5",
-            out_dir=tmp_path,
-            device="cpu",
-            log=lambda *_: None,
-        )
+        run_train(smoke_data, tmp_path, seed=1)
 
 
 def test_a_split_of_another_input_size_is_refused_before_any_step(smoke_data, tmp_path):
@@ -146,17 +116,7 @@ def test_a_split_of_another_input_size_is_refused_before_any_step(smoke_data, tm
         match=r"train.h5 was prepared for input_res 64 px, but datasets.smoke.input_res "
         r"is 128; rerun `hgbench prepare`",
     ):
-        train(
-            dataset=bigger,
-            variant=VARIANT,
-            cfg=CFG,
-            seed=0,
-            train_file=smoke_data / "train.h5",
-            valid_file=smoke_data / "valid.h5",
-            out_dir=tmp_path,
-            device="cpu",
-            log=lambda *_: None,
-        )
+        run_train(smoke_data, tmp_path, dataset=bigger)
     assert not list(tmp_path.iterdir())
 
 
@@ -255,31 +215,11 @@ def test_last_pt_of_other_params_is_not_resumed(smoke_data, reference, tmp_path)
     assert_bit_identical(weights(out / "model.pt"), weights(reference))
     messages = []
     changed = dataclasses.replace(CFG, lr=5e-4)
-    train(
-        dataset=DATASET,
-        variant=VARIANT,
-        cfg=changed,
-        seed=0,
-        train_file=smoke_data / "train.h5",
-        valid_file=smoke_data / "valid.h5",
-        out_dir=out,
-        device="cpu",
-        log=messages.append,
-    )
+    run_train(smoke_data, out, changed, log=messages.append)
     assert any("starting over" in m for m in messages)
     fresh = run_train(smoke_data, tmp_path / "fresh", cfg=changed)
     assert_bit_identical(weights(out / "model.pt"), weights(fresh))
     # Speed-only settings do not invalidate it: this one resumes (and has nothing left to do).
     messages.clear()
-    train(
-        dataset=DATASET,
-        variant=VARIANT,
-        cfg=dataclasses.replace(changed, threads=2, checkpoint_every=5),
-        seed=0,
-        train_file=smoke_data / "train.h5",
-        valid_file=smoke_data / "valid.h5",
-        out_dir=out,
-        device="cpu",
-        log=messages.append,
-    )
+    run_train(smoke_data, out, dataclasses.replace(changed, threads=2, checkpoint_every=5), log=messages.append)
     assert not any("starting over" in m for m in messages)

@@ -54,7 +54,7 @@ from hgbench.stats import paired_bootstrap, paired_bootstrap_seeds, seed_summary
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
+GROUPS = run_files.GROUPS  # the table columns of metrics.json
 METRICS = ("pckh@0.5", "pckh@0.1")
 """MPII tables; a metrics.json names its own in ``thresholds`` (FLIC: ``pck@0.2``)."""
 N_BOOT = 1000

@@ -157,10 +157,10 @@ class Progress:
     def update(self, epoch: int, epochs: int, loss, img_per_s: float, wait_share: float) -> None:
         """``loss``: a function giving the step's loss, called only when it is shown (on a GPU
         reading it stops the host until the device has finished the step)."""
+        shown = self.due()
         self.done += 1
         if not self.enabled:
             return
-        shown = self.done % self.every == 0 or self.done == self.total
         if self.bar is not None:
             self.bar.update(1)  # the bar's count every step, its numbers at the cadence
         if not shown:
