@@ -40,8 +40,8 @@ LAYERS = {
     ),
     # 2. What the data stages write and the run layout (predictions.h5, metrics.json).
     2: ("hgbench.runs", "hgbench.data.synthetic", "hgbench.data.mpii_gt", "hgbench.data.prepare", "hgbench.data.fetch"),
-    # 3. Compute: the training recipe and the one inference loop.
-    3: ("hgbench.recipe", "hgbench.inference"),
+    # 3. Compute: the training recipe, its memory estimate and the one inference loop.
+    3: ("hgbench.recipe", "hgbench.memory", "hgbench.inference"),
     # 4. Stages: one module per command.
     4: (
         "hgbench.train",

@@ -119,3 +119,36 @@ def test_hgbench_train_with_two_devices_runs_torchrun_gloo_workers(smoke_data, t
     loss = [[float(r.split(",")[3]) for r in log[1:]] for log in rows]
     assert loss[0] == pytest.approx(loss[1], rel=0.05)
     assert single.exists() and (tmp_path / "ddp" / "model.pt").exists()
+
+
+def test_two_devices_with_a_missing_split_is_refused_once_before_any_worker_starts(tmp_path):
+    params = write_params(tmp_path, epochs=2, checkpoint_every=0, devices=2)
+    proc = cli_train(params, tmp_path / "no-data", tmp_path / "ddp")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hgbench train: error:") and "train.h5" in lines[0], lines
+    assert not (tmp_path / "ddp").exists()
+
+
+def test_the_launcher_reports_the_failing_rank_s_status_not_the_ranks_it_stopped(monkeypatch):
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+    from torch.distributed.launcher import api
+
+    from hgbench import distributed
+
+    def failing(codes):
+        def launch(config, entrypoint):
+            def run(*args):
+                failures = {
+                    rank: ProcessFailure(local_rank=rank, pid=100 + rank, exitcode=code, error_file="")
+                    for rank, code in enumerate(codes)
+                }
+                raise ChildFailedError("hgbench", failures)
+
+            return run
+
+        return launch
+
+    for codes, expected in (([2, 75], 2), ([2, -15], 2), ([75, 75], 75), ([2, 3], 1), ([2], 2)):
+        monkeypatch.setattr(api, "elastic_launch", failing(codes))
+        assert distributed.launch(2, ["train"], interrupted=75) == expected, codes

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from hgbench.checkpoint import CheckpointError
 from hgbench.cli import main
 from hgbench.export import ONNX_OPSET, export_onnx, export_safetensors
 from hgbench.inference import CONFIG_FORMAT, load_model
@@ -96,6 +97,16 @@ def test_safetensors_loads_without_pickle_or_hgbench_and_matches_pytorch(model_p
 def test_safetensors_without_its_json_uses_the_embedded_config(model_pt, tmp_path):  # noqa: F811
     weights, config_file = export_safetensors(model_pt, tmp_path / "hg.safetensors", crop_margin=1.5)
     config_file.unlink()
+    assert load_model(weights).info.crop_margin == 1.5
+
+
+def test_a_json_from_another_export_beside_the_safetensors_is_refused(model_pt, tmp_path):  # noqa: F811
+    weights, config_file = export_safetensors(model_pt, tmp_path / "hg.safetensors", crop_margin=1.5)
+    _, other = export_safetensors(model_pt, tmp_path / "other.safetensors", crop_margin=1.25)
+    config_file.write_bytes(other.read_bytes())  # e.g. copied over by hand
+    with pytest.raises(CheckpointError, match=r"hg.json does not match the config embedded in .*crop_margin"):
+        load_model(weights)
+    config_file.unlink()  # the fix the message gives
     assert load_model(weights).info.crop_margin == 1.5
 
 

@@ -15,12 +15,16 @@ to a CSV under ``bench/results/`` whose name states the conditions, e.g.
 Units: ``img_per_s`` images per second of the whole step; ``flops_per_img`` = 3 × 2 × conv MACs
 (forward 2·MACs, backward ≈ 2 × forward); ``fraction_of_peak`` = achieved FLOP/s ÷ the device's
 peak in that dtype: for CUDA the vendor's dense figure of known GPUs, for CPU a measured large
-matrix multiply with the same threads and dtype (``peak_source`` says which).
+matrix multiply with the same threads and dtype (``peak_source`` says which);
+``peak_rss_mib`` the measured peak resident memory up to the last timed step, MiB, and
+``estimated_peak_mib`` the estimate of it that ``hgbench train`` checks before its first step
+(:mod:`hgbench.memory`; on CUDA the host's part, with ``estimated_gpu_mib`` next to ``peak_gpu_mib``).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import platform
@@ -38,9 +42,10 @@ from .data.dataset import Augmentation, CropDataset, epoch_batches, step_generat
 from .inference import resolve_device
 from .iofiles import atomic_path
 from .joints import joints_of
+from .memory import training_estimate
 from .model import count_macs
 from .precision import bench_precision
-from .recipe import compile_mode, make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from .recipe import compile_mode, flat_update, make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 RESULTS_DIR = Path("bench/results")
 
@@ -66,7 +71,18 @@ def _sync(device: torch.device) -> None:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB)."""
+    """Peak resident memory of this process so far, MiB.
+
+    ``VmHWM`` of /proc/self/status (KiB): the high-water mark of this program's own memory.
+    ``ru_maxrss`` is only the fallback, because Linux carries it over ``exec`` from the process
+    that forked this one: a bench started by a 600 MiB test runner reported 639 MiB for a
+    350 MiB run."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -142,7 +158,12 @@ def bench_train(
     v, ds = params.variants[variant], _variant_dataset(params, variant)
     joints = len(joints_of(ds.layout))
     net = make_model(v, joints, dev)
-    optimizer = make_optimizer(cfg, net, capturable=dev.type == "cuda" and compile == "reduce-overhead")
+    optimizer = make_optimizer(
+        cfg,
+        net,
+        capturable=dev.type == "cuda" and compile == "reduce-overhead",
+        flat=flat_update(dataclasses.replace(cfg, compile=compile), dev),
+    )
     model = torch.compile(net, mode=compile_mode(compile)) if compile else net
     supervised = supervised_outputs(v, net.config)
     aug = Augmentation(cfg.rotation, cfg.scale, cfg.flip, cfg.color_jitter)
@@ -184,6 +205,9 @@ def bench_train(
             data_s.append(t1 - t0)
             step_s.append(t2 - t1)
 
+    # Read before the peak-FLOP/s probe below: its 2048² matrices (48 MiB in fp32) would otherwise
+    # be the peak of a small variant's run.
+    rss_mib = peak_rss_mib()
     total = sum(data_s) + sum(step_s)
     img_per_s = batch * steps / total
     flops = 6 * count_macs(net, ds.input_res)
@@ -219,9 +243,15 @@ def bench_train(
         "loadavg_1min": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(),
     }
+    # The estimate `hgbench train` checks before its first step, for the same step (random crops:
+    # no split held in memory), next to what was measured.
+    estimate = training_estimate(ds, v, dataclasses.replace(cfg, precision=precision), joints=joints, batch=batch)
     if dev.type == "cuda":
         record["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
-    record["peak_rss_mib"] = round(peak_rss_mib(), 1)
+        record["estimated_gpu_mib"] = round(estimate.device_bytes / 2**20, 1)
+    record["peak_rss_mib"] = round(rss_mib, 1)
+    host = estimate.host_bytes_with_gpu if dev.type == "cuda" else estimate.total
+    record["estimated_peak_mib"] = round(host / 2**20, 1)
     return record
 
 
@@ -334,6 +364,7 @@ def summary_line(record: dict) -> str:
             f"{record['achieved_gflops']:.0f} GFLOP/s"
             + (f" = {100 * frac:.0f}% of peak" if frac else "")
             + f", {mem}peak RSS {record['peak_rss_mib']:.0f} MiB"
+            + (f" (estimate {record['estimated_peak_mib']:.0f} MiB)" if "estimated_peak_mib" in record else "")
         )
     return (
         f"{record['file']}: read {record['read_ms_per_sample']:.3f} ms/sample/core "

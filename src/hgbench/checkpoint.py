@@ -82,6 +82,16 @@ def content_digest(state: dict) -> str:
     return h.hexdigest()
 
 
+def own_tensors(state_dict: dict) -> dict:
+    """``state_dict`` with every tensor copied into its own storage, strides kept: the weights of
+    a run trained with :class:`hgbench.recipe.FlatRMSprop` are views into one buffer, and a saved
+    view would carry (and a safetensors export refuse) the shared buffer."""
+    owned = type(state_dict)((k, v.detach().clone()) for k, v in state_dict.items())
+    if hasattr(state_dict, "_metadata"):  # module versions, which load_state_dict reads
+        owned._metadata = state_dict._metadata
+    return owned
+
+
 def save_checkpoint(state: dict, path: Path) -> None:
     """Write ``state`` to ``path`` atomically (never a half-written file under the final name)."""
     save_state({"format": FORMAT, **state}, path)
@@ -187,7 +197,7 @@ def save_last(
     ``run`` = ``{dataset, variant, seed}`` names the run it belongs to."""
     save_checkpoint(
         {
-            "model": net.state_dict(),
+            "model": own_tensors(net.state_dict()),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "rng": rng_state(),
@@ -233,7 +243,7 @@ def save_model_file(
     (input px, heatmap cells, the dataset's name; :data:`MODEL_KEYS`), atomically with its digest."""
     save_state(
         {
-            "model": net.state_dict(),
+            "model": own_tensors(net.state_dict()),
             "model_config": model_config,
             "variant": variant,
             "supervision": supervision,

@@ -30,9 +30,14 @@ Each profile's outputs live under its name (``<root>/<profile>/...``, README "Ou
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import logging
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -81,6 +86,12 @@ def _gpu_claim(device: str, n: int):
         import torch  # no driver folder and no nvidia-smi (an unusual container): ask CUDA itself
 
         total = torch.cuda.device_count()
+    if device == "cuda" and total == 0 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        # (claim_gpus would say "lower train.devices", which is no fix for predict or infer)
+        raise RuntimeError(
+            "device 'cuda' was asked for (--device or the profile's device), but this machine has no "
+            "NVIDIA GPU; use --device cpu (or auto), or run it where a GPU is"
+        )
     return claim_gpus(n if device == "cuda" or total > 0 else 0, total=total)
 
 
@@ -229,6 +240,7 @@ def cmd_prepare(args) -> int:
 
 def cmd_train(args) -> int:
     from . import distributed
+    from .data.schema import open_split
     from .train import TrainingInterrupted, train
 
     params = _params(args.params)
@@ -239,6 +251,10 @@ def cmd_train(args) -> int:
             + ", ".join(sorted(params.variants))
         )
     if params.train.devices > 1 and not distributed.under_torchrun():
+        # The splits are checked once, here: refused inside the workers, every rank would print the
+        # error and the launcher would add its own lines.
+        for split in ("train.h5", "valid.h5"):
+            open_split(Path(args.data) / split).close()
         # DDP inside one job: rerun this same command as train.devices torchrun workers.
         argv = [
             "train",
@@ -316,11 +332,17 @@ def cmd_evaluate(args) -> int:
     from .runs import write_headline, write_metrics
 
     gt = Path(args.ground_truth) if args.ground_truth else None  # None: the shipped MPII validation GT
-    metrics = evaluate_files(gt, Path(args.predictions), protocol=args.protocol, allow_nan=args.allow_nan)
     inputs = {Path(args.predictions).resolve(), *([gt.resolve()] if gt else [])}
-    for target in (args.out, args.headline, args.curve):
-        if target and Path(target).resolve() in inputs:
-            raise ValueError(f"output {target} is an input of this evaluation; give another --out/--headline path")
+    outputs = [
+        (flag, t) for flag, t in (("--out", args.out), ("--headline", args.headline), ("--curve", args.curve)) if t
+    ]
+    for k, (flag, target) in enumerate(outputs):
+        if Path(target).resolve() in inputs:
+            raise ValueError(f"output {target} is an input of this evaluation; give another {flag} path")
+        twice = [f for f, t in outputs[:k] if Path(t).resolve() == Path(target).resolve()]
+        if twice:  # the later write would replace metrics.json with the headline or the curve
+            raise ValueError(f"{flag} {target} is also given as {twice[0]}; give each output its own path")
+    metrics = evaluate_files(gt, Path(args.predictions), protocol=args.protocol, allow_nan=args.allow_nan)
     write_metrics(metrics, Path(args.out))
     if args.headline:
         from .evaluate import headline_metrics
@@ -354,6 +376,9 @@ def cmd_summarize(args) -> int:
     params = _params(args.params)
     _dataset(params, args.dataset)
     out = Path(args.out)
+    _check_summary_out(
+        out, {"--results": args.results, "--models": args.models, "--data": args.data, "--benchmarks": args.benchmarks}
+    )
     # Written whole or not at all: a damaged input found half-way leaves the previous summary.
     with output_lock(out, "hgbench summarize"), atomic_dir(out) as tmp:
         remove_stale_temps(out)  # folders a killed summary left (the lock says it is dead)
@@ -370,9 +395,36 @@ def cmd_summarize(args) -> int:
     return 0
 
 
+def _check_summary_out(out: Path, inputs: dict[str, str | None]) -> None:
+    """Refuse a ``--out`` that the summary, swapped in whole (``atomic_dir``), must not replace: an
+    input folder or one holding an input (``--out results/demo`` deleted every run's results), a
+    file, or a folder with subfolders (a summary holds files only)."""
+    fix = "give the summary a folder of its own, e.g. results/<profile>/summary/<dataset>"
+    resolved = out.resolve()
+    for flag, given in inputs.items():
+        if given and (resolved == Path(given).resolve() or resolved in Path(given).resolve().parents):
+            raise ValueError(
+                f"--out {out} is or holds the {flag} folder {given}, which the summary would replace; {fix}"
+            )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a summary folder; {fix}")
+    if out.is_dir():
+        inner = next((p.name for p in sorted(out.iterdir()) if p.is_dir()), None)
+        if inner is not None:
+            raise ValueError(
+                f"--out {out} holds the folder {inner!r}, so it is no summary folder (a summary holds files "
+                f"only) and would be replaced whole; {fix}"
+            )
+
+
 def cmd_report(args) -> int:
     _require_extra("report", "report")
     from .report.build import build_report
+
+    if args.index and Path(args.index).resolve() == Path(args.out).resolve():
+        raise ValueError(
+            f"--index {args.index} is also --out: the landing page would replace the report; give each its own path"
+        )
 
     path = build_report(_params(args.params), Path(args.results), Path(args.out), params_file=args.params)
     print(f"report written to {path.resolve()}")
@@ -388,6 +440,9 @@ def cmd_sync_timestamps(args) -> int:
     _require_extra("sync-timestamps", "pipeline")
     from .timestamps import sync_timestamps
 
+    # A missing or invalid profile is named here, not deep in `snakemake --touch`'s output (the path
+    # is read from --dir, where snakemake runs).
+    _params(str(Path(args.dir) / args.params))
     n = sync_timestamps(args.params, Path(args.dir))
     print(f"DVC reports everything up to date; timestamps of {n} Snakemake job(s) aligned")
     return 0
@@ -397,10 +452,11 @@ def cmd_bench(args) -> int:
     from . import bench
 
     if args.what == "train":
+        params = _params(args.params)
         record = bench.bench_train(
-            _params(args.params),
+            params,
             args.variant,
-            batch=args.batch,
+            batch=args.batch or params.train.batch_size,
             steps=args.steps,
             threads=args.threads,
             device=args.device,
@@ -465,8 +521,8 @@ def cmd_export(args) -> int:
 def cmd_export_mpii(args) -> int:
     from .submission import write_submission
 
-    for target in (args.predictions, args.annotations):
-        if Path(args.out).resolve() == Path(target).resolve():
+    for target in (args.predictions, args.annotations, args.valid_split):
+        if target and Path(args.out).resolve() == Path(target).resolve():
             raise ValueError(f"output {args.out} is an input of this export; give another --out path")
     done = write_submission(
         Path(args.predictions),
@@ -496,8 +552,44 @@ def _default_split() -> Path:
     return MPII_VALID_SPLIT
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in the one line of every other error (docs/reliability.md)."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def _bounded(kind: type, lo: float, hi: float):
+    """An argparse type: ``kind`` (int or float) within [lo, hi]; NaN and infinities are outside."""
+
+    within = f"[{lo}, {hi}]" if kind is int else f"[{lo:g}, {hi:g}]"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}; give one in {within}"
+            ) from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is outside {within}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+# Upper bounds of the numeric flags (docs/reliability.md 3k for the params): the params schema's
+# where a flag mirrors a params key, else what no real run needs more than.
+SEEDS = _bounded(int, 0, 2**32 - 1)  # experiments.*.seed
+BATCH = _bounded(int, 1, 1024)  # train.batch_size, predict.batch_size
+THREADS = _bounded(int, 1, 1024)  # train.threads (a million threads segfaulted torch)
+PROCESSES = 128  # train.workers
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hgbench",
         description="Stacked hourglass benchmark: one subcommand per pipeline stage.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -524,10 +616,15 @@ def build_parser() -> argparse.ArgumentParser:
     params_arg(p)
     p.add_argument("--dataset", required=True, help="dataset name in the profile")
     p.add_argument("--out", required=True, metavar="DIR", help="raw data directory, e.g. data/raw/synthetic")
-    p.add_argument("--retries", type=int, default=5, help="download retries after a failed attempt (default 5)")
+    p.add_argument(
+        "--retries",
+        type=_bounded(int, 0, 100),
+        default=5,
+        help="download retries after a failed attempt (default 5, at most 100)",
+    )
     p.add_argument(
         "--backoff",
-        type=float,
+        type=_bounded(float, 0, 3600),
         default=2.0,
         help="seconds before the first retry, doubled for each further one (default 2)",
     )
@@ -541,7 +638,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--raw", metavar="DIR", help="output of fetch (needed except for --split samples)")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. data/processed/synthetic")
-    p.add_argument("--workers", type=int, default=1, help="image decoding processes (default 1)")
+    p.add_argument(
+        "--workers", type=_bounded(int, 1, PROCESSES), default=1, help="image decoding processes (default 1)"
+    )
     p.add_argument(
         "--split",
         choices=["train-valid", "test", "samples"],
@@ -556,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     params_arg(p)
     p.add_argument("--dataset", required=True)
     p.add_argument("--variant", required=True)
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seed", type=SEEDS, required=True, help="0 to 2**32 - 1")
     p.add_argument("--data", required=True, metavar="DIR", help="directory with train.h5 and valid.h5")
     p.add_argument("--out", required=True, metavar="DIR", help="writes model.pt, last.pt, log.csv here")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides the profile's device")
@@ -676,8 +775,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench_sub.add_parser("train", help="training step on random data at the profile's resolution")
     b.add_argument("--params", default="params/paper.yaml", metavar="YAML", help="default params/paper.yaml")
     b.add_argument("--variant", required=True)
-    b.add_argument("--steps", type=int, default=5, help="timed steps, after --warmup untimed ones")
-    b.add_argument("--warmup", type=int, default=2)
+    b.add_argument(
+        "--steps", type=_bounded(int, 1, 100_000), default=5, help="timed steps, after --warmup untimed ones"
+    )
+    b.add_argument("--warmup", type=_bounded(int, 0, 100_000), default=2)
     b.add_argument("--precision", choices=["fp32", "bf16"], help="default: the profile's train.precision")
     b.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
     b.add_argument(
@@ -687,11 +788,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d = bench_sub.add_parser("data", help="ms per training sample from a prepared HDF5 split")
     d.add_argument("--data", required=True, metavar="H5", help="e.g. data/processed/mpii/train.h5")
-    d.add_argument("--batches", type=int, default=20)
-    d.add_argument("--workers", type=int, default=0, help="reader processes (0 = in this process)")
+    d.add_argument("--batches", type=_bounded(int, 1, 100_000), default=20)
+    d.add_argument(
+        "--workers", type=_bounded(int, 0, PROCESSES), default=0, help="reader processes (0 = in this process)"
+    )
     for q in (b, d):
-        q.add_argument("--batch", type=int, default=4 if q is b else 16)
-        q.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+        if q is b:
+            q.add_argument("--batch", type=BATCH, default=None, help="default: the profile's train.batch_size")
+        else:
+            q.add_argument("--batch", type=BATCH, default=16)
+        q.add_argument("--threads", type=THREADS, default=1, help="torch CPU threads")
         q.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto" if q is b else "cpu")
         q.add_argument("--results", default="bench/results", metavar="DIR", help="CSV directory")
         q.add_argument("--json", action="store_true", help="print the result as one JSON object, last line")
@@ -713,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="writes <name>.json and <name>.png here")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--batch-size", type=int, default=16, help="people per forward pass, across images (default 16)")
+    p.add_argument("--batch-size", type=BATCH, default=16, help="people per forward pass, across images (default 16)")
     p.add_argument(
         "--flip-test",
         action=argparse.BooleanOptionalAction,
@@ -722,7 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--min-score",
-        type=float,
+        type=_bounded(float, 0, 100),
         metavar="S",
         help="leave joints scoring below S out of the overlay (the JSON keeps every joint)",
     )
@@ -759,9 +865,112 @@ def _line_buffered() -> None:
             stream.reconfigure(line_buffering=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    _line_buffered()
-    args = build_parser().parse_args(argv)
+# Library warnings that carry nothing a user can act on, ignored by every command (the rest are
+# shown in one line, see _one_line_warnings; HGBENCH_DEBUG=1 shows all of them in full):
+SILENCED_WARNINGS = (
+    # Pillow, opening a palette PNG with a transparency chunk: advice to code that keeps the alpha
+    # channel ("should be converted to RGBA"); infer converts every image to RGB itself.
+    (r"Palette images with Transparency expressed in bytes", UserWarning),
+    # Pillow's DecompressionBombWarning, decoding an image of 89 to 179 Mpx: "could be decompression
+    # bomb DOS attack" about the user's own photograph; infer checks every image's size itself and
+    # refuses more than infer.MAX_PIXELS in one line.
+    (r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels", RuntimeWarning),
+)
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+"""ANSI escape sequences (colours, cursor moves, terminal titles), which some libraries put in
+their messages; in a log file they are noise."""
+
+
+ONE_LINE_MAX = 1500
+"""Characters up to which ``one_line(keep_end=True)`` keeps every line of a message (the manual
+download route of ``fetch``: URLs, where to save each file, sizes and checksums)."""
+
+
+def one_line(text, keep_end: bool = False) -> str:
+    """``text`` without ANSI escape codes, in one line: its first non-empty line, or with
+    ``keep_end`` all its lines joined (an error names its fix at the end), or, past
+    :data:`ONE_LINE_MAX` characters, the first and the last joined by " … "."""
+    lines = [line.strip() for line in _ANSI.sub("", str(text)).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if not keep_end or len(lines) == 1:
+        return lines[0]
+    joined = " ".join(lines)
+    return joined if len(joined) <= ONE_LINE_MAX else f"{lines[0]} … {lines[-1]}"
+
+
+class _WarningLine(logging.Formatter):
+    """hgbench's own log warnings (gallery, summarize, costs) in the one-line style."""
+
+    def __init__(self, stage: str):
+        super().__init__()
+        self.stage = stage
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "warning" if record.levelno < logging.ERROR else "error"
+        return f"hgbench {self.stage}: {level}: {one_line(record.getMessage())}"
+
+
+@contextlib.contextmanager
+def _one_line_warnings(stage: str):
+    """For one command: every warning shown as ``hgbench <stage>: warning: <first line>`` (no source
+    line, no path into a library, no ANSI codes), each distinct line once (Pillow's missing-glyph
+    warning came once per figure and glyph), the :data:`SILENCED_WARNINGS` not at all."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = f"hgbench {stage}: warning: {one_line(message)}"
+        if text not in shown:
+            shown.add(text)
+            print(text, file=sys.stderr if file is None else file)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_WarningLine(stage))
+    logger = logging.getLogger("hgbench")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():  # filters and showwarning restored afterwards
+            for message, category in SILENCED_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category)
+            warnings.showwarning = show
+            yield
+    finally:
+        logger.removeHandler(handler)
+
+
+# What to do about an error the operating system reports on a path (errno → what, fix).
+OS_ERRORS = {
+    errno.EEXIST: ("exists but is not a folder", "remove it, or choose another output path"),
+    errno.ENOTDIR: ("a part of this path is a file, not a folder", "choose another path"),
+    errno.EISDIR: ("is a folder, not a file", "remove it, or give a file path"),
+    errno.EACCES: ("permission denied", "choose a location you may write to, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a location you may write to, or fix its permissions"),
+    errno.ENOSPC: ("no space left on the device", "free space there and rerun"),
+    errno.EDQUOT: ("disk quota exceeded", "free space there and rerun"),
+    errno.EROFS: ("read-only file system", "choose another location"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.ENAMETOOLONG: ("file name too long", "choose a shorter path"),
+}
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[^.]+\.tmp$")
+"""iofiles.atomic_path/atomic_dir's hidden temporary names, ``.<name>.<random>.tmp``."""
+
+
+def _os_error(exc: OSError) -> str:
+    """An error the operating system raised on a path (``[Errno 17] File exists: '…'``) as
+    ``<path>: <what>; <fix>``, naming the final path, never the hidden temporary one beside it;
+    any other OSError (hgbench's own messages, h5py's) as it is."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if exc.errno is None or not paths or not str(exc).startswith("[Errno"):
+        return str(exc)
+    final = [p for p in paths if not _TEMPORARY.match(Path(p).name)]
+    path = final[0] if final else str(Path(paths[0]).with_name(_TEMPORARY.match(Path(paths[0]).name)["name"]))
+    what, fix = OS_ERRORS.get(exc.errno, (exc.strerror or "cannot be used", "check the path and its permissions"))
+    return f"{path}: {what}; {fix}"
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except MissingExtra as exc:
@@ -779,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         # Expected failures (bad params, missing or corrupt files) end with one clear line, no traceback.
-        print(f"hgbench {args.command}: error: {exc}", file=sys.stderr)
+        text = _os_error(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"hgbench {args.command}: error: {one_line(text, keep_end=True)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"hgbench {args.command}: interrupted", file=sys.stderr)
@@ -790,11 +1000,20 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get(DEBUG_ENV):
             raise
         print(
-            f"hgbench {args.command}: error: unexpected {type(exc).__name__}: {exc} (this is a bug in hgbench; "
-            f"rerun with {DEBUG_ENV}=1 to see the traceback and report it)",
+            f"hgbench {args.command}: error: unexpected {type(exc).__name__}: {one_line(exc)} (this is a bug in "
+            f"hgbench; rerun with {DEBUG_ENV}=1 to see the traceback and report it)",
             file=sys.stderr,
         )
         return EXIT_BUG
+
+
+def main(argv: list[str] | None = None) -> int:
+    _line_buffered()
+    args = build_parser().parse_args(argv)
+    if os.environ.get(DEBUG_ENV):  # Python's own warnings, in full, with where they were raised
+        return _run(args)
+    with _one_line_warnings(args.command):
+        return _run(args)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,10 @@ def launch(nproc: int, argv: list[str], interrupted: int) -> int:
         elastic_launch(config, sys.executable)("-m", "hgbench", *argv)
     except ChildFailedError as exc:
         codes = {f.exitcode for f in exc.failures.values()}
+        if len(codes) > 1:
+            # One rank failed, so the launcher stopped the others (they exit as interrupted, or by
+            # the signal): the job's status is the failure's own.
+            codes = {c for c in codes if c > 0 and c != interrupted} or codes
         return codes.pop() if len(codes) == 1 and codes != {-1} else 1
     except SignalException:
         # The launcher itself was signalled; the workers got the signal too and saved last.pt.

@@ -75,8 +75,13 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     ``images`` (the crops, gigabytes for MPII) are never scored and are not read.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder; give the .h5 or .mat file itself")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise FileNotFoundError(
+            f"{path}: no such file; check the path (predictions are written by `hgbench predict`, "
+            f"splits by `hgbench prepare`)"
+        )
     if h5py.is_hdf5(path):
 
         def read(f):
@@ -88,9 +93,10 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict, bool]:
     try:
         mat = scipy.io.loadmat(path)
     except Exception as err:  # scipy raises several types for non-MAT input
+        # A JSON or image file given by mistake lands here too: deleting it would be the wrong fix.
         raise ValueError(
-            f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err}); a truncated or corrupt file? "
-            f"{H5_FIX[0].upper()}{H5_FIX[1:]}"
+            f"{path}: neither HDF5 nor a MATLAB v5 .mat file ({err}); give a .h5 or .mat file here, and "
+            f"if it is one, it is truncated or corrupt: {H5_FIX}"
         ) from None
     return {k: v for k, v in mat.items() if not k.startswith("__")}, {}, False
 
@@ -335,6 +341,8 @@ def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS, 
             if "pred" in a
             else ""
         )
+        if not hint:
+            hint = "; give a predictions file (written by `hgbench predict`)"
         raise ValueError(f"{path}: no 'preds' array; found keys {sorted(a)}{hint}")
     raw = np.asarray(a["preds"])
     if not np.issubdtype(raw.dtype, np.number):
@@ -351,7 +359,8 @@ def load_predictions(path, n_rows: int | None = None, n_joints: int = N_JOINTS, 
             )
         raise ValueError(
             f"{path}: 'preds' has shape {raw.shape}; expected (N, {n_joints}, 2), "
-            f"(2, {n_joints}, N) or ({n_joints}, 2, N) with {rows}"
+            f"(2, {n_joints}, N) or ({n_joints}, 2, N) with {rows}: give the predictions of a model "
+            f"with this layout's {n_joints} joints"
         )
     preds = np.ascontiguousarray(preds, dtype=np.float64)
     bad = ~np.isfinite(preds).all(axis=-1)
@@ -498,7 +507,10 @@ def evaluate_files(
         if stacks.shape[0] != n:
             raise ValueError(f"{pred_path}: 'preds_stack' has {stacks.shape[0]} rows; the ground truth has {n}")
         if not allow_nan and not np.isfinite(stacks).all():
-            raise ValueError(f"{pred_path}: 'preds_stack' has non-finite coordinates")
+            raise ValueError(
+                f"{pred_path}: 'preds_stack' has non-finite coordinates; fix the run, or pass --allow-nan "
+                f"to score them as wrong"
+            )
         key, thr = proto.headline
         out["per_stack"] = []
         for k in range(stacks.shape[1]):

@@ -27,7 +27,10 @@ file's header (``__metadata__["hgbench_config"]``). :func:`hgbench.load_model` a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -42,13 +45,59 @@ ONNX_TOLERANCE = 1e-3
 """Largest max-abs heatmap difference between onnxruntime and PyTorch accepted by the check."""
 
 
+MIN_OPSET = 9
+"""Oldest opset that holds the network: opsets 7 and 8 cannot express its nearest upsampling."""
+CROP_MARGINS = (1.0, 2.0)
+"""Range of ``--crop-margin``: the params schema's ``datasets.*.crop_margin``."""
+
+
 class ExportError(ValueError):
     """An export cannot be done as asked; the message names the file and the fix."""
+
+
+def max_opset() -> int:
+    """Newest opset torch's TorchScript exporter writes (23 in torch 2.13)."""
+    try:
+        from torch.onnx import _constants
+
+        return int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError):  # a private module: fall back to what every torch >= 2.1 writes
+        return 17
+
+
+@contextlib.contextmanager
+def _stdout_silenced():
+    """File descriptor 1 sent to /dev/null (C++ output too) for the duration of the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _check_paths(checkpoint: Path, *outputs: Path) -> None:
+    """No output may be the checkpoint: ``--out model.pt`` replaced the trained model with ONNX."""
+    for out in outputs:
+        if out.resolve() == checkpoint.resolve():
+            raise ExportError(
+                f"--out {out} is the checkpoint being exported: it would be replaced; give another --out path"
+            )
 
 
 def _config(model, checkpoint: Path, crop_margin: float | None) -> dict:
     config = model.info.config()
     if crop_margin is not None:
+        lo, hi = CROP_MARGINS
+        if not lo <= crop_margin <= hi:  # NaN fails too; infer cuts crops of input_res × crop_margin px
+            raise ExportError(
+                f"--crop-margin {crop_margin} is outside [{lo:g}, {hi:g}] (datasets.*.crop_margin of the "
+                f"params schema); give the training dataset's crop_margin, or leave it out"
+            )
         config["crop_margin"] = float(crop_margin)
     config["exported_from"] = str(checkpoint)
     config["hgbench_version"] = __version__
@@ -65,11 +114,12 @@ def export_safetensors(checkpoint: Path, out: Path, crop_margin: float | None = 
             f"--out {out}: a safetensors export is named <name>.safetensors (its config is written "
             f"beside it as <name>.json); give a .safetensors path"
         )
+    side = config_path(out)
+    _check_paths(checkpoint, out, side)
     model = load_model(checkpoint, "cpu")
     config = _config(model, checkpoint, crop_margin)
     weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    side = config_path(out)
     with atomic_path(out) as tmp:
         save_file(weights, str(tmp), metadata={"format": config["format"], "hgbench_config": json.dumps(config)})
     with atomic_path(side) as tmp:
@@ -87,26 +137,42 @@ def export_onnx(
     import onnx
 
     checkpoint, out = Path(checkpoint), Path(out)
+    if not MIN_OPSET <= opset <= max_opset():
+        # torch refuses these only after tracing, printing the whole graph (hundreds of lines) to stdout
+        raise ExportError(
+            f"--opset {opset}: this export writes opsets {MIN_OPSET} to {max_opset()}; give one of them "
+            f"(default {ONNX_OPSET})"
+        )
+    _check_paths(checkpoint, out)
     model = load_model(checkpoint, "cpu")
     info = model.info
     config = {**_config(model, checkpoint, crop_margin), "onnx_opset": opset}
     example = torch.rand(1, 3, info.input_res, info.input_res, generator=torch.Generator().manual_seed(0))
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        with warnings.catch_warnings():
+        # When it fails, the exporter's C++ side prints the traced graph (hundreds of lines) to the
+        # process's stdout; its error is kept, in one line.
+        with warnings.catch_warnings(), _stdout_silenced():
             # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript
             # and gains nothing for a plain convolutional network.
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (example,),
-                str(tmp),
-                dynamo=False,
-                opset_version=opset,
-                input_names=["images"],
-                output_names=["heatmaps"],
-                dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}},
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(tmp),
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=["images"],
+                    output_names=["heatmaps"],
+                    dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}},
+                )
+            except (RuntimeError, ValueError, TypeError) as exc:  # torch.onnx.errors.* derive from these
+                first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                raise ExportError(
+                    f"{checkpoint}: torch cannot export it as ONNX opset {opset} ({first[:300]}); try another "
+                    f"--opset (default {ONNX_OPSET}), or --format safetensors"
+                ) from None
         proto = onnx.load(str(tmp))
         onnx.helper.set_model_props(proto, {"hgbench_config": json.dumps(config), "onnx_opset": str(opset)})
         proto.doc_string = (

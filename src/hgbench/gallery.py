@@ -38,7 +38,7 @@ from hgbench.data.prepare import SAMPLES, SAMPLES_FILENAME  # noqa: F401  (SAMPL
 from hgbench.data.schema import open_split
 from hgbench.iofiles import atomic_path
 from hgbench.kinds import kind_of
-from hgbench.runs import RunFileError, read_final_predictions, run_dir
+from hgbench.runs import RunFileError, prediction_attrs, read_final_predictions, run_dir, run_of
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +98,28 @@ def downscale(image: np.ndarray, points: np.ndarray, size: int) -> tuple[np.ndar
     return small, (np.asarray(points, float) + 0.5) * f - 0.5
 
 
-def _read_predictions(path: Path, n: int) -> np.ndarray | None:
+def _read_predictions(path: Path, n: int, run: dict) -> np.ndarray | None:
     """``preds`` (n, J, 2) of a run (:func:`hgbench.runs.read_final_predictions`), or None when
-    missing, unreadable or of another split: the gallery is an illustration, not a result."""
+    missing, unreadable or of another split: the gallery is an illustration, not a result. A file
+    that names another run (``run``: its dataset, variant, seed) is refused: copied in from another
+    run's folder, it would show that run's people under this variant's name."""
     try:
-        return read_final_predictions(path, n)
+        preds = read_final_predictions(path, n)
+        found = run_of(prediction_attrs(path))
     except RunFileError as err:
         log.warning("no predictions for the gallery: %s", err)
         return None
+    if found is not None and (str(found["dataset"]), str(found["variant"]), int(found["seed"])) != (
+        run["dataset"],
+        run["variant"],
+        run["seed"],
+    ):
+        raise RunFileError(
+            f"{path} holds the predictions of run {found['dataset']}/{found['variant']}/s{found['seed']}, "
+            f"not {run['dataset']}/{run['variant']}/s{run['seed']}; rerun `hgbench predict` for this run "
+            f"(or put the file back in its own run's folder)"
+        )
+    return preds
 
 
 def _lowest_seed_predictions(
@@ -116,7 +130,8 @@ def _lowest_seed_predictions(
     for exp in params.experiments_for(dataset):  # experiments are in seed order per variant
         if exp.variant in found:
             continue
-        preds = _read_predictions(run_dir(results_dir, dataset, exp.variant, exp.seed) / name, n)
+        run = {"dataset": dataset, "variant": exp.variant, "seed": int(exp.seed)}
+        preds = _read_predictions(run_dir(results_dir, dataset, exp.variant, exp.seed) / name, n, run)
         if preds is not None:
             found[exp.variant] = (exp.seed, preds)
     return found

@@ -65,6 +65,18 @@ BOX_PADDING = 1.25
 """Side of the square the network sees / the longer side of a person box (MPII's crop rule)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGE_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: a camera JPEG with extra frames; frame 0 is read
+MAX_PIXELS = 178_956_970
+"""Largest image read (width × height): Pillow's own refusal limit (2 × ``Image.MAX_IMAGE_PIXELS``),
+past which a header is taken for a decompression bomb; a 179 Mpx RGB image is 0.5 GB decoded."""
+MAX_PEOPLE = 1000
+"""People of one image in a boxes file: each is a crop in memory (MPII images hold at most ~20)."""
+MAX_BOXES_BYTES = 64 * 2**20
+"""Size of a boxes file (a JSON object read whole)."""
+MAX_PERSON_FACTOR = 100
+"""A person (box side, or 200·scale) may be at most this many times the image's longer side: more
+is no person of that image, and overflows the crop's integer pixel bounds."""
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+"""Pillow's modes of a 16-bit greyscale PNG: ``convert("RGB")`` clips them at 255 (an all-white image)."""
 
 
 class InferError(ValueError):
@@ -136,6 +148,11 @@ def parse_entry(entry, where: str) -> list[Person]:
 def read_boxes(path: Path) -> dict[str, list[Person]]:
     """``BOXES.json`` → {image file name: people}; :class:`InferError` names the file and the entry."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_BOXES_BYTES:
+        raise InferError(
+            f"boxes file {path} is {path.stat().st_size / 2**20:.0f} MiB, more than the "
+            f"{MAX_BOXES_BYTES // 2**20} MiB a boxes file may hold; split the images over several runs"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -151,13 +168,26 @@ def read_boxes(path: Path) -> dict[str, list[Person]]:
 
 
 def check_person(person: Person, width: int, height: int, where: str) -> None:
-    """A box must overlap the image and a centre lie inside it (0-based px); else :class:`InferError`."""
+    """A box must overlap the image and a centre lie inside it (0-based px), and the person be at
+    most :data:`MAX_PERSON_FACTOR` × the image's longer side; else :class:`InferError`."""
     lo_x, lo_y, hi_x, hi_y = -0.5, -0.5, width - 0.5, height - 0.5
     frame = f"the image is {width}×{height} px: x in [-0.5, {hi_x}], y in [-0.5, {hi_y}], 0-based pixels"
+    limit = MAX_PERSON_FACTOR * max(width, height)
     if person.box is not None:
         x1, y1, x2, y2 = person.box
         if x2 <= lo_x or x1 >= hi_x or y2 <= lo_y or y1 >= hi_y:
             raise InferError(f"{where}: box {list(person.box)} lies outside the image ({frame}); fix the box")
+        if max(x2 - x1, y2 - y1) > limit:
+            raise InferError(
+                f"{where}: box {list(person.box)} is {max(x2 - x1, y2 - y1):.3g} px across, more than "
+                f"{MAX_PERSON_FACTOR} times the image's longer side ({frame}); fix the box"
+            )
+    if person.scale is not None and 200 * person.scale > limit:
+        raise InferError(
+            f"{where}: scale {person.scale:.3g} is a person {200 * person.scale:.3g} px tall, more than "
+            f"{MAX_PERSON_FACTOR} times the image's longer side ({frame}); fix the scale (200·scale px ≈ "
+            f"the person's height)"
+        )
     if person.center is not None:
         x, y = person.center
         if not (lo_x <= x <= hi_x and lo_y <= y <= hi_y):
@@ -241,11 +271,19 @@ def _info(model, info: ModelInfo | None) -> ModelInfo:
     return info
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB; 16-bit greyscale scaled to 8 bits (Pillow's ``convert`` clips it)."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        grey = np.clip(np.rint(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return image.convert("RGB")
+
+
 def _as_image(image) -> Image.Image:
     if isinstance(image, (str, os.PathLike)):
         return read_image(Path(image))[0]
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image)
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(
@@ -315,17 +353,22 @@ def _orientation(im: Image.Image) -> int:
 
 def probe_image(path: Path) -> tuple[int, int]:
     """(width, height) of an image as shown (EXIF orientation applied), reading its header only."""
+    too_big = f"image {path} has more than {MAX_PIXELS / 1e6:.0f} Mpx, more than infer decodes"
     try:
         with Image.open(path) as im:
             fmt, (w, h), rot = im.format, im.size, _orientation(im)
     except FileNotFoundError:
         raise InferError(f"image {path} not found; check the --images path") from None
+    except Image.DecompressionBombError:  # Pillow's own limit, met while reading the header
+        raise InferError(f"{too_big}; downscale it, or leave it out") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InferError(
             f"image {path} cannot be read ({type(exc).__name__}: {exc}); give a JPEG or PNG file, or leave it out"
         ) from None
     if fmt not in IMAGE_FORMATS:
         raise InferError(f"image {path} is a {fmt} file; infer reads JPEG and PNG: convert it or leave it out")
+    if w * h > MAX_PIXELS:  # (when Image.MAX_IMAGE_PIXELS was raised or switched off)
+        raise InferError(f"{too_big} ({w}×{h} px); downscale it, or leave it out")
     return (h, w) if rot in (5, 6, 7, 8) else (w, h)
 
 
@@ -336,7 +379,7 @@ def read_image(path: Path) -> tuple[Image.Image, bool]:
             im.load()
             rot = _orientation(im)
             shown = ImageOps.exif_transpose(im) if rot != 1 else im
-            return shown.convert("RGB"), rot != 1
+            return to_rgb(shown), rot != 1
     except FileNotFoundError:
         raise InferError(f"image {path} not found; check the --images path") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -402,6 +445,11 @@ def _plan(files: list[Path], boxes: Path | None, out_dir: Path) -> list[tuple[Pa
     for f in files:
         width, height = probe_image(f)
         people = by_name.get(f.name) or [whole_image(width, height)]
+        if len(people) > MAX_PEOPLE:
+            raise InferError(
+                f"boxes file {boxes}, entry {f.name!r}: {len(people)} people, more than the {MAX_PEOPLE} "
+                f"infer cuts from one image; fix the boxes file"
+            )
         for k, person in enumerate(people):
             check_person(
                 person,
@@ -485,6 +533,19 @@ def draw_overlay(
     return image
 
 
+def check_info(info: ModelInfo, checkpoint: Path) -> None:
+    """The crop geometry a model's config gives (a hand-edited ``<name>.json`` beside an export
+    is read as it stands) lies in the params schema's ranges; else :class:`InferError`."""
+    fix = "export the model again with `hgbench export` (without --crop-margin, or one in [1, 2])"
+    if not 1.0 <= info.crop_margin <= 2.0:  # NaN fails too
+        raise InferError(f"{checkpoint}: crop_margin {info.crop_margin} is outside [1, 2]; {fix}")
+    if not (16 <= info.input_res <= 1024 and info.input_res % 16 == 0 and info.output_res * 4 == info.input_res):
+        raise InferError(
+            f"{checkpoint}: input_res {info.input_res} / output_res {info.output_res} are no model's (input_res "
+            f"a multiple of 16 in [16, 1024], output_res a quarter of it); {fix}"
+        )
+
+
 def _publish(staging: Path, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in sorted(staging.iterdir()):
@@ -518,6 +579,7 @@ def run_infer(
         raise InferError(f"--batch-size must be at least 1, got {batch_size}")
     model = load_model(checkpoint, resolve_device(device))
     info = model.info
+    check_info(info, checkpoint)
     plan = _plan(collect_images(images), boxes, out_dir)
     base = out_dir.parent if out_dir.parent.is_dir() else None
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name or 'infer'}.tmp-", dir=base))

@@ -193,6 +193,13 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100 * 2**20
 
 
+def _parsed(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def read_safetensors(path: Path, device: torch.device | str = "cpu") -> tuple[dict, ModelInfo]:
     """(state dict, :class:`ModelInfo`) of an exported ``.safetensors`` file: no pickle, no torch.load."""
     from safetensors import SafetensorError, safe_open
@@ -214,6 +221,16 @@ def read_safetensors(path: Path, device: torch.device | str = "cpu") -> tuple[di
             config, where = json.loads(side.read_text(encoding="utf-8")), side
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{side} cannot be read as JSON ({exc}); {fix}") from None
+        if embedded and _parsed(embedded) != config:
+            # Both describe this file; a .json left from another export would crop and decode with
+            # another model's geometry and joints.
+            differ = sorted(
+                k for k in set(config) | set(_parsed(embedded)) if config.get(k) != _parsed(embedded).get(k)
+            )
+            raise CheckpointError(
+                f"{side} does not match the config embedded in {path} (differs in {', '.join(differ)}); "
+                f"put back the .json exported with it, or delete {side} to use the embedded one"
+            )
     elif embedded:
         config, where = json.loads(embedded), path
     else:

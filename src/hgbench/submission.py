@@ -27,6 +27,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.io
 
@@ -79,6 +80,18 @@ def split_index(release: mpii.Release, split: str, valid_split: str | Path = mpi
                 f"the split was made for"
             )
     return SplitIndex(split, tuple(pairs), tuple(sorted({i for i, _ in pairs})))
+
+
+def load_annotations(annotations: str | Path) -> mpii.Release:
+    """:func:`hgbench.data.mpii.load_release`, with the fix named when the file is not the RELEASE
+    file at all (its own message, "re-download it", fits a damaged download only)."""
+    path = Path(annotations)
+    fix = "give the official RELEASE file, mpii_human_pose_v1_u12_1.mat, as --annotations"
+    if not path.is_file():
+        raise FileNotFoundError(f"MPII annotation file {path} {'is a folder' if path.is_dir() else 'not found'}; {fix}")
+    if h5py.is_hdf5(path):
+        raise ValueError(f"{path} is an HDF5 file (a split or predictions file?), not the MPII annotation file; {fix}")
+    return mpii.load_release(path)
 
 
 def _empty() -> np.ndarray:
@@ -161,7 +174,7 @@ def write_submission(
     """
     from hgbench.evaluate import load_predictions
 
-    release = mpii.load_release(annotations)
+    release = load_annotations(annotations)
     index = split_index(release, split, valid_split)
     preds = load_predictions(predictions, None, J, allow_nan=allow_nan)
     if preds.shape[0] != len(index.people):
@@ -195,7 +208,7 @@ def read_submission(
     person has no point of that id); the inverse of :func:`write_submission`. Checks that the file
     has one entry per image of the split, with RELEASE's image names and annorect lengths."""
     path = Path(path)
-    release = mpii.load_release(annotations)
+    release = load_annotations(annotations)
     index = split_index(release, split, valid_split)
     try:
         mat = scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=True)

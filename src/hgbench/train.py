@@ -50,6 +50,7 @@ from .heatmaps import cells_to_pixels
 from .inference import decode_rows, resolve_device
 from .iofiles import atomic_path, output_lock, remove_stale_temps
 from .joints import joints_of, layout_of
+from .memory import check_training_memory
 from .metrics import training_accuracy, training_metric  # valid_acc: each layout's own metric and joints
 from .precision import check_training_precision
 from .recipe import NonFiniteLoss, Recipe, build_recipe
@@ -228,10 +229,23 @@ def train(
     """
     device = resolve_device(device)
     check_training_precision(cfg.precision, device)  # no silent scalar-bf16 fallback on CPUs without it
+    splits = []
     for split in (train_file, valid_file):  # a wrong --data is refused before --out is created
-        open_split(split).close()
+        with open_split(split) as opened:
+            splits.append((len(opened), opened.crop_size))
     ctx, dev = distributed.setup(device)
     try:
+        # Before --out and its lock exist, once the device is chosen: a job that cannot fit is
+        # refused with its estimate, not SIGKILLed by the OOM killer at its first step.
+        check_training_memory(
+            dataset,
+            variant,
+            cfg,
+            device=dev,
+            joints=len(joints_of(dataset.layout)),
+            splits=tuple(splits),
+            world=ctx.world,
+        )
         out_dir = Path(out_dir)
         with output_lock(out_dir, "hgbench train") if ctx.is_main else nullcontext():
             if ctx.is_main:  # temporaries of a run killed while writing (the lock says it is dead)

@@ -16,10 +16,12 @@ import re
 import runpy
 import select
 import signal
+import subprocess
 import time
 
 import pytest
 
+from conftest import tool_env
 from hgbench.config import ParamsError, load_params, read_yaml
 
 from .conftest import ROOT, SMOKE_FILE, assert_clean_error, hgbench
@@ -118,6 +120,47 @@ def test_a_billion_laughs_profile_through_the_cli_is_one_line_and_fast(tmp_path)
     line = assert_clean_error(proc.returncode, proc.stderr, "fetch", str(path), "write the value out instead of *")
     assert proc.stderr.strip() == line and not out.exists()
     assert time.monotonic() - started < 30  # (a new process: torch's import is most of it)
+
+
+HOST_SNAKEFILE = """configfile: "config/config.yaml"
+
+module hg:
+    snakefile: "{workflow}"
+    config: config
+
+use rule * from hg as hg_*
+"""
+"""A host workflow importing this one as a module (README "Use hgbench as a module")."""
+
+
+def test_an_aliased_host_config_is_refused_before_the_module_route_compares_it(tmp_path):
+    """The module route (``common.smk``'s ``host_configfile``) compared each host config file with
+    the config Snakemake passed before ``read_profile`` ran: 9 levels of 9 aliases took 13 s, each
+    further level 9 times more. Here 10 levels (3.5 G values once expanded) must be refused at the
+    first anchor, in one message naming the file, before any job; a plain host still dry-runs."""
+    host = tmp_path / "host"
+    (host / "config").mkdir(parents=True)
+    (host / "Snakefile").write_text(HOST_SNAKEFILE.format(workflow=ROOT / "workflow" / "Snakefile"))
+
+    def dry_run() -> tuple[int, str, float]:
+        started = time.monotonic()
+        proc = subprocess.run(["snakemake", "-n"], cwd=host, env=tool_env(), capture_output=True, text=True, timeout=90)
+        return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+    (host / "config" / "config.yaml").write_text(SMOKE_TEXT)
+    code, out, plain_s = dry_run()
+    assert code == 0 and "rule hg_fetch:" in out, out
+    (host / "config" / "config.yaml").write_text(SMOKE_TEXT + laughs(levels=10))
+    code, out, aliased_s = dry_run()
+    expected = (
+        f"config/config.yaml: not valid params YAML at line {SMOKE_LINES + 1}: anchors and aliases (&lol0, "
+        f"*lol0) are refused (a few nested aliases expand to billions of values); write the value out "
+        f"instead of *lol0 and drop &lol0"
+    )
+    assert code == 1 and expected in out.splitlines(), out
+    assert "Traceback" not in out and "rule hg_" not in out, out
+    # Snakemake's start-up is most of both runs; an expansion would take minutes.
+    assert aliased_s < plain_s + 10, (aliased_s, plain_s)
 
 
 BROKEN = {  # name: text every loader refuses; the workflow's message must be hgbench's

@@ -4,7 +4,10 @@
   checksum matched. A cut connection is resumed with an HTTP ``Range`` request from the bytes
   already in ``.part`` (also across runs: a ``.part`` left by an interrupted run is continued);
   connection errors, timeouts and HTTP 408/429/5xx are retried with exponential backoff. A server
-  that ignores ``Range`` (answers 200) makes the download start again from byte 0.
+  that ignores ``Range`` (answers 200) makes the download start again from byte 0. Before the
+  first byte of an attempt is written, the bytes still to come (the server's ``Content-Length``,
+  or the expected size) plus what the archive will unpack to are checked against the free disk
+  (:class:`NotEnoughDisk`, nothing written).
 * :func:`verify_file` checks a file's size and checksum; :class:`ChecksumError` names the file,
   the expected and the actual value, and the fix.
 * :func:`safe_extract` unpacks a ``.tar``/``.tar.gz``/``.zip`` into a temporary folder next to
@@ -31,6 +34,7 @@ import gzip
 import hashlib
 import http.client
 import lzma
+import math
 import os
 import shutil
 import stat
@@ -64,6 +68,36 @@ class UnsafeArchiveError(RuntimeError):
 
 class CorruptArchiveError(UnsafeArchiveError):
     """An archive is truncated or damaged (failed CRC, cut compressed stream); nothing was extracted."""
+
+
+class NotEnoughDisk(RuntimeError):
+    """The free disk cannot hold the rest of a download and what it unpacks to; nothing was written.
+
+    Bytes: ``archive`` still to download, ``already`` in the ``.part`` file resumed, ``unpacked``
+    what its extraction will write, ``free`` on ``folder``.
+    """
+
+    def __init__(self, dest: Path, url: str, *, archive: int, already: int, unpacked: int, free: int, folder: Path):
+        self.dest, self.url, self.folder = dest, url, folder
+        self.archive, self.already, self.unpacked, self.free = archive, already, unpacked, free
+        super().__init__(
+            f"{dest}: downloading {url} needs about {_size(self.need)} ({self.parts()}), only {_size(free)} "
+            f"are free on {folder}; free space there or download to another disk"
+        )
+
+    @property
+    def need(self) -> int:
+        return self.archive + self.unpacked
+
+    def parts(self) -> str:
+        """``archive Y GB + unpacked Z GB`` (with what a resumed ``.part`` already holds)."""
+        resumed = f", {_size(self.already)} already in {self.dest.name}.part" if self.already else ""
+        return f"archive {_size(self.archive)}{resumed} + unpacked {_size(self.unpacked)}"
+
+
+def _size(n: int) -> str:
+    """Bytes for people, in the units of the messages of ``fetch`` (decimal GB, MB under 0.1 GB)."""
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -222,10 +256,16 @@ def download(
     backoff: float = 2.0,
     timeout: float = 60.0,
     progress: bool = True,
+    unpack_ratio: float = 0.0,
+    unpack_cap: int | None = None,
 ) -> dict[str, str]:
     """Download ``url`` to ``dest`` (resuming ``<dest>.part``), verify it, rename it into place.
 
     ``size`` is the expected size in bytes (None = unknown), ``checksums`` the expected digests.
+    ``unpack_ratio``: bytes the archive will unpack to per byte of it (0: it is not unpacked), at
+    most ``unpack_cap`` bytes; the rest of the download plus that must fit on the disk before a
+    byte is written (:class:`NotEnoughDisk`; not checked when neither the server nor ``size``
+    gives the file's size).
     ``retries`` is the number of further attempts after a failed one that made no progress (an
     attempt that received bytes resets the count); attempt ``k`` waits ``backoff · 2**(k-1)`` s.
     Returns the digests computed by :func:`verify_file`. Raises :class:`DownloadError` when the
@@ -234,8 +274,7 @@ def download(
     cannot help).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    transfer = _Transfer(url, dest, size, timeout, progress)
+    transfer = _Transfer(url, dest, size, timeout, progress, unpack_ratio, unpack_cap)
     failures = 0
     last_error = ""
     try:
@@ -276,8 +315,18 @@ class _Transfer:
     """The state of one download across its attempts: the ``.part`` file, the progress bar, the
     bytes the last attempt received."""
 
-    def __init__(self, url: str, dest: Path, size: int | None, timeout: float, progress: bool):
+    def __init__(
+        self,
+        url: str,
+        dest: Path,
+        size: int | None,
+        timeout: float,
+        progress: bool,
+        unpack_ratio: float = 0.0,
+        unpack_cap: int | None = None,
+    ):
         self.url, self.dest, self.size, self.timeout, self.progress = url, dest, size, timeout, progress
+        self.unpack_ratio, self.unpack_cap = unpack_ratio, unpack_cap
         self.part = dest.with_name(dest.name + ".part")
         self.bar: _Progress | None = None
         self.received = 0
@@ -313,7 +362,9 @@ class _Transfer:
                     f"{self.url}: the server offers {total:,} bytes, expected {self.size:,} bytes "
                     f"(a different file at this address?); {_manual_hint(self.dest)}"
                 )
+            self._check_disk(start, total)
             self._progress(start, total)
+            self.part.parent.mkdir(parents=True, exist_ok=True)  # only now: a refusal leaves nothing
             with open(self.part, "ab" if start else "wb") as f:
                 for block in iter(lambda: resp.read(CHUNK), b""):
                     f.write(block)
@@ -323,6 +374,26 @@ class _Transfer:
         now = self.part.stat().st_size
         if (total is not None and now < total) or (self.size is not None and now < self.size):
             raise http.client.IncompleteRead(b"", (total or self.size) - now)
+
+    def _check_disk(self, start: int, total: int | None) -> None:
+        """Refuse (:class:`NotEnoughDisk`) when the bytes still to come from ``start`` and the
+        extraction after them cannot fit on the disk of ``.part``."""
+        full = total if total is not None else self.size
+        if full is None:
+            return  # a server without Content-Length and no expected size: nothing to compare
+        unpacked = math.ceil(self.unpack_ratio * full)
+        if self.unpack_cap is not None:
+            unpacked = min(unpacked, self.unpack_cap)
+        folder = self.part.parent
+        while not folder.is_dir() and folder != folder.parent:  # downloads/ is made after the check
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        if start == 0 and self.part.is_file():
+            free += self.part.stat().st_size  # a .part rewritten from byte 0 gives its bytes back
+        if full - start + unpacked > free:
+            raise NotEnoughDisk(
+                self.dest, self.url, archive=full - start, already=start, unpacked=unpacked, free=free, folder=folder
+            )
 
     def _progress(self, start: int, total: int | None) -> None:
         if not self.progress:

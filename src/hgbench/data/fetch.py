@@ -21,7 +21,9 @@
   left by an earlier run) is verified and used; (2) an already extracted tree without archives
   (annotation file and images in place) is accepted as placed by hand, and the manifest records
   that the archives could not be verified; (3) otherwise the archive is downloaded from
-  ``$HGBENCH_<DATASET>_URL/<file name>`` (default: the official host).
+  ``$HGBENCH_<DATASET>_URL/<file name>`` (default: the official host). Before its first byte,
+  the rest of the archive plus what it unpacks to (``RemoteFile.unpacked_ratio`` × its size) is
+  checked against the free disk; a download that cannot fit is refused in one line.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from hgbench.data.download import (
     ChecksumError,
     DownloadError,
     ExtractLimits,
+    NotEnoughDisk,
     UnsafeArchiveError,
     download,
     file_digest,
@@ -132,6 +135,10 @@ class RemoteFile:
     size_note: str  # for people, e.g. "about 12.9 GB"
     provenance: str  # where the size/checksum come from, and how far they are verified
     limits: ExtractLimits = DEFAULT_LIMITS  # what it may unpack to (download.safe_extract refuses more)
+    # Bytes the official file unpacks to per byte of it, rounded up. Before the download the disk
+    # must hold the file plus this times its size (at most limits.max_bytes). Known contents, not
+    # the caps: those are 2x the real sizes and would ask 38 GB of free disk for MPII's 26 GB.
+    unpacked_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ MPII = RealDataset(
             "no checksum is published for the annotation zip: its sha256 is recorded in MANIFEST.json, not verified",
             # one .mat of about 12 MB
             ExtractLimits(max_bytes=1 * 10**9, max_ratio=50, max_members=100),
+            unpacked_ratio=2.0,  # the .mat's own compression is unknown here; 25 MB is cheap
         ),
         RemoteFile(
             "mpii_human_pose_v1.tar.gz",
@@ -174,6 +182,7 @@ MPII = RealDataset(
             "verified on every fetch",
             # 24,984 JPEGs (~12.9 GB, gzip gains nothing on them)
             ExtractLimits(max_bytes=25 * 10**9, max_ratio=5, max_members=100_000),
+            unpacked_ratio=1.05,  # JPEGs, plus 512-byte tar headers and a margin
         ),
     ),
     annotation=MPII_RELEASE_RELPATH,
@@ -212,6 +221,7 @@ def _flic() -> RealDataset:
                 note,
                 # 5,003 JPEGs and examples.mat (~0.3 GB)
                 ExtractLimits(max_bytes=3 * 10**9, max_ratio=5, max_members=50_000),
+                unpacked_ratio=1.1,
             ),
         ),
         annotation=FLIC_EXAMPLES_RELPATH,
@@ -336,7 +346,15 @@ def _fetch_real_locked(
                         backoff=backoff,
                         timeout=timeout,
                         progress=progress,
+                        unpack_ratio=f.unpacked_ratio,
+                        unpack_cap=f.limits.max_bytes,
                     )
+            except NotEnoughDisk as exc:
+                raise FetchError(
+                    f"{raw_dir}: downloading {f.filename} needs about {_bytes(exc.need)} ({exc.parts()}), only "
+                    f"{_bytes(exc.free)} are free on {exc.folder}; free space there, or give `hgbench fetch` an "
+                    f"--out folder on another disk (for the pipeline: make data/raw a link to one)"
+                ) from None
             except DownloadError as exc:
                 raise FetchError(
                     f"cannot download {f.filename} for {ds.name}: {exc}.\n" + _manual_route(ds, raw_dir, ds.files)

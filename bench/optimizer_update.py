@@ -1,0 +1,154 @@
+"""Before/after of the optimizer update (issue 20) on the demo variants, one thread.
+
+Alternates three implementations of the same RMSprop update on the same random crops, so that all
+see the same machine load, and checks that they end with the same weights:
+
+- ``loop``: the per-parameter Python loop (PyTorch's CPU default; hgbench before issue 20),
+- ``foreach``: ``foreach=True``, one call per tensor operation but still one kernel per parameter
+  on a CPU (stop 22),
+- ``flat``: :class:`hgbench.recipe.FlatRMSprop`, parameters, gradients and state in one flat
+  buffer each (what a one-process CPU run takes since issue 20).
+
+    .venv/bin/python bench/optimizer_update.py [--rounds 3] [--steps 40]
+
+Time is the CPU time of this process (``time.process_time``) over the timed steps (the step:
+augmentation, forward, loss, backward and update), so a figure holds with other work on the other
+core; the load average is recorded beside it. Prints one line per variant and mode, and appends a
+CSV row each to bench/results/optimizer_update.csv (CPU model, flags, load average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from hgbench.config import load_params
+from hgbench.data.dataset import Augmentation, step_generator
+from hgbench.recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("loop", "foreach", "flat")
+
+
+def cpu_model() -> str:
+    """Model name, family/model numbers and the SIMD flags that matter here, from /proc/cpuinfo."""
+    fields, flags = {}, set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "cpu family", "model") and key not in fields:
+            fields[key] = value.strip()
+        if key == "flags" and not flags:
+            flags = set(value.split())
+    simd = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
+    return f"{fields.get('model name', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')} [{simd}]"
+
+
+def make(variant, cfg, mode: str, net):
+    if mode == "flat":
+        return make_optimizer(cfg, net, flat=True)
+    opt = make_optimizer(cfg, net)
+    return type(opt)(net.parameters(), **{**opt.defaults, "foreach": mode == "foreach"})
+
+
+def run(variant, cfg, ds, mode: str, steps: int) -> tuple[float, dict, float]:
+    """(images per CPU second over ``steps`` timed steps after 3 untimed ones, the weights then,
+    CPU ms of the update alone)."""
+    torch.manual_seed(0)
+    net = make_model(variant, 16, torch.device("cpu"))
+    opt = make(variant, cfg, mode, net)
+    g = torch.Generator().manual_seed(0)
+    c = ds.crop_size
+    crops = torch.randint(0, 255, (cfg.batch_size, c, c, 3), dtype=torch.uint8, generator=g)
+    joints = torch.rand(cfg.batch_size, 16, 2, generator=g) * c
+    missing = torch.zeros(cfg.batch_size, 16, dtype=torch.bool)
+    aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter)
+    sup = supervised_outputs(variant, net.config)
+
+    def step(i):
+        images, targets = make_batch(
+            crops,
+            joints,
+            missing,
+            aug=aug,
+            generator=step_generator(0, i),
+            flip_perm=torch.arange(16),
+            input_res=ds.input_res,
+            output_res=ds.output_res,
+            sigma=cfg.sigma,
+            device=torch.device("cpu"),
+        )
+        train_step(net, opt, images, targets, sup, cfg.precision)
+
+    for i in range(3):
+        step(i)
+    t0 = time.process_time()
+    for i in range(3, 3 + steps):
+        step(i)
+    rate = cfg.batch_size * steps / (time.process_time() - t0)
+    weights = {k: v.clone() for k, v in net.state_dict().items()}
+    t0 = time.process_time()
+    for _ in range(50):  # the update alone, on the last gradients
+        opt.step()
+    return rate, weights, (time.process_time() - t0) / 50 * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--variants", nargs="+", default=["hg1x2", "hg2x1"])
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    params = load_params(ROOT / "params/demo.yaml")
+    ds = params.datasets["synthetic"]
+    out = ROOT / "bench/results/optimizer_update.csv"
+    header = ["date", "variant", "mode", "img_per_cpu_s_median", "vs_loop", "update_ms", "rounds", "steps"]
+    header += ["batch", "threads"]
+    header += ["same_weights_as_loop", "cpu", "loadavg_1min", "torch"]
+    new = not out.exists()
+    with out.open("a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(header)
+        for name in args.variants:
+            rates: dict[str, list[float]] = {m: [] for m in MODES}
+            updates: dict[str, list[float]] = {m: [] for m in MODES}
+            weights = {}
+            for _ in range(args.rounds):
+                for mode in MODES:
+                    r, w, u = run(params.variants[name], params.train, ds, mode, args.steps)
+                    rates[mode].append(r)
+                    updates[mode].append(u)
+                    weights[mode] = w
+            med = {m: sorted(v)[len(v) // 2] for m, v in rates.items()}
+            upd = {m: sorted(v)[len(v) // 2] for m, v in updates.items()}
+            load = f"{os.getloadavg()[0]:.2f}"
+            for mode in MODES:
+                same = all(torch.equal(weights[mode][k], weights["loop"][k]) for k in weights["loop"])
+                gain = med[mode] / med["loop"]
+                print(
+                    f"{name} {mode}: {med[mode]:.1f} img/CPU-s (×{gain:.2f} of loop), update alone "
+                    f"{upd[mode]:.2f} ms, same weights as loop: {same}"
+                )
+                writer.writerow(
+                    [
+                        time.strftime("%Y-%m-%d"),
+                        name,
+                        mode,
+                        f"{med[mode]:.1f}",
+                        f"{gain:.3f}",
+                        f"{upd[mode]:.2f}",
+                        args.rounds,
+                    ]
+                    + [args.steps, params.train.batch_size, 1, same, cpu_model(), load, torch.__version__]
+                )
+
+
+if __name__ == "__main__":
+    main()
