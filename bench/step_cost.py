@@ -2,7 +2,7 @@
 per image, at the input sizes a small demo can use.
 
 Times the real step (``hgbench.recipe.make_batch`` + ``train_step``: augmentation, forward, loss,
-backward, RMSprop) of one variant on one thread, at two batch sizes per input size, and fits
+backward, the RMSprop update ``hgbench train`` takes, or ``--update``) of one variant on one thread, at two batch sizes per input size, and fits
 ``step = fixed + per_image × batch``. CPU time of this process (``time.process_time``), so the
 figures hold while other work runs on the other core; the load average is recorded beside them.
 
@@ -26,7 +26,7 @@ import torch
 from hgbench.config import load_params
 from hgbench.data.dataset import Augmentation, step_generator
 from hgbench.model import StackedHourglass, count_macs, model_config
-from hgbench.recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from hgbench.recipe import flat_update, make_batch, make_model, make_optimizer, supervised_outputs, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def cpu_model() -> tuple[str, str]:
     return f"{name} ({', '.join(info)})", " ".join(wanted)
 
 
-def step_ms(params, variant_name: str, res: int, batch: int, steps: int) -> float:
+def step_ms(params, variant_name: str, res: int, batch: int, steps: int, update: str) -> float:
     """Median CPU milliseconds of one training step over 3 rounds of ``steps`` steps."""
     variant = params.variants[variant_name]
     ds = next(iter(params.datasets.values()))
@@ -57,7 +57,7 @@ def step_ms(params, variant_name: str, res: int, batch: int, steps: int) -> floa
     cfg = dataclasses.replace(params.train, batch_size=batch)
     torch.manual_seed(0)
     net = make_model(variant, 16, torch.device("cpu"))
-    opt = make_optimizer(cfg, net)
+    opt = make_optimizer(cfg, net, flat=update == "flat")
     g = torch.Generator().manual_seed(0)
     c = ds.crop_size
     crops = torch.randint(0, 255, (batch, c, c, 3), dtype=torch.uint8, generator=g)
@@ -99,16 +99,23 @@ def main() -> None:
     ap.add_argument("--res", type=int, nargs="+", default=[96, 64])
     ap.add_argument("--batches", type=int, nargs=2, default=[2, 8])
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument(
+        "--update",
+        choices=["flat", "foreach"],
+        default=None,
+        help="the optimizer update (default: the one `hgbench train` takes on this CPU)",
+    )
     ap.add_argument("--out", default=str(ROOT / "bench/results/step_cost.csv"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     params = load_params(Path(args.params))
     cpu, flags = cpu_model()
+    update = args.update or ("flat" if flat_update(params.train, torch.device("cpu")) else "foreach")
     b1, b2 = args.batches
     rows = []
     for res in args.res:
-        t1 = step_ms(params, args.variant, res, b1, args.steps)
-        t2 = step_ms(params, args.variant, res, b2, args.steps)
+        t1 = step_ms(params, args.variant, res, b1, args.steps, update)
+        t2 = step_ms(params, args.variant, res, b2, args.steps, update)
         per_image = (t2 - t1) / (b2 - b1)
         fixed = t1 - per_image * b1
         with torch.device("meta"):
@@ -119,6 +126,7 @@ def main() -> None:
             "flags": flags,
             "torch": torch.__version__,
             "threads": 1,
+            "update": update,
             "variant": args.variant,
             "input_res": res,
             f"step_ms_b{b1}": round(t1, 2),
@@ -131,7 +139,7 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{args.variant} {res}px: step {t1:.1f} ms at batch {b1}, {t2:.1f} ms at batch {b2} → "
+            f"{args.variant} {res}px, {update} update: step {t1:.1f} ms at batch {b1}, {t2:.1f} ms at batch {b2} → "
             f"{fixed:.1f} ms fixed + {per_image:.2f} ms per image ({row[f'img_per_s_b{b2}']} img/s at batch {b2})"
         )
     out = Path(args.out)
