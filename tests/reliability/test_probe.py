@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.torch
 from PIL import Image
 
 from hgbench import cli, infer
@@ -209,8 +210,11 @@ def test_a_crop_margin_past_its_bound_is_refused_by_export_and_by_infer(referenc
     )
     side = tmp_path / "m.json"
     config = json.loads(side.read_text())
-    for margin in (200.0, -1.0):  # the JSON beside the weights, edited by hand
-        side.write_text(json.dumps({**config, "crop_margin": margin}))
+    weights = safetensors.torch.load_file(str(tmp_path / "m.safetensors"))
+    for margin in (200.0, -1.0):  # the config edited by hand, beside the weights and inside them
+        edited = json.dumps({**config, "crop_margin": margin})
+        side.write_text(edited)
+        safetensors.torch.save_file(weights, str(tmp_path / "m.safetensors"), metadata={"hgbench_config": edited})
         refused(
             capsys,
             ["infer", "--checkpoint", tmp_path / "m.safetensors", "--images", photo, "--out", tmp_path / "o"],
