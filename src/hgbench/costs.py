@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from hgbench.config import Params
-from hgbench.runs import count_predictions, run_dir
+from hgbench.runs import check_log_run, count_predictions, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ def read_benchmark(path: Path) -> dict[str, float]:
     return {"s": column("s", "mean"), "max_rss_mb": column("max_rss", "max")}
 
 
-def log_costs(path: Path) -> dict:
-    """Training-loop time, throughput, data-wait share, peak memory and device from ``log.csv``."""
+def log_costs(path: Path, run: tuple[str, str, int] | None = None) -> dict:
+    """Training-loop time, throughput, data-wait share, peak memory and device from ``log.csv``;
+    ``run`` = (dataset, variant, seed): a log of another run is refused (:class:`RunFileError`)."""
     out = {
         "log_train_s": math.nan,
         "log_images_per_s": math.nan,
@@ -79,6 +80,8 @@ def log_costs(path: Path) -> dict:
         frame = pd.read_csv(path)
     except (OSError, ValueError):
         return out
+    if run is not None:
+        check_log_run(frame, path, run)
 
     def numbers(name):
         return pd.to_numeric(frame[name], errors="coerce").dropna() if name in frame else pd.Series([], dtype=float)
@@ -124,7 +127,7 @@ def collect_costs(
                 "predict_max_rss_mb": pred["max_rss_mb"],
                 "n_predicted": n,
                 "predict_ms_per_person": per_person,
-                **log_costs(Path(models_dir) / rel / "log.csv"),
+                **log_costs(Path(models_dir) / rel / "log.csv", (dataset, exp.variant, exp.seed)),
             }
         )
     return pd.DataFrame(rows, columns=COST_COLUMNS)

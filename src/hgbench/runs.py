@@ -22,6 +22,7 @@ records in the same file, so an edited or damaged headline number is refused, no
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -50,6 +51,44 @@ class RunFileError(ValueError):
 def run_dir(root: Path | str, dataset: str, variant: str, seed: int) -> Path:
     """``<root>/<dataset>/<variant>/s<seed>``: one run's folder under a profile's models or results root."""
     return Path(root) / dataset / variant / f"s{seed}"
+
+
+# -- log.csv ------------------------------------------------------------------------------------
+
+LOG_RUN_COLUMN = "run"
+"""Last column of ``log.csv``: ``<dataset>/<variant>/s<seed>`` of the run that wrote it, on every row."""
+
+
+def run_label(dataset: str, variant: str, seed: int) -> str:
+    """``<dataset>/<variant>/s<seed>``, the name of a run in messages and in ``log.csv``."""
+    return f"{dataset}/{variant}/s{seed}"
+
+
+def write_log(rows: list[dict], path: Path, run: tuple[str, str, int]) -> None:
+    """``log.csv`` atomically: one row per epoch (floats with 6 significant digits), the run's
+    :func:`run_label` in the last column (:data:`LOG_RUN_COLUMN`)."""
+    label = run_label(*run)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[*rows[0], LOG_RUN_COLUMN])
+        writer.writeheader()
+        for r in rows:
+            cells = {k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()}
+            writer.writerow({**cells, LOG_RUN_COLUMN: label})
+
+
+def check_log_run(frame, path: Path, run: tuple[str, str, int]) -> None:
+    """Refuse a ``log.csv`` (read as a DataFrame) written by another run: a log copied from another
+    run's folder would be summarised as this run's training curve. Logs of hgbench before the
+    :data:`LOG_RUN_COLUMN` column are accepted unchecked."""
+    if LOG_RUN_COLUMN not in frame:
+        return
+    expected = run_label(*run)
+    found = sorted({str(v) for v in frame[LOG_RUN_COLUMN]} - {expected})
+    if found:
+        raise RunFileError(
+            f"{path} is the training log of run {found[0]}, expected {expected}; put back this run's log.csv "
+            f"(it is written with its model.pt) or rerun `hgbench train` for {expected}"
+        )
 
 
 # -- predictions.h5 -----------------------------------------------------------------------------

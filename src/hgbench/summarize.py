@@ -171,8 +171,10 @@ def read_metrics(path: Path, exp: Experiment) -> dict | None:
     return run_files.read_metrics(path, (exp.dataset, exp.variant, exp.seed))
 
 
-def read_log(path: Path) -> pd.DataFrame | None:
-    """A run's ``log.csv`` as a DataFrame, or None when missing, empty or unreadable."""
+def read_log(path: Path, run: tuple[str, str, int] | None = None) -> pd.DataFrame | None:
+    """A run's ``log.csv`` as a DataFrame (without its run column), or None when missing, empty or
+    unreadable. ``run`` = (dataset, variant, seed): a log of another run is refused
+    (:class:`hgbench.runs.RunFileError`)."""
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
@@ -184,7 +186,9 @@ def read_log(path: Path) -> pd.DataFrame | None:
     if frame.empty or not {"iteration", "train_loss"} <= set(frame.columns):
         log.warning("%s: training log without rows or without iteration/train_loss columns", path)
         return None
-    return frame
+    if run is not None:
+        run_files.check_log_run(frame, path, run)
+    return frame.drop(columns=[run_files.LOG_RUN_COLUMN], errors="ignore")
 
 
 def _variant_row(variant: VariantConfig, dataset: DatasetConfig) -> dict:
@@ -421,7 +425,10 @@ def summarize(
     for exp in experiments:
         vrow = variant_rows[exp.variant]
         metrics = read_metrics(run_files.run_dir(results_dir, exp.dataset, exp.variant, exp.seed) / "metrics.json", exp)
-        train_log = read_log(run_files.run_dir(models_dir, exp.dataset, exp.variant, exp.seed) / "log.csv")
+        train_log = read_log(
+            run_files.run_dir(models_dir, exp.dataset, exp.variant, exp.seed) / "log.csv",
+            (exp.dataset, exp.variant, exp.seed),
+        )
         if metrics is None:
             status = STATUS_MISSING
         else:

@@ -18,10 +18,8 @@ recipe, speed knobs and multi-GPU use are described in docs/training.md.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import math
 import os
 import signal
 import sys
@@ -48,12 +46,13 @@ from .data.dataset import CropDataset, epoch_batches, iterate_batches, step_gene
 from .data.schema import open_split
 from .heatmaps import cells_to_pixels
 from .inference import decode_rows, resolve_device
-from .iofiles import atomic_path, output_lock, remove_stale_temps
+from .iofiles import output_lock, remove_stale_temps
 from .joints import joints_of, layout_of
 from .memory import check_training_memory
 from .metrics import training_accuracy, training_metric  # valid_acc: each layout's own metric and joints
 from .precision import check_training_precision
 from .recipe import NonFiniteLoss, Recipe, build_recipe
+from .runs import write_log
 
 __all__ = ["TEST_SIGNAL_ENV", "NonFiniteLoss", "TrainingInterrupted", "run_fingerprint", "train", "validate"]
 
@@ -568,7 +567,7 @@ def _end_epoch(run: _Run, epoch: int, lr: float, sums: dict, stop: dict) -> None
             f"{training_metric(run.dataset.layout).label} {row['valid_acc']:.1f}%  lr {lr:.3g}  "
             f"{row['images_per_s']:.1f} img/s  data wait {100 * row['data_wait_share']:.0f}%"
         )
-        _write_log(run.rows, run.out_dir / "log.csv")
+        write_log(run.rows, run.out_dir / "log.csv", (run.dataset.name, run.variant.name, run.seed))
     run.save(epoch + 1, 0, None)
     if stop["signal"] is not None and epoch + 1 < cfg.epochs:
         raise TrainingInterrupted(
@@ -619,7 +618,7 @@ def _finish(run: _Run) -> Path:
     """
     model_path = run.out_dir / "model.pt"
     if run.ctx.is_main:
-        _write_log(run.rows, run.out_dir / "log.csv")
+        write_log(run.rows, run.out_dir / "log.csv", (run.dataset.name, run.variant.name, run.seed))
         ds, v, net = run.dataset, run.variant, run.recipe.net
         save_model_file(
             model_path,
@@ -634,11 +633,3 @@ def _finish(run: _Run) -> Path:
             epochs=run.cfg.epochs,
         )
     return model_path
-
-
-def _write_log(rows: list[dict], path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()})

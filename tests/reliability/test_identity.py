@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from hgbench.data.prepare import prepare_dataset
 
 from .conftest import DATASET, SMOKE_FILE, hgbench
@@ -131,3 +133,38 @@ def test_summarize_with_a_damaged_split_keeps_the_previous_summary_whole(smoke_d
     assert str(damaged / "valid.h5") in line and "unexpected" not in line, proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the previous summary, whole
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary left
+
+
+def test_a_training_log_copied_from_another_run_is_refused(reference_run, tmp_path):
+    # Found by the second probe: a log.csv copied from another run's folder was summarised as this
+    # run's training curve (and its costs), since the log named no run.
+    from hgbench import costs, summarize
+    from hgbench.runs import LOG_RUN_COLUMN, RunFileError
+
+    log_csv = reference_run / "log.csv"
+    header = log_csv.read_text().splitlines()[0].split(",")
+    assert header[-1] == LOG_RUN_COLUMN and log_csv.read_text().splitlines()[1].endswith(",smoke/hg2x1/s0")
+    frame = summarize.read_log(log_csv, ("smoke", "hg2x1", 0))
+    assert frame is not None and LOG_RUN_COLUMN not in frame  # training.csv keeps its columns
+    for reader in (summarize.read_log, costs.log_costs):
+        with pytest.raises(
+            RunFileError, match=r"log.csv is the training log of run smoke/hg2x1/s0, expected smoke/hg1x2/s0"
+        ):
+            reader(log_csv, ("smoke", "hg1x2", 0))
+    older = tmp_path / "log.csv"  # hgbench before the run column: read unchecked
+    older.write_text("\n".join(",".join(line.split(",")[:-1]) for line in log_csv.read_text().splitlines()) + "\n")
+    assert summarize.read_log(older, ("smoke", "hg1x2", 0)) is not None
+
+
+def test_summarize_refuses_another_run_s_training_log_in_one_line(smoke_data, reference_run, tmp_path):
+    results, models = tmp_path / "results", tmp_path / "models"
+    shutil.copytree(reference_run, models / "smoke" / "hg2x1" / "s0")
+    shutil.copytree(reference_run, models / "smoke" / "hg1x2" / "s0")  # the copy by hand
+    proc = hgbench(
+        *("summarize", "--params", SMOKE_FILE, "--dataset", "smoke", "--results", results, "--models", models),
+        *("--out", tmp_path / "summary"),
+    )
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("hgbench summarize: error: ") and "expected smoke/hg1x2/s0" in line, proc.stderr
+    assert not (tmp_path / "summary").exists()
