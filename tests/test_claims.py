@@ -238,16 +238,19 @@ def test_report_renders_claims_csv_with_the_old_rows(tmp_path):
     ]
 
 
-def test_the_report_decides_nothing(tmp_path):
-    """A verdict in claims.csv is shown as written, even against its own CI: the report only renders."""
+def test_the_report_decides_nothing_and_refuses_a_verdict_its_ci_contradicts(tmp_path):
+    """The verdict on the page is claims.csv's, checked with hgbench.claims' own rule (issue 16:
+    stages verify what they read); the report holds no rule of its own."""
     table = claims_table(POOLED, params(), "synth")
-    table.loc[0, "verdict"] = "holds (edited)"
-    table.loc[0, "ci_low"], table.loc[0, "ci_high"] = -9.0, -8.0
     table.to_csv(tmp_path / "claims.csv", index=False)
     names = {v: v for v in RUN}
     rows = build._claim_rows(pd.read_csv(tmp_path / "claims.csv"), names)
-    edited = next(r for r in rows if r["low"] == -9.0)
-    assert edited["verdict"] == "holds (edited)"
+    assert len(rows) == len(table)  # every row's verdict follows from its CI
+    table.loc[0, "verdict"] = "holds"
+    table.loc[0, "ci_low"], table.loc[0, "ci_high"] = -9.0, -8.0
+    table.to_csv(tmp_path / "claims.csv", index=False)
+    with pytest.raises(ValueError, match=r"the verdict 'holds' .* does not follow from its 95 % CI \[-9.0, -8.0\]"):
+        build._claim_rows(pd.read_csv(tmp_path / "claims.csv"), names, tmp_path / "claims.csv")
     assert not hasattr(build, "verdict") and not hasattr(build, "claim_for")
 
 

@@ -48,3 +48,15 @@ def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
         (tmp / "c.csv").write_text("3")
     assert sorted(p.name for p in out.iterdir()) == ["c.csv"]  # a whole new folder, no leftovers
     assert [p.name for p in tmp_path.iterdir()] == ["summary"]  # no temporary folder left
+
+
+def test_a_lock_that_cannot_be_made_names_the_output(tmp_path):
+    # The lock file is hidden beside the output; an error naming it (".out.lock") sent users looking
+    # for a file they never gave. A file where the output's folder should be: no lock can be made.
+    from hgbench.iofiles import output_lock
+
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "run"
+    with pytest.raises(OSError) as caught, output_lock(out, "hgbench train"):
+        pass
+    assert caught.value.filename == str(out) and ".lock" not in str(caught.value)

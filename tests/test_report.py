@@ -306,6 +306,22 @@ def test_missing_claims_csv_is_reported(tmp_path, monkeypatch):
     assert "no paired comparisons (claims.csv missing" in section
 
 
+def test_a_claims_csv_whose_verdict_its_ci_does_not_support_is_refused(tmp_path, monkeypatch):
+    # Found by the third probe: a verdict edited in claims.csv reached the page as it was.
+    monkeypatch.setattr(summarize_module, "_describe_variant", fake.fake_describe)
+    params = fake.make_params()
+    results, models = fake.write_fake_tree(tmp_path, params)
+    summarize(params, "synth", results, models, results / "summary" / "synth")
+    path = results / "summary" / "synth" / "claims.csv"
+    claims = pd.read_csv(path)
+    row = claims.index[0]
+    claims.loc[row, "verdict"] = "second higher" if claims.loc[row, "verdict"] != "second higher" else "first higher"
+    claims.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"claims.csv: the verdict .* does not follow from its 95 % CI"):
+        build_report(params, results, tmp_path / "r" / "index.html")
+    assert not (tmp_path / "r" / "index.html").exists()
+
+
 def test_flic_dataset_shows_pck_and_the_papers_elbow_wrist(tmp_path, monkeypatch):
     raw = {
         **fake.PROFILE,

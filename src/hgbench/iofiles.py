@@ -118,6 +118,16 @@ def lock_file(output: str | Path) -> Path:
     return output.parent / f".{output.name}.lock"
 
 
+def _open_lock(path: Path, output: str | Path):
+    """The lock file, opened for appending; an OSError names ``output``, the path the user gave,
+    not the hidden lock file beside it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "a+")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
+
+
 @contextlib.contextmanager
 def output_lock(output: str | Path, stage: str):
     """Hold an exclusive lock on ``output`` for the block, or fail at once.
@@ -129,9 +139,8 @@ def output_lock(output: str | Path, stage: str):
     removed on release; a kill leaves it, and the next holder reuses it.
     """
     path = lock_file(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fh = open(path, "a+")
+        fh = _open_lock(path, output)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

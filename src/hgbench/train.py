@@ -229,8 +229,14 @@ def train(
     device = resolve_device(device)
     check_training_precision(cfg.precision, device)  # no silent scalar-bf16 fallback on CPUs without it
     splits = []
-    for split in (train_file, valid_file):  # a wrong --data is refused before --out is created
+    for split, role in ((train_file, "train"), (valid_file, "valid")):  # refused before --out exists
         with open_split(split) as opened:
+            found = str(opened.attrs.get("split", role))
+            if found != role:  # swapped files would train on the validation people and score on seen ones
+                raise ValueError(
+                    f"{split} holds the {found!r} split (its attribute split), where the {role!r} split "
+                    f"belongs; give --data the folder hgbench prepare wrote (train.h5, valid.h5) unchanged"
+                )
             splits.append((len(opened), opened.crop_size))
     ctx, dev = distributed.setup(device)
     try:

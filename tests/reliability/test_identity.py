@@ -168,3 +168,19 @@ def test_summarize_refuses_another_run_s_training_log_in_one_line(smoke_data, re
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("hgbench summarize: error: ") and "expected smoke/hg1x2/s0" in line, proc.stderr
     assert not (tmp_path / "summary").exists()
+
+
+def test_train_refuses_swapped_splits(smoke_data, tmp_path):
+    # Found by the third probe: valid.h5 given as train.h5 trained on the validation people, exit 0.
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    shutil.copy(smoke_data / "valid.h5", swapped / "train.h5")
+    shutil.copy(smoke_data / "train.h5", swapped / "valid.h5")
+    proc = hgbench(
+        *("train", "--params", SMOKE_FILE, "--dataset", "smoke", "--variant", "hg2x1", "--seed", 0),
+        *("--data", swapped, "--out", tmp_path / "out"),
+    )
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and f"{swapped / 'train.h5'} holds the 'valid' split" in line, line
+    assert not (tmp_path / "out").exists()

@@ -201,7 +201,26 @@ def _is_true(x) -> bool:
     return str(x).strip().lower() in ("true", "1", "1.0")
 
 
-def _claim_rows(claims: pd.DataFrame | None, names: dict[str, str]) -> list[dict]:
+def _checked_verdict(r: dict, source) -> str:
+    """The row's stored verdict, after checking it against the one its own CI gives
+    (:func:`hgbench.claims.verdict`): an edited ``claims.csv`` would put a verdict on the page that
+    its numbers do not support."""
+    low, high = _value(r["ci_low"]), _value(r["ci_high"])
+    derived = claims_module.verdict(low, high)
+    if not _is_true(r["is_claim"]):
+        derived = {
+            claims_module.HOLDS: claims_module.FIRST_HIGHER,
+            claims_module.REVERSED: claims_module.SECOND_HIGHER,
+        }.get(derived, derived)
+    if str(r["verdict"]) != derived:
+        raise ValueError(
+            f"{source}: the verdict {str(r['verdict'])!r} of {r['first']} vs {r['second']} ({r['quantity']}) does not "
+            f"follow from its 95 % CI [{low}, {high}] ({derived!r}); rerun `hgbench summarize` to rewrite it"
+        )
+    return derived
+
+
+def _claim_rows(claims: pd.DataFrame | None, names: dict[str, str], source="claims.csv") -> list[dict]:
     """The rows of ``claims.csv`` (written by ``hgbench summarize``, :mod:`hgbench.claims`) for the
     page: display labels for the variants, the per-seed differences and the quantity in words.
     Which pairs are claims, their orientation and verdicts are the table's; nothing is decided
@@ -215,7 +234,7 @@ def _claim_rows(claims: pd.DataFrame | None, names: dict[str, str]) -> list[dict
             continue
         n_seeds = int(r["n_seeds"])
         agree = _value(r["seeds_agree"])
-        words = str(r["verdict"])
+        words = _checked_verdict(r, source)
         words = {
             claims_module.FIRST_HIGHER: f"{names[first]} higher",
             claims_module.SECOND_HIGHER: f"{names[second]} higher",
@@ -417,7 +436,7 @@ def _dataset_section(params: Params, dataset: str, folder: Path, fig_dir: Path) 
     section["scores"] = _score_rows(per_joint, tables["seeds"], variants, names, expected, headline)
     section["paper_row"] = {"label": kind.paper_label, "groups": [kind.paper_test.get(g) for g in GROUPS]}
     section["runs"] = _run_rows(per_joint, experiments, names, headline)
-    section["claims"] = _claim_rows(tables["claims"], names)
+    section["claims"] = _claim_rows(tables["claims"], names, folder / "claims.csv")
     section["ablations"] = _ablation_rows(ablations, variants, names, params)
     section["cards"] = _card_rows(tables["variants"], tables["costs"], variants, names, params)
 
