@@ -310,6 +310,7 @@ ALLOWED = {
     ("infer.py", "run_infer"): "holds flush (the same staging folder)",
     ("checkpoint.py", "save_state"): "torch.save into memory (a stable archive name), then tmp.write_bytes",
     ("iofiles.py", "output_lock"): "a lock file, not an output",
+    ("iofiles.py", "_open_lock"): "output_lock's lock file, not an output",
     ("gpus.py", "_try_lock"): "a lock file, not an output",
     ("export.py", "_stdout_silenced"): "opens /dev/null to silence the ONNX exporter's C++ output, no file",
 }

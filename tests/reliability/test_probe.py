@@ -533,3 +533,30 @@ def test_an_error_of_several_lines_or_with_ansi_codes_is_one_line(monkeypatch, c
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     assert cli.main(["describe", "--params", str(SMOKE_FILE)]) == cli.EXIT_BUG
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# -- 6m: found by the fourth probe ----------------------------------------------------------------
+
+
+def test_a_file_that_is_no_split_is_not_called_a_damaged_split(smoke_data, tmp_path, capsys):
+    # Before: "cannot open as HDF5, the file is truncated or corrupt …; delete metrics.json and
+    # rerun hgbench prepare": the wrong fix, and a harmful one.
+    other = tmp_path / "metrics.json"
+    other.write_text('{"format": "hgbench-metrics/1"}')
+    err = refused(capsys, ["bench", "data", "--data", other, "--batches", "2"], "is not an HDF5 file")
+    assert "delete" not in err and "train.h5/valid.h5/samples.h5" in err
+    cut = tmp_path / "valid.h5"  # a damaged split keeps its fix
+    cut.write_bytes((smoke_data / "valid.h5").read_bytes()[:4])
+    assert "delete" in refused(capsys, ["bench", "data", "--data", cut, "--batches", "2"], "truncated or corrupt")
+
+
+def test_fetch_never_replaces_a_file_or_a_foreign_folder_given_as_out(tmp_path, capsys):
+    # Before: the synthetic dataset replaced --out whole, whatever it was (a user's file, a folder
+    # of other files): deleted with exit 0.
+    folder, file = tmp_path / "mine", tmp_path / "notes.txt"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep")
+    file.write_text("x")
+    for out, what in ((folder, "holds no synthetic dataset"), (file, "is a file")):
+        refused(capsys, ["fetch", "--params", SMOKE_FILE, "--dataset", "smoke", "--out", out], what, "another --out")
+    assert (folder / "keep.txt").read_text() == "keep" and file.read_text() == "x"

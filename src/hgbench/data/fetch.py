@@ -86,6 +86,7 @@ def fetch_synthetic(out_dir: str | Path, cfg: SyntheticConfig, progress: bool = 
         remove_stale_temps(out_dir, (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"))
         if out_dir.is_dir() and synthetic.manifest_matches(out_dir, cfg):
             return False
+        _check_replaceable(out_dir)
         _check_free_disk(out_dir, cfg)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
         public_mode(tmp, directory=True)  # mkdtemp makes it 0700; the published folder is shared
@@ -105,6 +106,23 @@ def fetch_synthetic(out_dir: str | Path, cfg: SyntheticConfig, progress: bool = 
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
         return True
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """``out_dir`` is replaced whole by a new dataset: only when it is one (its ``MANIFEST.json``),
+    empty or absent. Before, a file or a folder of the user's given as ``--out`` was deleted."""
+    if not out_dir.exists():  # absent, or a dangling link
+        return
+    if out_dir.is_dir():
+        if (out_dir / synthetic.MANIFEST_FILENAME).is_file() or not any(out_dir.iterdir()):
+            return
+        what = "a folder that holds no synthetic dataset (no MANIFEST.json)"
+    else:
+        what = "a file"
+    raise FetchError(
+        f"{out_dir} is {what}, and fetch replaces its --out whole with the dataset; give another --out, "
+        f"or move it away first"
+    )
 
 
 def _check_free_disk(out_dir: Path, cfg: SyntheticConfig) -> None:

@@ -114,6 +114,26 @@ def _fix(path: Path) -> str:
     )
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _has_hdf5_signature(path: Path) -> bool:
+    """The HDF5 format signature at byte 0 or at a user-block offset (512, 1024, 2048, …)."""
+    try:
+        with open(path, "rb") as f:
+            offset = 0
+            while True:
+                f.seek(offset)
+                head = f.read(8)
+                if len(head) < 8:
+                    return False
+                if head == HDF5_SIGNATURE:
+                    return True
+                offset = 512 if offset == 0 else offset * 2
+    except OSError:
+        return False
+
+
 def _err(path: Path, problem: str) -> DataFileError:
     return DataFileError(f"{path}: {problem}; {_fix(path)}")
 
@@ -136,6 +156,13 @@ class SplitFile:
         try:
             self._h5 = h5py.File(self.path, "r")
         except OSError as exc:
+            if self.path.suffix.lower() not in (".h5", ".hdf5") and not _has_hdf5_signature(self.path):
+                # Another kind of file (a metrics.json, a model.pt): "delete it and rerun prepare"
+                # would be the wrong fix, and a harmful one. A damaged .h5 keeps that fix.
+                raise DataFileError(
+                    f"{self.path} is not an HDF5 file, so no split file; give the train.h5/valid.h5/samples.h5 "
+                    f"that `hgbench prepare` wrote"
+                ) from None
             raise _err(self.path, f"cannot open as HDF5, the file is truncated or corrupt ({exc})") from None
         try:
             self._validate()
