@@ -118,6 +118,15 @@ def lock_file(output: str | Path) -> Path:
     return output.parent / f".{output.name}.lock"
 
 
+def free_disk(folder: str | Path) -> tuple[Path, int]:
+    """(the nearest folder at or above ``folder`` that exists, bytes free on its disk): where an
+    output's folder is not made yet, its disk is the one of the folder it will be made in."""
+    folder = Path(folder)
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder, shutil.disk_usage(folder).free
+
+
 def _open_lock(path: Path, output: str | Path):
     """The lock file, opened for appending; an OSError names ``output``, the path the user gave,
     not the hidden lock file beside it."""

@@ -49,6 +49,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..iofiles import free_disk
+
 CHUNK = 1 << 20  # bytes read per iteration (1 MiB)
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "hgbench-fetch (+https://github.com/; research benchmark)"
@@ -384,10 +386,7 @@ class _Transfer:
         unpacked = math.ceil(self.unpack_ratio * full)
         if self.unpack_cap is not None:
             unpacked = min(unpacked, self.unpack_cap)
-        folder = self.part.parent
-        while not folder.is_dir() and folder != folder.parent:  # downloads/ is made after the check
-            folder = folder.parent
-        free = shutil.disk_usage(folder).free
+        folder, free = free_disk(self.part.parent)  # downloads/ is made after the check
         if start == 0 and self.part.is_file():
             free += self.part.stat().st_size  # a .part rewritten from byte 0 gives its bytes back
         if full - start + unpacked > free:

@@ -50,7 +50,7 @@ from hgbench.data.download import (
     safe_extract,
     verify_file,
 )
-from hgbench.iofiles import atomic_path, output_lock, public_mode, remove_stale_temps
+from hgbench.iofiles import atomic_path, free_disk, output_lock, public_mode, remove_stale_temps
 
 MPII_BASE_URL = "https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr"
 MPII_IMAGES_URL = f"{MPII_BASE_URL}/mpii_human_pose_v1.tar.gz"
@@ -128,7 +128,7 @@ def _check_replaceable(out_dir: Path) -> None:
 def _check_free_disk(out_dir: Path, cfg: SyntheticConfig) -> None:
     """Refuse, before the first image, a synthetic dataset larger than the free disk (with the estimate)."""
     need = synthetic.disk_bytes(cfg)
-    free = shutil.disk_usage(out_dir.parent).free
+    _, free = free_disk(out_dir.parent)
     if need > free:
         n = cfg.n_train + cfg.n_valid
         raise FetchError(

@@ -53,7 +53,7 @@ from PIL import Image
 from hgbench.data import flic, mpii
 from hgbench.data.mpii import PersonRecord
 from hgbench.data.schema import FRAME_OFFSET, MPII_LAYOUT, SCHEMA_VERSION, Layout, fixed_utf8, open_split, set_str_attr
-from hgbench.iofiles import output_lock
+from hgbench.iofiles import free_disk, output_lock
 from hgbench.joints import MPII_JOINTS
 from hgbench.kinds import MPII, kind_of
 
@@ -245,11 +245,8 @@ def split_disk_bytes(n: int, crop: int) -> int:
 def check_free_disk(out_path: Path, *, split: str, n: int, crop: int) -> None:
     """Refuse, before anything is written, a split larger than the free disk (with the estimate):
     the MPII training split at the paper's 1.5 margin is 22,246 crops of 384² px, 9.8 GB."""
-    import shutil
-
     need = split_disk_bytes(n, crop)
-    folder = next(p for p in (Path(out_path).parent, *Path(out_path).parent.parents) if p.exists())
-    free = shutil.disk_usage(folder).free
+    folder, free = free_disk(Path(out_path).parent)
     if need > free:
         raise PrepareError(
             f"{out_path}: the {split} split needs about {need / 1e9:,.2f} GB ({n:,} crops of {crop}x{crop} px), "
