@@ -28,62 +28,30 @@ from pathlib import Path
 import torch
 
 from hgbench.config import load_params
-from hgbench.data.dataset import Augmentation, step_generator
-from hgbench.recipe import make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from hgbench.data.dataset import step_generator
+from hgbench.machine import cpu_model, simd_flags
+from hgbench.recipe import build_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
 MODES = ("loop", "foreach", "flat")
-
-
-def cpu_model() -> str:
-    """Model name, family/model numbers and the SIMD flags that matter here, from /proc/cpuinfo."""
-    fields, flags = {}, set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key in ("model name", "cpu family", "model") and key not in fields:
-            fields[key] = value.strip()
-        if key == "flags" and not flags:
-            flags = set(value.split())
-    simd = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
-    return f"{fields.get('model name', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')} [{simd}]"
-
-
-def make(variant, cfg, mode: str, net):
-    if mode == "flat":
-        return make_optimizer(cfg, net, flat=True)
-    opt = make_optimizer(cfg, net)
-    return type(opt)(net.parameters(), **{**opt.defaults, "foreach": mode == "foreach"})
 
 
 def run(variant, cfg, ds, mode: str, steps: int) -> tuple[float, dict, float]:
     """(images per CPU second over ``steps`` timed steps after 3 untimed ones, the weights then,
-    CPU ms of the update alone)."""
-    torch.manual_seed(0)
-    net = make_model(variant, 16, torch.device("cpu"))
-    opt = make(variant, cfg, mode, net)
+    CPU ms of the update alone) of the recipe ``hgbench train`` builds, with the ``mode`` update."""
+    recipe = build_recipe(ds, variant, cfg, 16, 0, CPU, flat=mode == "flat")
+    if mode != "flat":
+        opt = recipe.optimizer
+        recipe.optimizer = type(opt)(recipe.net.parameters(), **{**opt.defaults, "foreach": mode == "foreach"})
     g = torch.Generator().manual_seed(0)
     c = ds.crop_size
     crops = torch.randint(0, 255, (cfg.batch_size, c, c, 3), dtype=torch.uint8, generator=g)
     joints = torch.rand(cfg.batch_size, 16, 2, generator=g) * c
     missing = torch.zeros(cfg.batch_size, 16, dtype=torch.bool)
-    aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter)
-    sup = supervised_outputs(variant, net.config)
 
     def step(i):
-        images, targets = make_batch(
-            crops,
-            joints,
-            missing,
-            aug=aug,
-            generator=step_generator(0, i),
-            flip_perm=torch.arange(16),
-            input_res=ds.input_res,
-            output_res=ds.output_res,
-            sigma=cfg.sigma,
-            device=torch.device("cpu"),
-        )
-        train_step(net, opt, images, targets, sup, cfg.precision)
+        recipe.step(*recipe.batch(crops, joints, missing, step_generator(0, i), torch.arange(16)))
 
     for i in range(3):
         step(i)
@@ -91,10 +59,10 @@ def run(variant, cfg, ds, mode: str, steps: int) -> tuple[float, dict, float]:
     for i in range(3, 3 + steps):
         step(i)
     rate = cfg.batch_size * steps / (time.process_time() - t0)
-    weights = {k: v.clone() for k, v in net.state_dict().items()}
+    weights = {k: v.clone() for k, v in recipe.net.state_dict().items()}
     t0 = time.process_time()
     for _ in range(50):  # the update alone, on the last gradients
-        opt.step()
+        recipe.optimizer.step()
     return rate, weights, (time.process_time() - t0) / 50 * 1e3
 
 
@@ -146,7 +114,15 @@ def main() -> None:
                         f"{upd[mode]:.2f}",
                         args.rounds,
                     ]
-                    + [args.steps, params.train.batch_size, 1, same, cpu_model(), load, torch.__version__]
+                    + [
+                        args.steps,
+                        params.train.batch_size,
+                        1,
+                        same,
+                        f"{cpu_model()} [{simd_flags()}]",
+                        load,
+                        torch.__version__,
+                    ]
                 )
 
 

@@ -1,8 +1,8 @@
 """Where a demo-sized training step spends its time (issue 20): a fixed cost per step and a cost
 per image, at the input sizes a small demo can use.
 
-Times the real step (``hgbench.recipe.make_batch`` + ``train_step``: augmentation, forward, loss,
-backward, the RMSprop update ``hgbench train`` takes, or ``--update``) of one variant on one thread, at two batch sizes per input size, and fits
+Times the real step (``Recipe.batch`` + ``Recipe.step`` of :func:`hgbench.recipe.build_recipe`:
+augmentation, forward, loss, backward, the RMSprop update ``hgbench train`` takes, or ``--update``) of one variant on one thread, at two batch sizes per input size, and fits
 ``step = fixed + per_image × batch``. CPU time of this process (``time.process_time``), so the
 figures hold while other work runs on the other core; the load average is recorded beside them.
 
@@ -24,62 +24,30 @@ from pathlib import Path
 import torch
 
 from hgbench.config import load_params
-from hgbench.data.dataset import Augmentation, step_generator
+from hgbench.data.dataset import step_generator
+from hgbench.machine import cpu_model, simd_flags
 from hgbench.model import StackedHourglass, count_macs, model_config
-from hgbench.recipe import flat_update, make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from hgbench.recipe import build_recipe, flat_update
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> tuple[str, str]:
-    """(model name, the SIMD flags that matter here) from /proc/cpuinfo."""
-    name, flags = "unknown", set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name") and name == "unknown":
-            name = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-    info = []
-    for key in ("cpu family", "model"):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":")[0].strip() == key:
-                info.append(f"{key.split()[-1]} {line.split(':', 1)[1].strip()}")
-                break
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{name} ({', '.join(info)})", " ".join(wanted)
+CPU = torch.device("cpu")
 
 
 def step_ms(params, variant_name: str, res: int, batch: int, steps: int, update: str) -> float:
-    """Median CPU milliseconds of one training step over 3 rounds of ``steps`` steps."""
-    variant = params.variants[variant_name]
+    """Median CPU milliseconds of one training step (:meth:`Recipe.batch` + :meth:`Recipe.step`
+    of the recipe ``hgbench train`` builds) over 3 rounds of ``steps`` steps."""
     ds = next(iter(params.datasets.values()))
     ds = dataclasses.replace(ds, input_res=res, output_res=res // 4)
     cfg = dataclasses.replace(params.train, batch_size=batch)
-    torch.manual_seed(0)
-    net = make_model(variant, 16, torch.device("cpu"))
-    opt = make_optimizer(cfg, net, flat=update == "flat")
+    recipe = build_recipe(ds, params.variants[variant_name], cfg, 16, 0, CPU, flat=update == "flat")
     g = torch.Generator().manual_seed(0)
     c = ds.crop_size
     crops = torch.randint(0, 255, (batch, c, c, 3), dtype=torch.uint8, generator=g)
     joints = torch.rand(batch, 16, 2, generator=g) * c
     missing = torch.zeros(batch, 16, dtype=torch.bool)
-    aug = Augmentation(rotation=cfg.rotation, scale=cfg.scale, flip=cfg.flip, color_jitter=cfg.color_jitter)
-    sup = supervised_outputs(variant, net.config)
 
     def step(i: int) -> None:
-        images, targets = make_batch(
-            crops,
-            joints,
-            missing,
-            aug=aug,
-            generator=step_generator(0, i),
-            flip_perm=torch.arange(16),
-            input_res=res,
-            output_res=res // 4,
-            sigma=cfg.sigma,
-            device=torch.device("cpu"),
-        )
-        train_step(net, opt, images, targets, sup, cfg.precision)
+        recipe.step(*recipe.batch(crops, joints, missing, step_generator(0, i), torch.arange(16)))
 
     for i in range(3):
         step(i)
@@ -109,8 +77,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     params = load_params(Path(args.params))
-    cpu, flags = cpu_model()
-    update = args.update or ("flat" if flat_update(params.train, torch.device("cpu")) else "foreach")
+    cpu, flags = cpu_model(), simd_flags()
+    update = args.update or ("flat" if flat_update(params.train, CPU) else "foreach")
     b1, b2 = args.batches
     rows = []
     for res in args.res:

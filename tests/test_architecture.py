@@ -14,6 +14,7 @@ LAYERS = {
         "hgbench.config",
         "hgbench.joints",
         "hgbench.iofiles",
+        "hgbench.machine",
         "hgbench.precision",
         "hgbench.heatmaps",
         "hgbench.model",

@@ -4,6 +4,7 @@ import csv
 import json
 
 from conftest import ROOT, run
+from hgbench import machine
 from hgbench.config import load_params
 from hgbench.describe import model_config
 from hgbench.model import StackedHourglass, count_macs
@@ -40,6 +41,8 @@ def test_bench_train_prints_json_last_and_appends_to_a_csv_named_by_conditions(t
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     assert record["precision"] == "bf16" and record["batch"] == 2 and record["variant"] == "hg2x1"
     assert record["img_per_s"] > 0 and record["peak_rss_mib"] > 100
+    # The machine by its CPU model and SIMD flags (platform.processor() says "x86_64" or nothing).
+    assert record["device_name"] == machine.cpu_model() and record["cpu_flags"] == machine.simd_flags()
     p = load_params(ROOT / "params/smoke.yaml")
     macs = count_macs(StackedHourglass(model_config(p.variants["hg2x1"], 16)), 64)
     assert record["flops_per_img"] == 6 * macs

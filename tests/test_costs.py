@@ -38,6 +38,8 @@ def test_log_costs_reads_whatever_columns_exist(tmp_path):
     assert got["log_train_s"] == pytest.approx(30 + 28 + 29 + 6)  # per-epoch wall + validation
     assert got["log_images_per_s"] == 110 and got["log_data_wait_share"] == pytest.approx(0.2)
     assert got["log_peak_mem_mb"] == 950 and got["device"] == "cuda:0"
+    path.write_text("epoch,iteration,train_loss,device\n1,10,0.1,\n2,20,0.1,cpu: A\n3,30,0.1,cpu: B\n4,40,0.1,cpu: A\n")
+    assert costs.log_costs(path)["device"] == "cpu: A; cpu: B"  # resumed on another machine: both, in order
     path.write_text("epoch,iteration,train_loss\n1,10,0.1\n")  # an old log: nothing but the loss
     old = costs.log_costs(path)
     assert math.isnan(old["log_train_s"]) and old["device"] == ""

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from conftest import ROOT, run
-from hgbench import precision
+from hgbench import machine, precision
 
 CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize(
-    "flags,machine,native",
+    "flags,arch,native",
     [
         ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", "x86_64", True),  # Zen 4, Sapphire Rapids
         ("fpu sse2 avx2 amx_bf16 amx_tile", "x86_64", True),
@@ -21,12 +21,12 @@ CPU = torch.device("cpu")
         ("fp asimd evtstrm aes", "aarch64", False),
     ],
 )
-def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, machine, native):
-    key = "Features" if machine == "aarch64" else "flags"
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags, arch, native):
+    key = "Features" if arch == "aarch64" else "flags"
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\n{key}\t\t: {flags}\n\nprocessor\t: 1\n{key}\t\t: {flags}\n")
-    monkeypatch.setattr(precision, "CPUINFO", info)
-    monkeypatch.setattr(precision.platform, "machine", lambda: machine)
+    monkeypatch.setattr(machine, "CPUINFO", info)
+    monkeypatch.setattr(precision.platform, "machine", lambda: arch)
     monkeypatch.delenv(precision.CPU_BF16_ENV, raising=False)
     assert precision.cpu_has_native_bf16() is native
     monkeypatch.setenv(precision.CPU_BF16_ENV, "emulated" if native else "native")

@@ -1,5 +1,6 @@
 """Exact resume, interruption by signals and the NaN guard of `hgbench train` (CPU, tiny model)."""
 
+import csv
 import dataclasses
 import os
 import signal
@@ -13,6 +14,7 @@ from hgbench.cli import EXIT_INTERRUPTED
 from hgbench.config import load_params
 from hgbench.data.fetch import fetch_synthetic
 from hgbench.data.prepare import prepare_dataset
+from hgbench.machine import device_label
 from hgbench.train import TEST_SIGNAL_ENV, NonFiniteLoss, TrainingInterrupted, train
 
 SMOKE = load_params(ROOT / "params/smoke.yaml")
@@ -86,6 +88,13 @@ def test_sigterm_at_any_step_then_resume_gives_bit_identical_weights(
     # Losses, accuracies and lr agree; only the timing columns may differ.
     n_same = ref_log[0].split(",").index("images_per_s")
     assert [r.split(",")[:n_same] for r in log] == [r.split(",")[:n_same] for r in ref_log]
+
+
+def test_every_epoch_of_the_log_names_the_machine_it_ran_on(reference):
+    # img/s mean nothing without the CPU (issue 20); the model cards show this column.
+    with open(reference.parent / "log.csv", newline="") as fh:
+        devices = {row["device"] for row in csv.DictReader(fh)}
+    assert devices == {device_label(torch.device("cpu"), CFG.threads)}
 
 
 def test_a_folder_of_another_run_is_refused_not_replaced(smoke_data, tmp_path, monkeypatch):

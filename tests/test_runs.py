@@ -120,3 +120,17 @@ def test_predictions_in_another_pixel_frame_are_refused_by_evaluate(tmp_path):
         f.attrs["frame"] = "0-based pixels"
     with pytest.raises(ValueError, match="0-based pixel frame"):
         evaluate_files(GT, one, n_boot=0)
+
+
+def test_log_rows_of_an_older_version_keep_their_place_when_a_column_is_new(tmp_path):
+    # A run resumed after an upgrade: its first epochs were logged without `device`.
+    import csv
+
+    from hgbench.runs import LOG_RUN_COLUMN, write_log
+
+    rows = [{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25, "device": "cpu: X, 1 thread"}]
+    write_log(rows, tmp_path / "log.csv", ("synth", "hg1", 0))
+    with open(tmp_path / "log.csv", newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert list(got[0]) == ["epoch", "train_loss", "device", LOG_RUN_COLUMN]
+    assert [r["device"] for r in got] == ["", "cpu: X, 1 thread"] and {r["run"] for r in got} == {"synth/hg1/s0"}

@@ -4,8 +4,8 @@
         --precision bf16 --json
     hgbench bench data --data data/processed/mpii/train.h5 --batch 16 --batches 20 --threads 1 --json
 
-``bench train`` times :func:`hgbench.recipe.make_batch` + :func:`hgbench.recipe.train_step` (the
-functions ``hgbench train`` runs every step) on random crops at the profile's resolution, after a
+``bench train`` times :meth:`hgbench.recipe.Recipe.batch` + :meth:`hgbench.recipe.Recipe.step` of
+the recipe ``hgbench train`` builds (:func:`hgbench.recipe.build_recipe`) on random crops at the profile's resolution, after a
 few warm-up steps. ``bench data`` times reading batches of rows from the file (shuffled order, no
 in-memory copy, what the loader workers do) and, separately, the augmentation + target generation
 that runs on the training device. Each prints one JSON object as its last line and appends a row
@@ -27,7 +27,6 @@ import csv
 import dataclasses
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -42,10 +41,11 @@ from .data.dataset import Augmentation, CropDataset, epoch_batches, step_generat
 from .inference import resolve_device
 from .iofiles import atomic_path
 from .joints import joints_of
+from .machine import device_name, simd_flags
 from .memory import training_estimate
 from .model import count_macs
 from .precision import bench_precision
-from .recipe import compile_mode, flat_update, make_batch, make_model, make_optimizer, supervised_outputs, train_step
+from .recipe import build_recipe, compile_mode, make_batch
 
 RESULTS_DIR = Path("bench/results")
 
@@ -154,19 +154,13 @@ def bench_train(
     requested = precision
     precision = bench_precision(precision, dev, log=lambda m: print(m, file=sys.stderr))
     torch.set_num_threads(threads)
-    torch.manual_seed(seed)
     v, ds = params.variants[variant], _variant_dataset(params, variant)
     joints = len(joints_of(ds.layout))
-    net = make_model(v, joints, dev)
-    optimizer = make_optimizer(
-        cfg,
-        net,
-        capturable=dev.type == "cuda" and compile == "reduce-overhead",
-        flat=flat_update(dataclasses.replace(cfg, compile=compile), dev),
-    )
-    model = torch.compile(net, mode=compile_mode(compile)) if compile else net
-    supervised = supervised_outputs(v, net.config)
-    aug = Augmentation(cfg.rotation, cfg.scale, cfg.flip, cfg.color_jitter)
+    # The recipe `hgbench train` builds (model, optimizer and its update path, augmentation, the
+    # step), with this benchmark's batch, precision and compile setting.
+    cfg = dataclasses.replace(cfg, batch_size=batch, precision=precision, compile=compile)
+    recipe = build_recipe(ds, v, cfg, joints, seed, dev)
+    recipe.wrap(world=1)
     flip_perm = torch.arange(joints)
 
     # Random stored crops and joints inside the central input window, 5 % missing.
@@ -184,21 +178,10 @@ def bench_train(
     for it in range(warmup + steps):
         _sync(dev)
         t0 = time.perf_counter()
-        images, targets = make_batch(
-            crops,
-            joint_px,
-            missing,
-            aug=aug,
-            generator=step_generator(seed, it),
-            flip_perm=flip_perm,
-            input_res=ds.input_res,
-            output_res=ds.output_res,
-            sigma=cfg.sigma,
-            device=dev,
-        )
+        images, targets = recipe.batch(crops, joint_px, missing, step_generator(seed, it), flip_perm)
         _sync(dev)
         t1 = time.perf_counter()
-        train_step(model, optimizer, images, targets, supervised, precision)
+        recipe.step(images, targets)
         _sync(dev)
         t2 = time.perf_counter()
         if it >= warmup:
@@ -210,7 +193,8 @@ def bench_train(
     rss_mib = peak_rss_mib()
     total = sum(data_s) + sum(step_s)
     img_per_s = batch * steps / total
-    flops = 6 * count_macs(net, ds.input_res)
+    recipe.raise_if_nonfinite()
+    flops = 6 * count_macs(recipe.net, ds.input_res)
     peak, peak_source = device_peak_gflops(dev, precision, threads)
     achieved = flops * img_per_s / 1e9
     record = {
@@ -219,9 +203,8 @@ def bench_train(
         "variant": variant,
         "input_res": ds.input_res,
         "device": dev.type,
-        "device_name": (
-            torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
-        ),
+        "device_name": device_name(dev),
+        "cpu_flags": simd_flags(),
         "precision": precision,
         "precision_requested": requested,
         "compile": bool(compile),
@@ -319,6 +302,8 @@ def bench_data(
         "workers": workers,
         "threads": threads,
         "device": dev.type,
+        "device_name": device_name(dev),
+        "cpu_flags": simd_flags(),
         "read_ms_per_sample": round(1e3 * read_s * cores / n, 4),
         "augment_ms_per_sample": round(1e3 * aug_s * threads / n, 4),
         "read_mb_per_s": round(n * 3 * data.crop_size**2 / read_s / 1e6, 1),

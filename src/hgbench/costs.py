@@ -97,7 +97,8 @@ def log_costs(path: Path, run: tuple[str, str, int] | None = None) -> dict:
     if mem and len(numbers(mem[0])):
         out["log_peak_mem_mb"] = float(numbers(mem[0]).max())
     if "device" in frame and frame["device"].notna().any():
-        out["device"] = str(frame["device"].dropna().iloc[-1])
+        # Every machine the run's epochs ran on, in order (a resumed run may have moved).
+        out["device"] = "; ".join(dict.fromkeys(str(d) for d in frame["device"].dropna() if str(d)))
     return out
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 
 import torch
+
+from .machine import cpu_flags
 
 CPU_BF16_ENV = "HGBENCH_CPU_BF16"
 """``native`` or ``emulated`` overrides the CPU flag check (tests, and CPUs whose flags lie)."""
@@ -23,29 +24,12 @@ _X86_FLAGS = ("avx512_bf16", "amx_bf16")
 _ARM_FEATURES = ("bf16",)
 
 
-CPUINFO = Path("/proc/cpuinfo")
-
-
-def _cpuinfo_words(path: Path | None = None) -> set[str]:
-    path = path or CPUINFO
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return set()
-    words: set[str] = set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            words.update(value.split())
-    return words
-
-
 def cpu_has_native_bf16() -> bool:
     """True when this CPU has bf16 arithmetic instructions (read from /proc/cpuinfo)."""
     forced = os.environ.get(CPU_BF16_ENV)
     if forced in ("native", "emulated"):
         return forced == "native"
-    words = _cpuinfo_words()
+    words = cpu_flags()
     machine = platform.machine().lower()
     wanted = _ARM_FEATURES if machine in ("aarch64", "arm64") else _X86_FLAGS
     return any(w in words for w in wanted)

@@ -371,11 +371,14 @@ def build_recipe(
     seed: int,
     device: torch.device,
     sync_batchnorm=None,
+    flat: bool | None = None,
 ) -> Recipe:
     """The recipe of one variant on ``device``, weights drawn from ``seed``.
 
     ``joints``: 16 (MPII layout) or 11 (FLIC); ``sync_batchnorm``: a function replacing the
-    network's BatchNorm layers for DDP (``hgbench.distributed.sync_batchnorm``), or None.
+    network's BatchNorm layers for DDP (``hgbench.distributed.sync_batchnorm``), or None;
+    ``flat``: force (True) or forbid (False) the flat-buffer update, default
+    :func:`flat_update`'s choice (benchmarks compare the two; training keeps the default).
     """
     torch.manual_seed(seed)
     if device.type == "cuda":
@@ -387,7 +390,7 @@ def build_recipe(
         cfg,
         net,
         capturable=device.type == "cuda" and cfg.compile == "reduce-overhead",
-        flat=flat_update(cfg, device, world=1 if sync_batchnorm is None else 2),
+        flat=flat_update(cfg, device, world=1 if sync_batchnorm is None else 2) if flat is None else flat,
     )
     return Recipe(
         net=net,

@@ -68,8 +68,10 @@ def write_log(rows: list[dict], path: Path, run: tuple[str, str, int]) -> None:
     """``log.csv`` atomically: one row per epoch (floats with 6 significant digits), the run's
     :func:`run_label` in the last column (:data:`LOG_RUN_COLUMN`)."""
     label = run_label(*run)
+    # The union of the rows' columns: epochs from before a resume may lack a newer column.
+    columns = [*dict.fromkeys(k for r in rows for k in r), LOG_RUN_COLUMN]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[*rows[0], LOG_RUN_COLUMN])
+        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
         writer.writeheader()
         for r in rows:
             cells = {k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()}

@@ -48,6 +48,7 @@ from .heatmaps import cells_to_pixels
 from .inference import decode_rows, resolve_device
 from .iofiles import output_lock, remove_stale_temps
 from .joints import joints_of, layout_of
+from .machine import device_label
 from .memory import check_training_memory
 from .metrics import training_accuracy, training_metric  # valid_acc: each layout's own metric and joints
 from .precision import check_training_precision
@@ -608,6 +609,8 @@ def _epoch_row(run: _Run, epoch: int, lr: float, sums: dict) -> dict:
         data_wait_s=sums["wait"],
         step_s=sums["compute"] / max(1, round(sums["seen"] / run.cfg.batch_size)),
         valid_s=valid_s,
+        # Where the epoch ran (a resumed run may have moved): its img/s mean nothing without it.
+        device=device_label(r.device, torch.get_num_threads(), ctx.world),
     )
     return row
 

@@ -325,7 +325,11 @@ def _card_rows(
         peak, peak_src = mean("train_max_rss_mb"), "peak RSS, benchmark"
         if peak is None and mean("log_peak_mem_mb") is not None:
             peak, peak_src = mean("log_peak_mem_mb"), "training log"
-        devices = sorted({str(d) for d in run["device"].dropna() if str(d)}) if "device" in run else []
+        devices = (
+            sorted({d for cell in run["device"].dropna() for d in str(cell).split("; ") if d})
+            if "device" in run
+            else []
+        )
         rows.append(
             {
                 "label": names[v],
@@ -341,7 +345,7 @@ def _card_rows(
                 "latency_ms": mean("predict_ms_per_person"),
                 "images_per_s": mean("log_images_per_s"),
                 "data_wait": mean("log_data_wait_share"),
-                "device": ", ".join(devices) if devices else f"{params.device} (profile setting; not logged)",
+                "device": "; ".join(devices) if devices else f"{params.device} (profile setting; not logged)",
             }
         )
     return rows

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from ..machine import cpu_model, simd_flags
+
 PACKAGES = (
     "hgbench",
     "torch",
@@ -84,16 +86,6 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _memory_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -115,7 +107,8 @@ def hardware() -> dict:
     except Exception:  # a broken CUDA install must not stop the report
         gpus = []
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
+        "cpu_flags": simd_flags(),
         "cores": os.cpu_count(),
         "memory_gib": _memory_gib(),
         "gpus": gpus,
