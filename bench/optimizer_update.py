@@ -20,13 +20,13 @@ CSV row each to bench/results/optimizer_update.csv (CPU model, flags, load avera
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from pathlib import Path
 
 import torch
 
+from hgbench.bench import append_csv
 from hgbench.config import load_params
 from hgbench.data.dataset import step_generator
 from hgbench.machine import cpu_model, simd_flags
@@ -75,55 +75,45 @@ def main() -> None:
     torch.set_num_threads(1)
     params = load_params(ROOT / "params/demo.yaml")
     ds = params.datasets["synthetic"]
-    out = ROOT / "bench/results/optimizer_update.csv"
-    header = ["date", "variant", "mode", "img_per_cpu_s_median", "vs_loop", "update_ms", "rounds", "steps"]
-    header += ["batch", "threads"]
-    header += ["same_weights_as_loop", "cpu", "loadavg_1min", "torch"]
-    new = not out.exists()
-    with out.open("a", newline="") as fh:
-        writer = csv.writer(fh)
-        if new:
-            writer.writerow(header)
-        for name in args.variants:
-            rates: dict[str, list[float]] = {m: [] for m in MODES}
-            updates: dict[str, list[float]] = {m: [] for m in MODES}
-            weights = {}
-            for _ in range(args.rounds):
-                for mode in MODES:
-                    r, w, u = run(params.variants[name], params.train, ds, mode, args.steps)
-                    rates[mode].append(r)
-                    updates[mode].append(u)
-                    weights[mode] = w
-            med = {m: sorted(v)[len(v) // 2] for m, v in rates.items()}
-            upd = {m: sorted(v)[len(v) // 2] for m, v in updates.items()}
-            load = f"{os.getloadavg()[0]:.2f}"
-            for mode in MODES:
-                same = all(torch.equal(weights[mode][k], weights["loop"][k]) for k in weights["loop"])
-                gain = med[mode] / med["loop"]
-                print(
-                    f"{name} {mode}: {med[mode]:.1f} img/CPU-s (×{gain:.2f} of loop), update alone "
-                    f"{upd[mode]:.2f} ms, same weights as loop: {same}"
-                )
-                writer.writerow(
-                    [
-                        time.strftime("%Y-%m-%d"),
-                        name,
-                        mode,
-                        f"{med[mode]:.1f}",
-                        f"{gain:.3f}",
-                        f"{upd[mode]:.2f}",
-                        args.rounds,
-                    ]
-                    + [
-                        args.steps,
-                        params.train.batch_size,
-                        1,
-                        same,
-                        f"{cpu_model()} [{simd_flags()}]",
-                        load,
-                        torch.__version__,
-                    ]
-                )
+    records = []
+    for name in args.variants:
+        rates: dict[str, list[float]] = {m: [] for m in MODES}
+        updates: dict[str, list[float]] = {m: [] for m in MODES}
+        weights = {}
+        for _ in range(args.rounds):
+            for mode in MODES:  # alternated, so that every mode sees the same machine load
+                r, w, u = run(params.variants[name], params.train, ds, mode, args.steps)
+                rates[mode].append(r)
+                updates[mode].append(u)
+                weights[mode] = w
+        med = {m: sorted(v)[len(v) // 2] for m, v in rates.items()}
+        upd = {m: sorted(v)[len(v) // 2] for m, v in updates.items()}
+        for mode in MODES:
+            same = all(torch.equal(weights[mode][k], weights["loop"][k]) for k in weights["loop"])
+            gain = med[mode] / med["loop"]
+            print(
+                f"{name} {mode}: {med[mode]:.1f} img/CPU-s (×{gain:.2f} of loop), update alone "
+                f"{upd[mode]:.2f} ms, same weights as loop: {same}"
+            )
+            records.append(
+                {
+                    "date": time.strftime("%Y-%m-%d"),
+                    "variant": name,
+                    "mode": mode,
+                    "img_per_cpu_s_median": f"{med[mode]:.1f}",
+                    "vs_loop": f"{gain:.3f}",
+                    "update_ms": f"{upd[mode]:.2f}",
+                    "rounds": args.rounds,
+                    "steps": args.steps,
+                    "batch": params.train.batch_size,
+                    "threads": 1,
+                    "same_weights_as_loop": same,
+                    "cpu": f"{cpu_model()} [{simd_flags()}]",
+                    "loadavg_1min": f"{os.getloadavg()[0]:.2f}",
+                    "torch": torch.__version__,
+                }
+            )
+    print(f"appended to {append_csv(ROOT / 'bench/results/optimizer_update.csv', records)}")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ figures hold while other work runs on the other core; the load average is record
 
 Prints one line per (input size, batch) and the fit, and appends a CSV row per input size to
 bench/results/step_cost.csv (with the CPU model, its flags and the load average).
+
+What the kernels of a CPU without AVX-512 cost, on this one (the ISA is recorded in the row):
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        .venv/bin/python bench/step_cost.py --res 96
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import time
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from hgbench.bench import append_csv
 from hgbench.config import load_params
 from hgbench.data.dataset import step_generator
 from hgbench.machine import cpu_model, simd_flags
@@ -31,6 +36,9 @@ from hgbench.recipe import build_recipe, flat_update
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
+# The environment variables that cap the instruction set of PyTorch's own kernels, oneDNN's and
+# MKL's: with all three at AVX2 a Zen 4 runs the kernels a Zen 2 runs (docs/training.md).
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def step_ms(params, variant_name: str, res: int, batch: int, steps: int, update: str) -> float:
@@ -94,6 +102,9 @@ def main() -> None:
             "flags": flags,
             "torch": torch.__version__,
             "threads": 1,
+            # What a Zen 2 lacks can be switched off here: the kernels' ISA as run, and the limits set.
+            "isa": torch.backends.cpu.get_cpu_capability(),
+            "isa_limits": " ".join(f"{k}={os.environ[k]}" for k in ISA_LIMITS if os.environ.get(k)),
             "update": update,
             "variant": args.variant,
             "input_res": res,
@@ -110,14 +121,7 @@ def main() -> None:
             f"{args.variant} {res}px, {update} update: step {t1:.1f} ms at batch {b1}, {t2:.1f} ms at batch {b2} → "
             f"{fixed:.1f} ms fixed + {per_image:.2f} ms per image ({row[f'img_per_s_b{b2}']} img/s at batch {b2})"
         )
-    out = Path(args.out)
-    new = not out.exists()
-    with out.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            w.writeheader()
-        w.writerows(rows)
-    print(f"appended to {out}")
+    print(f"appended to {append_csv(Path(args.out), rows)}")
 
 
 if __name__ == "__main__":

@@ -322,20 +322,25 @@ def results_file(record: dict, root: Path = RESULTS_DIR) -> Path:
     return root / name
 
 
-def append_result(record: dict, root: Path = RESULTS_DIR) -> Path:
-    """Append ``record`` as a row of its CSV (written atomically; new columns widen the header)."""
-    path = results_file(record, root)
+def append_csv(path: Path, records: list[dict]) -> Path:
+    """Append ``records`` as rows of the CSV at ``path`` (written atomically; a new column widens
+    the header, and older rows get an empty cell there)."""
     rows = []
     if path.exists():
         with open(path, newline="") as fh:
             rows = list(csv.DictReader(fh))
-    rows.append({k: ("" if v is None else v) for k, v in record.items()})
+    rows += [{k: ("" if v is None else v) for k, v in r.items()} for r in records]
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def append_result(record: dict, root: Path = RESULTS_DIR) -> Path:
+    """Append ``record`` as a row of its CSV (:func:`results_file`, :func:`append_csv`)."""
+    return append_csv(results_file(record, root), [record])
 
 
 def summary_line(record: dict) -> str:
