@@ -294,6 +294,7 @@ class _Run:
     fingerprint: str
     ctx: distributed.Context
     log: object
+    device: str  # where this process trains, as log.csv names it (machine.device_label)
     # Position: the 0-based epoch in progress, its batches done, steps done in all, the log rows
     # of finished epochs and the running sums of the epoch in progress (None: a fresh epoch).
     epoch: int = 0
@@ -391,6 +392,7 @@ def _build(*, dataset, variant, cfg, seed, train_file, valid_file, out_dir, dev,
         fingerprint=run_fingerprint(dataset, variant, cfg, seed, train_file),
         ctx=ctx,
         log=log,
+        device=device_label(dev, cfg.threads, ctx.world),
     )
 
 
@@ -610,7 +612,7 @@ def _epoch_row(run: _Run, epoch: int, lr: float, sums: dict) -> dict:
         step_s=sums["compute"] / max(1, round(sums["seen"] / run.cfg.batch_size)),
         valid_s=valid_s,
         # Where the epoch ran (a resumed run may have moved): its img/s mean nothing without it.
-        device=device_label(r.device, torch.get_num_threads(), ctx.world),
+        device=run.device,
     )
     return row
 
